@@ -1,0 +1,25 @@
+"""Gymnasium environments, registered under the ``rl4llm/`` namespace when :mod:`rl4llm` is imported.
+
+``gymnasium.make("rl4llm/TokenMDP-v0", ...)`` etc. Entry points are strings, so registering imports nothing heavy.
+
+* ``rl4llm/TokenMDP-v0``: the token-level MDP of a language model (state = prefix, action = next token,
+  deterministic transition = append, reward at the end or per token): :mod:`rl4llm.envs.token_mdp`.
+* ``rl4llm/Tightrope-v0``: a chain where one mistake leaves the expert's states, for compounding error:
+  :mod:`rl4llm.envs.tightrope`.
+* ``rl4llm/GridWorld-v0``: a small gridworld with a known transition matrix, for MaxEnt IRL:
+  :mod:`rl4llm.envs.gridworld`.
+"""
+
+from __future__ import annotations
+
+import gymnasium
+
+_ENVS = {
+    "rl4llm/TokenMDP-v0": "rl4llm.envs.token_mdp:TokenMDPEnv",
+    "rl4llm/Tightrope-v0": "rl4llm.envs.tightrope:TightropeEnv",
+    "rl4llm/GridWorld-v0": "rl4llm.envs.gridworld:GridWorldEnv",
+}
+
+for _id, _entry in _ENVS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(id=_id, entry_point=_entry)

@@ -1,0 +1,84 @@
+"""The book's figure helpers: one style, labelled axes, colour-blind-safe colours.
+
+Experiments build their figures with :func:`new_figure` and the palette below, so every chapter looks alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+
+#: Okabe-Ito colours (readable with every common colour-vision deficiency).
+PALETTE: dict[str, str] = {
+    "blue": "#0072B2",
+    "orange": "#E69F00",
+    "green": "#009E73",
+    "red": "#D55E00",
+    "purple": "#CC79A7",
+    "sky": "#56B4E9",
+    "yellow": "#F0E442",
+    "black": "#000000",
+    "grey": "#999999",
+}
+COLORS: list[str] = [PALETTE[k] for k in ("blue", "orange", "green", "red", "purple", "sky", "black", "grey")]
+
+STYLE: dict[str, object] = {
+    "figure.dpi": 100,
+    "savefig.dpi": 120,
+    "savefig.bbox": "tight",
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": matplotlib.cycler(color=COLORS),
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "legend.fontsize": 9,
+    "legend.frameon": False,
+    "font.size": 10,
+}
+
+
+def apply_style() -> None:
+    """Apply the book's matplotlib style globally (idempotent)."""
+    plt.rcParams.update(STYLE)
+
+
+def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: float = 3.5, **kwargs):
+    """``plt.subplots`` in the book's style; ``width``/``height`` are per panel, in inches."""
+    apply_style()
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
+    return fig, (axes[0, 0] if nrows * ncols == 1 else axes)
+
+
+def label(ax, xlabel: str, ylabel: str, title: str | None = None) -> None:
+    """Set axis labels (always) and the title (optional)."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+
+
+def band(ax, x: Sequence[float], runs: np.ndarray, *, label: str | None = None, color: str | None = None) -> None:
+    """Plot the mean over runs (rows of ``runs``) with a shaded +/- one standard deviation band."""
+    runs = np.atleast_2d(np.asarray(runs, dtype=float))
+    mean = np.nanmean(runs, axis=0)
+    std = np.nanstd(runs, axis=0)
+    (line,) = ax.plot(x, mean, label=label, color=color)
+    ax.fill_between(x, mean - std, mean + std, alpha=0.2, color=line.get_color(), linewidth=0)
+
+
+def smooth(y: Sequence[float], window: int = 10) -> np.ndarray:
+    """Trailing moving average (the first points average over what is available)."""
+    y = np.asarray(y, dtype=float)
+    if window <= 1 or y.size == 0:
+        return y
+    c = np.cumsum(np.insert(y, 0, 0.0))
+    out = np.empty_like(y)
+    for i in range(y.size):
+        lo = max(0, i + 1 - window)
+        out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
+    return out
