@@ -48,9 +48,17 @@ def apply_style() -> None:
 
 
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: float = 3.5, **kwargs):
-    """``plt.subplots`` in the book's style; ``width``/``height`` are per panel, in inches."""
+    """A figure and its axes in the book's style; ``width``/``height`` are per panel, in inches.
+
+    The figure is a standalone :class:`matplotlib.figure.Figure`, not registered with pyplot: experiments can
+    make many without leaking memory, and a notebook shows it only where a cell displays it (e.g. as the cell's
+    last expression ``result.figure``), so a figure cell has exactly one output to caption.
+    """
+    from matplotlib.figure import Figure
+
     apply_style()
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows), squeeze=False, **kwargs)
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, (axes[0, 0] if nrows * ncols == 1 else axes)
 
 
