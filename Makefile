@@ -28,8 +28,9 @@ test-quick: $(STAMP)
 	RL4LLM_QUIET=1 $(BIN)/python -m pytest -m "not slow"
 
 # -W turns every Sphinx warning (a failing notebook included: raise_on_error is set) into an error.
+# RL4LLM_QUIET=1 hides progress bars in the static pages (a live kernel on Binder shows them).
 book: $(STAMP)
-	$(BIN)/jupyter-book build . -W --keep-going
+	RL4LLM_QUIET=1 $(BIN)/jupyter-book build . -W --keep-going
 
 book-clean:
 	rm -rf _build
