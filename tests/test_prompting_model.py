@@ -1,0 +1,85 @@
+"""Chapter 6: the shipped arithmetic GPT-2 (checksums, competence regions) and its pretraining command."""
+
+import argparse
+import shutil
+
+import numpy as np
+import pytest
+
+from rl4llm.prompting import PROMPTS, QUERY_TYPES, check_answer, sample_queries
+from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, prompt_features, verify_checksums
+from rl4llm.prompting.pretrain import HOME_TYPE, PretrainConfig, add_arguments, main, train
+
+
+def test_shipped_checkpoint_is_small_and_verified():
+    verify_checksums(CHECKPOINT_DIR)
+    total = sum(p.stat().st_size for p in CHECKPOINT_DIR.iterdir())
+    assert total < 3_000_000
+    for name in ("model.safetensors", "config.json", "tokenizer.json", "checksums.sha256"):
+        assert (CHECKPOINT_DIR / name).is_file()
+
+
+def test_tampered_checkpoint_is_refused(tmp_path):
+    copy = tmp_path / "ckpt"
+    shutil.copytree(CHECKPOINT_DIR, copy)
+    data = bytearray((copy / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (copy / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum mismatch"):
+        load_arithmetic_lm(copy)
+    (copy / "checksums.sha256").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        load_arithmetic_lm(copy)
+
+
+def test_competence_depends_on_query_type_and_prompt():
+    """Each format is >= 50% right on its home query type, and no single prompt is best on every type."""
+    model, tok = load_arithmetic_lm()
+    queries = sample_queries(4 * 25, np.random.default_rng(7))
+    logged = [p for p in PROMPTS if p.logged]
+    pairs = [(q, p) for q in queries for p in logged]
+    answers, _ = answer(model, tok, pairs)
+    acc = np.zeros((4, len(logged)))
+    for (q, p), a in zip(pairs, answers):
+        acc[QUERY_TYPES.index(q.type), logged.index(p)] += check_answer(q, p, a) / 25
+    for j, p in enumerate(logged):
+        assert acc[QUERY_TYPES.index(HOME_TYPE[p.format]), j] >= 0.5, (p, acc[:, j])
+    best_per_type = acc.argmax(axis=1)
+    assert len({logged[j].format for j in best_per_type}) >= 3
+
+
+def test_prompt_features_are_deterministic_and_group_paraphrases():
+    model, tok = load_arithmetic_lm()
+    texts = [p.text for p in PROMPTS]
+    f1, f2 = prompt_features(model, tok, texts), prompt_features(model, tok, texts)
+    np.testing.assert_array_equal(f1, f2)
+    assert f1.shape[0] == 12 and np.isfinite(f1).all()
+    unit = f1 / np.linalg.norm(f1, axis=1, keepdims=True)
+    logged = [p for p in PROMPTS if p.logged]
+    for p in PROMPTS:
+        if not p.logged:  # a held-out paraphrase sits nearest to a logged paraphrase of its own format
+            nearest = max(logged, key=lambda q: float(unit[p.id] @ unit[q.id]))
+            assert nearest.format == p.format, (p, nearest)
+
+
+def test_pretrain_cli_tiny_run_is_deterministic_and_loadable(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    outs = []
+    for name in ("a", "b"):
+        args = parser.parse_args(["--out", str(tmp_path / name), "--steps", "3", "--n-examples", "64",
+                                  "--batch-size", "8", "--table-per-type", "2"])
+        assert main(args) == 0
+        outs.append((tmp_path / name / "model.safetensors").read_bytes())
+    assert outs[0] == outs[1]
+    model, tok = load_arithmetic_lm(tmp_path / "a")
+    assert model.config.n_layer == 2 and tok.vocab_size == model.config.vocab_size
+
+
+def test_pretrain_config_validation():
+    with pytest.raises(ValueError, match="home_frac"):
+        PretrainConfig(home_frac=1.5)
+    with pytest.raises(ValueError, match="n_embd"):
+        PretrainConfig(n_embd=65, n_head=4)
+    with pytest.raises(ValueError, match="steps"):
+        train(PretrainConfig(steps=0))
