@@ -1,0 +1,28 @@
+"""Chapter 1's reinforcement-learning toolkit: returns and GAE, PPO's losses and trainer, REINFORCE, DQN.
+
+Pure tensor functions (``discounted_returns``, ``gae``, ``ppo_clip_loss``, ...) are separate from the training
+loops (``train_ppo``, ``train_reinforce``, ``train_dqn``), which only compose them.
+"""
+
+from __future__ import annotations
+
+from rl4llm.rl.agent import ActorCritic, ObsEncoder
+from rl4llm.rl.losses import clipped_value_loss, entropy_bonus, normalize_advantages, ppo_clip_loss
+from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, train_ppo
+from rl4llm.rl.returns import discounted_returns, gae
+
+__all__ = [
+    "discounted_returns",
+    "gae",
+    "ppo_clip_loss",
+    "clipped_value_loss",
+    "entropy_bonus",
+    "normalize_advantages",
+    "ActorCritic",
+    "ObsEncoder",
+    "PPOConfig",
+    "PPOResult",
+    "train_ppo",
+    "evaluate",
+    "make_env_fn",
+]
