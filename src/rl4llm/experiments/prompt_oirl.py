@@ -65,7 +65,8 @@ def run(config: Config) -> Result:
     metrics["n_heldout_prompts"] = int(logs.prompt_heldout.sum())
     metrics["logs"] = config.logs_path or "tiny arithmetic GPT-2"
     rows = k_sweep(logs, seed=config.seed, test_frac=config.test_frac, **rm_kwargs) if config.sweep else []
-    fig, axes = new_figure(ncols=3, width=5.0, height=3.6, layout="constrained")
+    fig, axes = new_figure(ncols=3, width=5.0, height=3.6)
+    fig.set_layout_engine("constrained")
     plot_methods(metrics, ax=axes[0, 0])
     if rows:
         plot_k_sweep(rows, ax=axes[0, 1])

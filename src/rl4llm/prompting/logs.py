@@ -32,13 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, prompt_features
+from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, principal_components, prompt_features
 from rl4llm.prompting.task import PROMPTS, Query, check_answer, query_features, sample_queries
 from rl4llm.utils import check_positive_int
 
 __all__ = ["PromptLogs", "collect_logs", "save_logs", "load_logs", "cache_dir", "LOGS_VERSION"]
 
-LOGS_VERSION = 2
+LOGS_VERSION = 3
+#: Prompt features kept: the top principal components of the LM's hidden states of the twelve instructions.
+PROMPT_FEATURE_DIM = 3
 
 
 @dataclass
@@ -198,7 +200,9 @@ def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=N
 
     A cached file (same ``n_queries``, ``seed`` and checkpoint) is loaded instead, without loading or calling the
     LM. Query features are :func:`~rl4llm.prompting.task.query_features`; prompt features are the LM's hidden state
-    at the end of each instruction (:func:`~rl4llm.prompting.model.prompt_features`).
+    at the end of each instruction (:func:`~rl4llm.prompting.model.prompt_features`), reduced to their top
+    ``PROMPT_FEATURE_DIM`` principal components over the twelve prompts
+    (:func:`~rl4llm.prompting.model.principal_components`).
     """
     check_positive_int("n_queries", n_queries, 4)
     check_positive_int("seed", seed, 0)
@@ -216,7 +220,8 @@ def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=N
     logs = PromptLogs(
         query_id=np.repeat(np.arange(n_queries), len(PROMPTS)), prompt_id=np.tile(np.arange(len(PROMPTS)), n_queries),
         correct=correct, confidence=conf, query_feats=query_features(queries).astype(np.float64),
-        prompt_feats=prompt_features(model, tokenizer, [p.text for p in PROMPTS]).astype(np.float64),
+        prompt_feats=principal_components(prompt_features(model, tokenizer, [p.text for p in PROMPTS]),
+                                          PROMPT_FEATURE_DIM),
         query_type=np.array([q.type for q in queries]), prompt_name=np.array([f"{p.format} '{p.text}'" for p in PROMPTS]),
         prompt_heldout=np.array([not p.logged for p in PROMPTS]), answer=np.array(answers, dtype=str),
         query_text=np.array([q.text for q in queries]))

@@ -29,6 +29,7 @@ __all__ = [
     "left_pad",
     "answer",
     "prompt_features",
+    "principal_components",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "arith-gpt2"
@@ -148,3 +149,24 @@ def prompt_features(model, tokenizer: CharTokenizer, texts: list[str]) -> np.nda
     ids, mask = left_pad([tokenizer.encode(t + " ") for t in texts], tokenizer.pad_token_id)
     out = model(input_ids=ids, attention_mask=mask, position_ids=_positions(mask), output_hidden_states=True)
     return out.hidden_states[-1][:, -1, :].float().numpy().astype(np.float32)
+
+
+def principal_components(features: np.ndarray, n_components: int = 3) -> np.ndarray:
+    """Project rows of ``features`` ``[n, d]`` on their top ``n_components`` principal directions ``[n, r]``.
+
+    Twelve prompts give twelve points in a 64-dimensional space: a reward model trained on eight of them can
+    separate them along directions that mean nothing for an unseen prompt. Keeping the few directions along which
+    the candidate prompts vary most (computed from the prompt texts alone, no labels) is what lets it generalise
+    to held-out paraphrases. Signs are fixed so that each direction's largest coordinate is positive.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2:
+        raise ValueError(f"features must be a 2-D array, got shape {x.shape}")
+    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not (
+            1 <= n_components <= min(x.shape)):
+        raise ValueError(f"n_components must be an int in [1, {min(x.shape)}], got {n_components!r}")
+    centred = x - x.mean(axis=0)
+    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    basis = vt[:n_components]
+    basis = basis * np.sign(basis[np.arange(n_components), np.abs(basis).argmax(axis=1)])[:, None]
+    return centred @ basis.T

@@ -86,13 +86,14 @@ def plot_k_sweep(rows: list[dict[str, float]], ax=None):
         ax.plot(k, [r[key] for r in rows], marker="o", ms=3, color=color, ls=ls, label=METHOD_LABELS[key])
     ax.set_ylim(0, 1.02)
     label(ax, "K, number of candidate prompts in the logs", "accuracy on held-out queries",
-          "More candidate prompts: only per-query choice gains")
+          "Accuracy vs number of candidate prompts")
     ax.legend(fontsize=7)
     return fig
 
 
 def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
-    """Stacked bars: for each query type, which prompt the reward model picks on held-out queries."""
+    """Stacked bars: for each query type, which prompt (grouped by answer format when the prompt names say
+    ``"<format> '<text>'"``, as the book's do) the reward model picks on held-out queries."""
     if ax is None:
         fig, ax = new_figure(width=5.5, height=3.4)
     else:
@@ -100,15 +101,19 @@ def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
     test_q, choice = study["test_q"], study["choice"]
     types = sorted(set(logs.query_type[test_q].tolist()))
     cands = list(study["candidates"])
+    names = [str(n) for n in logs.prompt_name]
+    by_format = all(" '" in names[p] for p in cands)
+    group = {p: (names[p].split(" '")[0] if by_format else names[p]) for p in cands}
+    groups = list(dict.fromkeys(group[p] for p in cands))
+    chosen_group = np.array([group[int(c)] for c in choice])
+    qtypes = logs.query_type[test_q]
     bottom = np.zeros(len(types))
-    for c_i, p in enumerate(cands):
-        frac = np.array([np.mean(choice[logs.query_type[test_q] == t] == p) for t in types])
-        if frac.sum() == 0:
-            continue
-        ax.bar(range(len(types)), frac, bottom=bottom, color=COLORS[c_i % len(COLORS)],
-               label=str(logs.prompt_name[p]), hatch="//" if c_i >= len(COLORS) else None)
+    for g_i, g in enumerate(groups):
+        frac = np.array([np.mean(chosen_group[qtypes == t] == g) for t in types])
+        ax.bar(range(len(types)), frac, bottom=bottom, color=COLORS[g_i % len(COLORS)],
+               label=(f"{g} format" if by_format else g))
         bottom += frac
-    ax.set_xticks(range(len(types)), [t or "all" for t in types])
+    ax.set_xticks(range(len(types)), [(t or "all").replace("-", "\n", 1) for t in types])
     ax.set_ylim(0, 1.0)
     label(ax, "query type (held-out queries)", "fraction of queries", "Which prompt the reward model picks")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
