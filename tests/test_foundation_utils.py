@@ -63,3 +63,15 @@ def test_set_seed_reproducible_and_validated():
 def test_smooth_is_trailing_mean():
     np.testing.assert_allclose(smooth([0, 2, 4, 6], 2), [0, 1, 3, 5])
     np.testing.assert_allclose(smooth([1, 2, 3], 1), [1, 2, 3])
+
+
+def test_book_figures_display_as_png_in_notebooks():
+    """A figure that is a cell's value must render as an image without pyplot (the book never uses pyplot)."""
+    from IPython.core.formatters import format_display_data
+
+    from rl4llm.plotting import new_figure
+
+    fig, ax = new_figure()
+    ax.plot([0, 1], [1, 0])
+    data, _ = format_display_data(fig)
+    assert data["image/png"][:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,11 +5,13 @@ Experiments build their figures with :func:`new_figure` and the palette below, s
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 #: Okabe-Ito colours (readable with every common colour-vision deficiency).
 PALETTE: dict[str, str] = {
@@ -47,17 +49,29 @@ def apply_style() -> None:
     plt.rcParams.update(STYLE)
 
 
+class BookFigure(Figure):
+    """A matplotlib figure that notebooks display as a PNG image without pyplot.
+
+    IPython shows a plain :class:`~matplotlib.figure.Figure` as an image only once pyplot's inline backend has
+    been activated; a figure that renders itself (``_repr_png_``) shows wherever it is a cell's value, in Jupyter,
+    in the book build and in widget output areas alike.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png")
+        return buf.getvalue()
+
+
 def new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 5.0, height: float = 3.5, **kwargs):
     """A figure and its axes in the book's style; ``width``/``height`` are per panel, in inches.
 
-    The figure is a standalone :class:`matplotlib.figure.Figure`, not registered with pyplot: experiments can
-    make many without leaking memory, and a notebook shows it only where a cell displays it (e.g. as the cell's
-    last expression ``result.figure``), so a figure cell has exactly one output to caption.
+    The figure is a standalone :class:`BookFigure`, not registered with pyplot: experiments can make many
+    without leaking memory, and a notebook shows it only where a cell displays it (e.g. as the cell's last
+    expression ``result.figure``), so a figure cell has exactly one output to caption.
     """
-    from matplotlib.figure import Figure
-
     apply_style()
-    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    fig = BookFigure(figsize=(width * ncols, height * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, **kwargs)
     return fig, (axes[0, 0] if nrows * ncols == 1 else axes)
 

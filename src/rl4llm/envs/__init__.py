@@ -23,3 +23,7 @@ _ENVS = {
 for _id, _entry in _ENVS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point=_entry)
+
+from rl4llm.envs.token_mdp import TokenMDPEnv, target_match_reward, token_mdp_from_tokenizer  # noqa: E402
+
+__all__ = ["TokenMDPEnv", "target_match_reward", "token_mdp_from_tokenizer"]
