@@ -24,6 +24,8 @@ for _id, _entry in _ENVS.items():
     if _id not in gymnasium.registry:
         gymnasium.register(id=_id, entry_point=_entry)
 
+from rl4llm.envs.gridworld import GridWorldEnv  # noqa: E402
+from rl4llm.envs.tightrope import TightropeEnv  # noqa: E402
 from rl4llm.envs.token_mdp import TokenMDPEnv, target_match_reward, token_mdp_from_tokenizer  # noqa: E402
 
-__all__ = ["TokenMDPEnv", "target_match_reward", "token_mdp_from_tokenizer"]
+__all__ = ["TokenMDPEnv", "TightropeEnv", "GridWorldEnv", "target_match_reward", "token_mdp_from_tokenizer"]
