@@ -78,10 +78,13 @@ def load_arithmetic_lm(directory: str | Path | None = None):
     """Load ``(model, tokenizer)`` from ``directory`` (default: the shipped checkpoint), verifying checksums."""
     from transformers import GPT2LMHeadModel
 
+    from rl4llm.lm.model import quiet_loading
+
     directory = Path(directory) if directory is not None else CHECKPOINT_DIR
     verify_checksums(directory)
     tokenizer = CharTokenizer.load(directory / "tokenizer.json")
-    model = GPT2LMHeadModel.from_pretrained(str(directory))
+    with quiet_loading():
+        model = GPT2LMHeadModel.from_pretrained(str(directory))
     model.eval()
     return model, tokenizer
 
