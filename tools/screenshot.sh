@@ -5,5 +5,5 @@ set -euo pipefail
 page=$(realpath "$1"); out=$2; height=${3:-6000}
 chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
   --disable-component-update --disable-sync --user-data-dir="$(mktemp -d)" --hide-scrollbars \
-  --window-size="${WIDTH:-1280}","$height" --screenshot="$out" "file://$page" 2>/dev/null
+  --timeout=15000 --window-size="${WIDTH:-1280}","$height" --screenshot="$out" "file://$page" 2>/dev/null
 echo "wrote $out"
