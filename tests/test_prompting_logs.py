@@ -28,6 +28,9 @@ class RaisingLM:
 
 
 def no_lm(monkeypatch):
+    """Make every way of running a language model fail the test: loading, answering, embedding, any forward."""
+    from transformers import GPT2LMHeadModel
+
     def boom(*a, **k):
         raise AssertionError("the LM was called")
 
@@ -35,6 +38,7 @@ def no_lm(monkeypatch):
         for name in ("answer", "load_arithmetic_lm", "prompt_features"):
             if hasattr(mod, name):
                 monkeypatch.setattr(mod, name, boom)
+    monkeypatch.setattr(GPT2LMHeadModel, "forward", boom)
 
 
 def test_log_labels_match_the_checker_and_the_lm(cache):

@@ -1,13 +1,15 @@
 """Chapter 6: the shipped arithmetic GPT-2 (checksums, competence regions) and its pretraining command."""
 
 import argparse
+import hashlib
 import shutil
 
 import numpy as np
 import pytest
 
 from rl4llm.prompting import PROMPTS, QUERY_TYPES, check_answer, sample_queries
-from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, prompt_features, verify_checksums
+from rl4llm.lm.model import CHECKSUM_FILE, CheckpointError, verify_checksums
+from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, prompt_features
 from rl4llm.prompting.pretrain import HOME_TYPE, PretrainConfig, add_arguments, main, train
 
 
@@ -15,8 +17,17 @@ def test_shipped_checkpoint_is_small_and_verified():
     verify_checksums(CHECKPOINT_DIR)
     total = sum(p.stat().st_size for p in CHECKPOINT_DIR.iterdir())
     assert total < 3_000_000
-    for name in ("model.safetensors", "config.json", "tokenizer.json", "checksums.sha256"):
+    for name in ("model.safetensors", "config.json", "tokenizer.json", CHECKSUM_FILE):
         assert (CHECKPOINT_DIR / name).is_file()
+    # the substrate's format (sha256sum's): "<64 hex digits>  <file>" for every other file of the folder
+    listed = {}
+    for line in (CHECKPOINT_DIR / CHECKSUM_FILE).read_text().splitlines():
+        digest, name = line.split("  ")
+        assert len(digest) == 64 and int(digest, 16) >= 0
+        listed[name] = digest
+    others = {p.name for p in CHECKPOINT_DIR.iterdir() if p.is_file() and p.name != CHECKSUM_FILE}
+    assert set(listed) == others
+    assert listed["model.safetensors"] == hashlib.sha256((CHECKPOINT_DIR / "model.safetensors").read_bytes()).hexdigest()
 
 
 def test_tampered_checkpoint_is_refused(tmp_path):
@@ -25,10 +36,10 @@ def test_tampered_checkpoint_is_refused(tmp_path):
     data = bytearray((copy / "model.safetensors").read_bytes())
     data[-1] ^= 0xFF
     (copy / "model.safetensors").write_bytes(bytes(data))
-    with pytest.raises(ValueError, match="checksum mismatch"):
+    with pytest.raises(CheckpointError, match="model.safetensors is corrupted"):
         load_arithmetic_lm(copy)
-    (copy / "checksums.sha256").unlink()
-    with pytest.raises(ValueError, match="missing"):
+    (copy / CHECKSUM_FILE).unlink()
+    with pytest.raises(CheckpointError, match="missing"):
         load_arithmetic_lm(copy)
 
 
@@ -72,6 +83,8 @@ def test_pretrain_cli_tiny_run_is_deterministic_and_loadable(tmp_path):
         assert main(args) == 0
         outs.append((tmp_path / name / "model.safetensors").read_bytes())
     assert outs[0] == outs[1]
+    assert (tmp_path / "a" / CHECKSUM_FILE).is_file() and not (tmp_path / "a" / "checksums.sha256").exists()
+    verify_checksums(tmp_path / "a")
     model, tok = load_arithmetic_lm(tmp_path / "a")
     assert model.config.n_layer == 2 and tok.vocab_size == model.config.vocab_size
 

@@ -12,7 +12,8 @@ Prompt-OIRL (Sun, Hüyük & van der Schaar, ICLR 2024) in miniature:
    the oracle, plus a prompt-features-only reward model (a negative control).
 
 ``--logs-path my.npz`` (or ``.csv``) runs steps 2-3 on any LLM's logs in the layout of
-:mod:`rl4llm.prompting.logs` instead of the book's LM.
+:mod:`rl4llm.prompting.logs` instead of the book's LM; ``--export-logs book.csv`` writes the book's logs in that
+layout. ``curves.csv`` holds the accuracy-vs-K sweep (one row per number ``k`` of candidate prompts).
 """
 
 from __future__ import annotations
@@ -20,10 +21,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rl4llm.experiments import Result
-from rl4llm.prompting.evaluation import k_sweep, oirl_study
-from rl4llm.prompting.logs import collect_logs, load_logs
-from rl4llm.prompting.plots import plot_choices, plot_k_sweep, plot_methods
 from rl4llm.plotting import new_figure
+from rl4llm.prompting.evaluation import k_sweep, oirl_study, type_prompt_accuracy
+from rl4llm.prompting.logs import collect_logs, load_logs, save_logs
+from rl4llm.prompting.plots import plot_choices, plot_k_sweep, plot_methods, plot_prompt_evaluation
 from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
 
 NAME = "prompt-oirl"
@@ -36,7 +37,10 @@ class Config:
 
     n_queries: int = 800  # queries in the logs (each tried with all 12 prompts); half train, half test
     test_frac: float = 0.5
+    n_candidates: int = 0  # 0: every logged prompt is a candidate; K: only the first K
+    n_train_queries: int = 0  # 0: the whole training split; n: only n training queries in the logs
     logs_path: str = ""  # empty: the book's LM; else an .npz/.csv of your own logs
+    export_logs: str = ""  # non-empty: also write the logs used to this .npz/.csv
     rm_hidden: int = 64
     rm_epochs: int = 400
     rm_lr: float = 0.01
@@ -46,8 +50,14 @@ class Config:
     def __post_init__(self) -> None:
         check_positive_int("n_queries", self.n_queries, 8)
         check_range("test_frac", self.test_frac, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        if self.logs_path and not self.logs_path.endswith((".npz", ".csv")):
-            raise ValueError(f"logs_path must be empty or end in .npz or .csv, got {self.logs_path!r}")
+        check_positive_int("n_candidates", self.n_candidates, 0)
+        check_positive_int("n_train_queries", self.n_train_queries, 0)
+        for name in ("logs_path", "export_logs"):
+            value = getattr(self, name)
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
+            if value and not value.endswith((".npz", ".csv")):
+                raise ValueError(f"{name} must be empty or end in .npz or .csv, got {value!r}")
         check_positive_int("rm_hidden", self.rm_hidden)
         check_positive_int("rm_epochs", self.rm_epochs)
         check_range("rm_lr", self.rm_lr, 0.0, None, low_inclusive=False)
@@ -58,19 +68,28 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     logs = load_logs(config.logs_path) if config.logs_path else collect_logs(config.n_queries, config.seed)
+    if config.export_logs:
+        save_logs(logs, config.export_logs)
     rm_kwargs = {"hidden": config.rm_hidden, "epochs": config.rm_epochs, "lr": config.rm_lr}
-    study = oirl_study(logs, test_frac=config.test_frac, seed=config.seed, **rm_kwargs)
+    sizes = {"n_candidates": config.n_candidates or None, "n_train_queries": config.n_train_queries or None}
+    study = oirl_study(logs, test_frac=config.test_frac, seed=config.seed, **sizes, **rm_kwargs)
     metrics = dict(study["metrics"])
     metrics["n_prompts_total"] = logs.n_prompts
     metrics["n_heldout_prompts"] = int(logs.prompt_heldout.sum())
     metrics["logs"] = config.logs_path or "tiny arithmetic GPT-2"
-    rows = k_sweep(logs, seed=config.seed, test_frac=config.test_frac, **rm_kwargs) if config.sweep else []
-    fig, axes = new_figure(ncols=3, width=5.0, height=3.6)
-    fig.set_layout_engine("constrained")
+    types, table = type_prompt_accuracy(logs)
+    if types != [""]:  # the LM's competence regions: the best prompt per query type, over all logged queries
+        for t, row in zip(types, table):
+            metrics[f"best_prompt_on_{t}"] = str(logs.prompt_name[int(row.argmax())])
+            metrics[f"best_prompt_accuracy_on_{t}"] = float(row.max())
+    rows = (k_sweep(logs, seed=config.seed, test_frac=config.test_frac, n_train_queries=sizes["n_train_queries"],
+                    **rm_kwargs) if config.sweep else [])
+    fig, axes = new_figure(ncols=2, nrows=2, width=5.6, height=3.8)
     plot_methods(metrics, ax=axes[0, 0])
     if rows:
         plot_k_sweep(rows, ax=axes[0, 1])
     else:
         axes[0, 1].set_axis_off()
-    plot_choices(logs, study, ax=axes[0, 2])
+    plot_choices(logs, study, ax=axes[1, 0])
+    plot_prompt_evaluation(logs, study, ax=axes[1, 1])
     return Result(metrics=metrics, curves=rows, figure=fig, artifacts={"logs": logs, "study": study})

@@ -32,15 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
+from rl4llm.lm.model import CHECKSUM_FILE
 from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, principal_components, prompt_features
 from rl4llm.prompting.task import PROMPTS, Query, check_answer, query_features, sample_queries
 from rl4llm.utils import check_positive_int
 
 __all__ = ["PromptLogs", "collect_logs", "save_logs", "load_logs", "cache_dir", "LOGS_VERSION"]
 
-LOGS_VERSION = 3
+LOGS_VERSION = 4
 #: Prompt features kept: the top principal components of the LM's hidden states of the twelve instructions.
-PROMPT_FEATURE_DIM = 3
+#: Two directions are enough to tell the four answer formats apart; with more, a reward model trained on eight
+#: prompts finds directions that separate those eight and mislead it on the held-out paraphrases.
+PROMPT_FEATURE_DIM = 2
 
 
 @dataclass
@@ -189,7 +192,8 @@ def cache_dir() -> Path:
 
 
 def _cache_key(n_queries: int, seed: int, checkpoint: Path) -> str:
-    listing = (checkpoint / "checksums.sha256").read_text() if (checkpoint / "checksums.sha256").is_file() else ""
+    sums = checkpoint / CHECKSUM_FILE
+    listing = sums.read_text() if sums.is_file() else ""
     blob = json.dumps({"version": LOGS_VERSION, "n_queries": n_queries, "seed": seed, "checkpoint": listing})
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from matplotlib.lines import Line2D
 
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
+from rl4llm.prompting.evaluation import type_prompt_accuracy
 from rl4llm.prompting.logs import PromptLogs
+from rl4llm.prompting.selection import score_matrix
 
 __all__ = ["plot_accuracy_table", "plot_methods", "plot_k_sweep", "plot_choices", "plot_log_size_sweep",
-           "type_prompt_accuracy"]
+           "plot_prompt_evaluation", "plot_call_budget", "type_prompt_accuracy", "METHOD_LABELS"]
 
 METHOD_LABELS = {
     "random_accuracy": "random prompt",
@@ -20,31 +23,31 @@ METHOD_LABELS = {
     "confidence_accuracy": "LM confidence (K calls)",
     "oracle_accuracy": "oracle (K calls + answer key)",
 }
+METHOD_COLORS = {
+    "random_accuracy": PALETTE["grey"], "best_single_prompt_accuracy": PALETTE["orange"],
+    "prompt_only_accuracy": PALETTE["sky"], "oirl_accuracy": PALETTE["blue"],
+    "confidence_accuracy": PALETTE["purple"], "oracle_accuracy": PALETTE["black"],
+}
+METHOD_STYLES = {"oracle_accuracy": ":", "confidence_accuracy": "--"}
 
 
-def type_prompt_accuracy(logs: PromptLogs) -> tuple[list[str], np.ndarray]:
-    """Query types and the ``[n_types, n_prompts]`` accuracy table over all logged queries."""
-    types = [t for t in dict.fromkeys(logs.query_type.tolist())] or [""]
-    order = sorted(types)
-    table = logs.matrix()
-    acc = np.array([np.nanmean(table[logs.query_type == t], axis=0) for t in order])
-    return order, acc
-
-
-def plot_accuracy_table(logs: PromptLogs, ax=None):
-    """Heat map: accuracy of every prompt (columns) on every query type (rows); held-out prompts marked *."""
-    types, acc = type_prompt_accuracy(logs)
+def _axes(ax, width: float, height: float):
     if ax is None:
-        fig, ax = new_figure(width=9.0, height=3.2)
-    else:
-        fig = ax.figure
+        return new_figure(width=width, height=height)
+    return ax.figure, ax
+
+
+def plot_accuracy_table(logs: PromptLogs, ax=None, query_ids: np.ndarray | None = None):
+    """Heat map: accuracy of every prompt (columns) on every query type (rows); held-out prompts marked *."""
+    types, acc = type_prompt_accuracy(logs, query_ids)
+    fig, ax = _axes(ax, 9.5, 3.4)
     im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", fontsize=7,
+            ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", fontsize=8,
                     color="black" if acc[i, j] > 0.6 else "white")
-    names = [n + (" *" if h else "") for n, h in zip(logs.prompt_name, logs.prompt_heldout)]
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize=7)
+    names = [str(n) + (" *" if h else "") for n, h in zip(logs.prompt_name, logs.prompt_heldout)]
+    ax.set_xticks(range(len(names)), names, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(types)), [t or "all" for t in types])
     ax.grid(False)
     fig.colorbar(im, ax=ax, label="accuracy", fraction=0.03)
@@ -53,51 +56,57 @@ def plot_accuracy_table(logs: PromptLogs, ax=None):
     return fig
 
 
-def plot_methods(metrics: dict[str, Any], ax=None):
+def plot_methods(metrics: dict[str, Any], ax=None, title: str = "Choosing a prompt per query"):
     """Bars: accuracy on held-out queries of each way of choosing a prompt."""
-    if ax is None:
-        fig, ax = new_figure(width=6.0, height=3.2)
-    else:
-        fig = ax.figure
+    fig, ax = _axes(ax, 6.0, 3.2)
     keys = [k for k in METHOD_LABELS if k in metrics and np.isfinite(metrics[k])]
     vals = [metrics[k] for k in keys]
-    colors = [PALETTE["grey"], PALETTE["orange"], PALETTE["sky"], PALETTE["blue"], PALETTE["purple"],
-              PALETTE["black"]]
-    ax.barh(range(len(keys)), vals, color=[colors[list(METHOD_LABELS).index(k)] for k in keys])
+    ax.barh(range(len(keys)), vals, color=[METHOD_COLORS[k] for k in keys])
     for i, v in enumerate(vals):
         ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=8)
     ax.set_yticks(range(len(keys)), [METHOD_LABELS[k] for k in keys])
     ax.set_xlim(0, 1.1)
-    label(ax, "accuracy on held-out queries", "", "Choosing a prompt per query")
+    label(ax, "accuracy on held-out queries", "", title)
     return fig
+
+
+def _lines(ax, xs: list[float], rows: list[dict[str, float]], keys: tuple[str, ...], loc: str = "best") -> None:
+    for key in keys:
+        ax.plot(xs, [r[key] for r in rows], marker="o", ms=3, color=METHOD_COLORS[key],
+                ls=METHOD_STYLES.get(key, "-"), label=METHOD_LABELS[key])
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=7, loc=loc)
 
 
 def plot_k_sweep(rows: list[dict[str, float]], ax=None):
     """Lines: accuracy against the number K of candidate prompts in the logs."""
-    if ax is None:
-        fig, ax = new_figure(width=5.0, height=3.4)
-    else:
-        fig = ax.figure
-    k = [r["k"] for r in rows]
-    styles = [("oracle_accuracy", PALETTE["black"], ":"), ("confidence_accuracy", PALETTE["purple"], "--"),
-              ("oirl_accuracy", PALETTE["blue"], "-"), ("best_single_prompt_accuracy", PALETTE["orange"], "-"),
-              ("random_accuracy", PALETTE["grey"], "-")]
-    for key, color, ls in styles:
-        ax.plot(k, [r[key] for r in rows], marker="o", ms=3, color=color, ls=ls, label=METHOD_LABELS[key])
-    ax.set_ylim(0, 1.02)
+    fig, ax = _axes(ax, 5.0, 3.4)
+    _lines(ax, [r["k"] for r in rows], rows, ("oracle_accuracy", "confidence_accuracy", "oirl_accuracy",
+                                              "best_single_prompt_accuracy", "random_accuracy"),
+           loc="center right")
     label(ax, "K, number of candidate prompts in the logs", "accuracy on held-out queries",
           "Accuracy vs number of candidate prompts")
-    ax.legend(fontsize=7)
+    return fig
+
+
+def plot_log_size_sweep(rows: list[dict[str, float]], ax=None):
+    """Lines: accuracy against the number of training queries in the offline logs (log scale)."""
+    fig, ax = _axes(ax, 5.0, 3.4)
+    sizes = [r["n_train_queries"] for r in rows]
+    _lines(ax, sizes, rows,
+           ("oracle_accuracy", "oirl_accuracy", "best_single_prompt_accuracy"))
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.minorticks_off()
+    label(ax, "training queries in the offline logs (each with every candidate)",
+          "accuracy on held-out queries", "A bigger log, a better reward model")
     return fig
 
 
 def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
     """Stacked bars: for each query type, which prompt (grouped by answer format when the prompt names say
     ``"<format> '<text>'"``, as the book's do) the reward model picks on held-out queries."""
-    if ax is None:
-        fig, ax = new_figure(width=5.5, height=3.4)
-    else:
-        fig = ax.figure
+    fig, ax = _axes(ax, 5.5, 3.4)
     test_q, choice = study["test_q"], study["choice"]
     types = sorted(set(logs.query_type[test_q].tolist()))
     cands = list(study["candidates"])
@@ -120,19 +129,56 @@ def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
     return fig
 
 
-def plot_log_size_sweep(rows: list[dict[str, float]], ax=None):
-    """Lines: accuracy against the number of training queries in the offline logs."""
-    if ax is None:
-        fig, ax = new_figure(width=5.0, height=3.4)
-    else:
-        fig = ax.figure
-    n = [r["n_train_queries"] for r in rows]
-    for key, color, ls in (("oracle_accuracy", PALETTE["black"], ":"), ("oirl_accuracy", PALETTE["blue"], "-"),
-                           ("best_single_prompt_accuracy", PALETTE["orange"], "-")):
-        ax.plot(n, [r[key] for r in rows], marker="o", ms=3, color=color, ls=ls, label=METHOD_LABELS[key])
-    ax.set_xscale("log")
+def plot_prompt_evaluation(logs: PromptLogs, study: dict[str, Any], ax=None):
+    """Scatter: for every (query type, prompt) cell of the held-out queries, the reward model's predicted success
+    rate against the LM's measured one; colour: logged or held-out prompt, marker: query type."""
+    fig, ax = _axes(ax, 4.6, 4.2)
+    test_q = study["test_q"]
+    prompts = np.arange(logs.n_prompts)
+    predicted = score_matrix(study["model"], logs.query_feats[test_q], logs.prompt_feats)
+    actual = logs.matrix()[test_q]
+    qtypes = logs.query_type[test_q]
+    types = sorted(set(qtypes.tolist()))
+    markers = "osD^v<>p"
+    ax.plot([0, 1], [0, 1], color=PALETTE["grey"], ls=":", lw=1)
+    for i, t in enumerate(types):
+        rows = qtypes == t
+        for held, color in ((False, PALETTE["blue"]), (True, PALETTE["red"])):
+            cols = prompts[logs.prompt_heldout == held]
+            if cols.size:
+                ax.scatter(np.nanmean(actual[np.ix_(rows, cols)], axis=0),
+                           predicted[np.ix_(rows, cols)].mean(axis=0), marker=markers[i % len(markers)], s=28,
+                           color=color, edgecolors="white", linewidths=0.5, alpha=0.9)
+    handles = [Line2D([], [], ls="", marker="o", color=PALETTE["blue"], label="logged prompt"),
+               Line2D([], [], ls="", marker="o", color=PALETTE["red"], label="held-out prompt")]
+    handles += [Line2D([], [], ls="", marker=markers[i % len(markers)], color=PALETTE["grey"], label=t or "all")
+                for i, t in enumerate(types)]
+    handles.append(Line2D([], [], ls=":", color=PALETTE["grey"], label="perfect evaluation"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.set_xlim(-0.03, 1.03)
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_aspect("equal")
+    label(ax, "measured accuracy (LM + checker)", "predicted success (reward model)",
+          "Evaluating prompts without the LM")
+    return fig
+
+
+def plot_call_budget(rows: list[dict[str, float]], metrics: dict[str, Any], ax=None):
+    """Lines: accuracy against LM calls per query (:func:`~rl4llm.prompting.evaluation.call_budget_curve`),
+    with the best single prompt and the oracle for reference."""
+    fig, ax = _axes(ax, 5.0, 3.4)
+    calls = [r["calls"] for r in rows]
+    ax.plot(calls, [r["oracle_top_m"] for r in rows], color=PALETTE["black"], ls=":", marker="o", ms=3,
+            label="oracle over the RM's top m")
+    ax.plot(calls, [r["oirl_top_m"] for r in rows], color=PALETTE["blue"], marker="o", ms=3,
+            label="RM's top m, most confident answer")
+    ax.plot(calls, [r["random_m"] for r in rows], color=PALETTE["purple"], ls="--", marker="o", ms=3,
+            label="m random prompts, most confident answer")
+    ax.scatter([1], [metrics["best_single_prompt_accuracy"]], color=PALETTE["orange"], zorder=3, s=30,
+               label="best single prompt")
+    ax.set_xticks(calls)
     ax.set_ylim(0, 1.02)
-    label(ax, "training queries in the offline logs (each with every logged prompt)",
-          "accuracy on held-out queries", "A bigger log, a better reward model")
-    ax.legend(fontsize=7)
+    label(ax, "LM calls per query at answer time (m)", "accuracy on held-out queries",
+          "What each LM call buys")
+    ax.legend(fontsize=7, loc="lower right")
     return fig

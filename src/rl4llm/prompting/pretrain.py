@@ -30,7 +30,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rl4llm.prompting.model import CHECKPOINT_DIR, answer, write_checksums
+from rl4llm.lm.model import write_checksums
+from rl4llm.prompting.model import CHECKPOINT_DIR, answer
 from rl4llm.prompting.task import (
     FORMATS,
     PARAPHRASES,
@@ -184,7 +185,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Train, save ``model.safetensors`` + ``config.json`` + ``tokenizer.json`` + ``checksums.sha256``."""
+    """Train, save ``model.safetensors`` + ``config.json`` + ``tokenizer.json`` + ``train_info.json``, then
+    ``SHA256SUMS.txt`` (the substrate's checksum format, :func:`rl4llm.lm.model.write_checksums`)."""
     fields = asdict(PretrainConfig())
     config = PretrainConfig(**{k: getattr(args, k) for k in fields})
     t0 = time.perf_counter()
