@@ -1,7 +1,8 @@
 """Assignment 05: RLHF: preference losses, log-probabilities and KL control (student copy).
 
 Implement ``token_logprobs``, ``sequence_logprobs``, ``bradley_terry_loss``, ``dpo_loss``,
-``kl_k1``, ``kl_k2``, ``kl_k3``, ``AdaptiveKLController``.
+``kl_k1``, ``kl_k2``, ``kl_k3``, ``AdaptiveKLController``, ``kl_penalised_rewards``,
+``token_advantages``.
 Each body ends in ``raise NotImplementedError``: replace that line with your code. The signatures,
 the docstrings (with the equations) and the argument checks are given; keep them. You may import
 anything from NumPy, PyTorch and the ``rl4llm`` package except the functions you are asked to write.
@@ -24,7 +25,8 @@ from rl4llm.rlhf.kl import _check
 from rl4llm.rlhf.losses import _check_pair
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["token_logprobs", "sequence_logprobs", "bradley_terry_loss", "dpo_loss", "kl_k1", "kl_k2", "kl_k3", "AdaptiveKLController"]
+__all__ = ["token_logprobs", "sequence_logprobs", "bradley_terry_loss", "dpo_loss", "kl_k1", "kl_k2", "kl_k3",
+    "AdaptiveKLController", "kl_penalised_rewards", "token_advantages"]
 
 
 def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -152,3 +154,51 @@ class AdaptiveKLController:
 
     def __repr__(self) -> str:
         return f"AdaptiveKLController(value={self.value:.4g}, target={self.target:g}, horizon={self.horizon:g})"
+
+
+def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor,
+                         response_mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token rewards of the token MDP with the KL penalty folded in, ``[B, T]``.
+
+    .. math:: r_t = -\\beta\\,\\big(\\log\\pi(y_t \\mid y_{<t}) - \\log\\pi_{ref}(y_t \\mid y_{<t})\\big)
+              + \\mathbb 1[t = T]\\; r_\\phi(y)
+
+    Args:
+        score: ``[B]`` the reward model's score of each whole response, paid at its last token :math:`T`.
+        logp, ref_logp: ``[B, T]`` per-token log-probs of the sampled tokens under the policy and the reference.
+        response_mask: ``[B, T]`` 1 on response tokens, 0 on padding (every row has at least one token).
+        kl_coef: :math:`\\beta \\ge 0`.
+
+    Returns:
+        ``(rewards, kl)``: the rewards and the per-token :math:`k_1 = \\log\\pi - \\log\\pi_{ref}`, both 0 on padding.
+    """
+    kl_coef = check_range("kl_coef", kl_coef, 0.0, None)
+    if logp.shape != ref_logp.shape or logp.shape != response_mask.shape or logp.ndim != 2:
+        raise ValueError(f"logp, ref_logp and response_mask must all be [B, T], got {tuple(logp.shape)}, "
+                         f"{tuple(ref_logp.shape)} and {tuple(response_mask.shape)}")
+    if score.shape != (logp.shape[0],):
+        raise ValueError(f"score must be [B] = [{logp.shape[0]}], got {tuple(score.shape)}")
+    if bool((response_mask.sum(1) == 0).any()):
+        raise ValueError("every response needs at least one token (a row of response_mask is all 0)")
+    # Your implementation replaces the line below.
+    raise NotImplementedError("kl_penalised_rewards")
+
+
+def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float = 1.0,
+                     lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+    """GAE over the tokens of right-padded responses, each ending (terminated) at its last token.
+
+    With :math:`V(s_{T+1}) = 0` after the last token, :func:`rl4llm.rl.gae` gives
+
+    .. math:: \\delta_t = r_t + \\gamma V(s_{t+1}) - V(s_t), \\qquad A_t = \\delta_t + \\gamma\\lambda A_{t+1},
+
+    and the value targets are :math:`A_t + V(s_t)`. Inputs are batch-major ``[B, T]`` (``values[:, t]`` is
+    :math:`V(s_t)`); returns ``(advantages, returns)``, both 0 on padding.
+    """
+    if rewards.shape != values.shape or rewards.shape != response_mask.shape or rewards.ndim != 2:
+        raise ValueError(f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
+                         f"{tuple(values.shape)} and {tuple(response_mask.shape)}")
+    gamma = check_range("gamma", gamma, 0.0, 1.0)
+    lam = check_range("lam", lam, 0.0, 1.0)
+    # Your implementation replaces the line below.
+    raise NotImplementedError("token_advantages")

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 
-from rl4llm.assignments.checks import expect, expect_close, expect_scalar, expect_tensor
+from rl4llm.assignments.checks import expect, expect_close, expect_scalar, expect_tensor, fail
 
 ASSIGNMENT = "05-rlhf"
 
@@ -265,6 +265,45 @@ def test_adaptive_kl_controller_reaches_the_target(impl):
         kl = 2.0 / ctl.value
     expect(abs(kl - 4.0) < 0.05 * 4.0, f"after 300 updates the simulated KL is {kl:.3f}, the target is 4 (beta "
                                        f"{ctl.value:.4f}; the fixed point is beta = 0.5)")
+
+
+@pytest.mark.points(2)
+@pytest.mark.tier("hand-computed")
+def test_kl_penalised_rewards_hand_computed(impl):
+    """kl_penalised_rewards: -beta * k1 per token, the score on each response's last token, 0 on padding"""
+    score = torch.tensor([2.0, -1.0])
+    logp = torch.tensor([[-1.0, -2.0, -0.5], [-1.0, -1.0, -3.0]])
+    ref = torch.tensor([[-1.5, -1.0, -0.5], [-2.0, -1.0, -1.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # row 1 ends at token 1; token 2 is padding
+    out = impl.kl_penalised_rewards(score, logp, ref, mask, 0.1)
+    if not isinstance(out, tuple) or len(out) != 2:
+        fail(f"kl_penalised_rewards must return a tuple (rewards, kl), got {type(out).__name__}")
+    rewards, kl = out
+    expect_close(kl, [[0.5, -1.0, 0.0], [1.0, 0.0, 0.0]], "the kl returned by kl_penalised_rewards (k1, 0 on "
+                 "padding)", wrong=[([[0.5, -1.0, 0.0], [1.0, 0.0, -2.0]], "does not zero the padding")])
+    expect_close(rewards, [[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.0]], "the rewards of kl_penalised_rewards(beta=0.1)",
+                 wrong=[([[-0.05, 0.1, 2.0], [-0.1, 0.0, 0.0]], "pays the score at the last column instead of "
+                                                                "each response's last token (padding!)"),
+                        ([[0.05, -0.1, 2.0], [0.1, -1.0, 0.0]], "adds the KL instead of subtracting it"),
+                        ([[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.2]], "does not zero the padding")])
+
+
+@pytest.mark.points(2)
+@pytest.mark.tier("hand-computed")
+def test_token_advantages_hand_computed(impl):
+    """token_advantages: GAE over right-padded responses that end at their last token (hand-computed)"""
+    rewards = torch.tensor([[0.0, 0.0, 1.0], [0.0, 2.0, 0.0]])
+    values = torch.tensor([[0.5, 0.2, 0.4], [1.0, 0.5, 9.0]])  # 9.0 sits on padding: never bootstrap from it
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    out = impl.token_advantages(rewards, values, mask, 1.0, 0.5)
+    if not isinstance(out, tuple) or len(out) != 2:
+        fail(f"token_advantages must return a tuple (advantages, returns), got {type(out).__name__}")
+    adv, ret = out
+    # row 0: delta = [-0.3, 0.2, 0.6] -> A = [-0.05, 0.5, 0.6]; row 1: delta = [-0.5, 1.5] -> A = [0.25, 1.5]
+    expect_close(adv, [[-0.05, 0.5, 0.6], [0.25, 1.5, 0.0]], "the advantages of token_advantages(gamma=1, lam=0.5)",
+                 wrong=[([[-0.05, 0.5, 0.6], [4.75, 10.5, 0.0]], "bootstraps from the padding after a response's "
+                                                                 "last token (the episode ends there)")])
+    expect_close(ret, [[0.45, 0.7, 1.0], [1.25, 2.0, 0.0]], "the returns of token_advantages (A + V, 0 on padding)")
 
 
 def _preferences(gen: torch.Generator, n_responses: int = 40, d: int = 8, n_pairs: int = 3000):

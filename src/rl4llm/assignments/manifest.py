@@ -114,6 +114,27 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
         ),
     ),
     Assignment(
+        slug="04-inverse-rl",
+        title="Inverse RL: maximum entropy and adversarial",
+        chapter="book/04-irl/index",
+        summary=(
+            "Inverse RL recovers a reward from demonstrations; RLHF is its online version with a reward learned "
+            "from people. You write exact maximum-entropy IRL on a gridworld with known dynamics: soft value "
+            "iteration (the backward pass that gives the Boltzmann-rational policy of a reward), the expected "
+            "state visitation frequencies (the forward pass), and the feature-matching gradient. Then the two "
+            "pieces of adversarial IRL: the discriminator's logistic loss and the reward it hands to the policy. "
+            "The behavioural item runs the package's MaxEnt IRL loop on your three functions and checks that the "
+            "learned reward makes the expert's behaviour optimal again."
+        ),
+        targets=(
+            "rl4llm.irl.maxent:soft_value_iteration",
+            "rl4llm.irl.maxent:state_visitation_frequencies",
+            "rl4llm.irl.maxent:maxent_gradient",
+            "rl4llm.irl.adversarial:discriminator_loss",
+            "rl4llm.irl.adversarial:adversarial_reward",
+        ),
+    ),
+    Assignment(
         slug="05-rlhf",
         title="RLHF: preference losses, log-probabilities and KL control",
         chapter="book/05-rlhf/index",
@@ -121,7 +142,9 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "The pieces of RLHF that are pure functions: the log-probability a causal language model gives to "
             "each token and to a whole response, the Bradley-Terry loss that fits a reward model to "
             "comparisons, the DPO loss that skips the reward model, Schulman's three estimators of "
-            "KL(policy || reference), and the adaptive KL controller of Ziegler et al. (2019). The behavioural "
+            "KL(policy || reference), the adaptive KL controller of Ziegler et al. (2019), and the per-token "
+            "rewards and advantages of PPO on a language model (the KL penalty folded into the reward, GAE over "
+            "right-padded responses). The behavioural "
             "item fits a reward model to noisy comparisons with your Bradley-Terry loss and aligns a small "
             "policy with your DPO loss."
         ),
@@ -134,6 +157,8 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "rl4llm.rlhf.kl:kl_k2",
             "rl4llm.rlhf.kl:kl_k3",
             "rl4llm.rlhf.kl:AdaptiveKLController",
+            "rl4llm.rlhf.ppo:kl_penalised_rewards",
+            "rl4llm.rlhf.ppo:token_advantages",
         ),
     ),
     Assignment(

@@ -333,7 +333,8 @@ def student_module_source(assignment: Assignment, chapter_url: str | None = None
     imports = _import_lines(assignment, targets)
     if imports:
         body.append("\n".join(imports) + "\n")
-    body.append("__all__ = [" + ", ".join(f'"{n}"' for n in assignment.names) + "]\n")
+    names_list = ", ".join(f'"{n}"' for n in assignment.names)
+    body.append("__all__ = [" + "\n".join(textwrap.wrap(names_list, width=100, subsequent_indent="    ")) + "]\n")
     for t in targets:
         body.append("\n" + student_source(t))
     return "\n".join(body)
