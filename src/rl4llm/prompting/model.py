@@ -79,14 +79,16 @@ def answer(model, tokenizer: CharTokenizer, pairs: list[tuple[Query, Prompt]], b
 
 @torch.no_grad()
 def prompt_features(model, tokenizer: CharTokenizer, texts: list[str]) -> np.ndarray:
-    """``[n, d]``: the LM's last-layer hidden state at the end of ``"<bos><prompt text> "``, one row per prompt.
+    """``[n, d]``: the LM's last-layer hidden state at the end of
+    ``"<bos><prompt text> "``, one row per prompt.
 
-    The LM reads only the instruction (no query), so this costs one forward pass per *prompt*, not per
-    (query, prompt) pair, and works for prompts that never appear in the logs.
+    The LM reads only the instruction (no query), so this costs one forward pass per
+    *prompt*, not per (query, prompt) pair, and works for prompts never logged.
     """
-    ids, mask = left_pad([tokenizer.encode(t + " ") for t in texts], tokenizer.pad_token_id)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask),
-                output_hidden_states=True)
+    ids, mask = left_pad([tokenizer.encode(t + " ") for t in texts],
+                         tokenizer.pad_token_id)
+    out = model(input_ids=ids, attention_mask=mask,
+                position_ids=position_ids_from_mask(mask), output_hidden_states=True)
     return out.hidden_states[-1][:, -1, :].float().numpy().astype(np.float32)
 
 

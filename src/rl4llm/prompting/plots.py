@@ -13,7 +13,8 @@ from rl4llm.prompting.logs import PromptLogs
 from rl4llm.prompting.selection import score_matrix
 
 __all__ = ["plot_accuracy_table", "plot_methods", "plot_k_sweep", "plot_choices", "plot_log_size_sweep",
-           "plot_prompt_evaluation", "plot_call_budget", "type_prompt_accuracy", "METHOD_LABELS"]
+           "plot_prompt_evaluation", "plot_call_budget", "plot_prompt_features", "type_prompt_accuracy",
+           "METHOD_LABELS"]
 
 METHOD_LABELS = {
     "random_accuracy": "random prompt",
@@ -40,7 +41,7 @@ def _axes(ax, width: float, height: float):
 def plot_accuracy_table(logs: PromptLogs, ax=None, query_ids: np.ndarray | None = None):
     """Heat map: accuracy of every prompt (columns) on every query type (rows); held-out prompts marked *."""
     types, acc = type_prompt_accuracy(logs, query_ids)
-    fig, ax = _axes(ax, 9.5, 3.4)
+    fig, ax = _axes(ax, 8.5, 3.4)
     im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
@@ -181,4 +182,36 @@ def plot_call_budget(rows: list[dict[str, float]], metrics: dict[str, Any], ax=N
     label(ax, "LM calls per query at answer time (m)", "accuracy on held-out queries",
           "What each LM call buys")
     ax.legend(fontsize=7, loc="lower right")
+    return fig
+
+
+def plot_prompt_features(logs: PromptLogs, ax=None):
+    """Scatter: every prompt at its first two features (for the book's logs, the top principal components of the
+    LM's hidden state of the instruction); colour = answer format, open marker = held out of the logs."""
+    fig, ax = _axes(ax, 5.6, 3.8)
+    if logs.prompt_feats.shape[1] < 2:
+        raise ValueError(f"logs need at least 2 prompt features to draw, got {logs.prompt_feats.shape[1]}")
+    names = [str(n) for n in logs.prompt_name]
+    by_format = all(" '" in n for n in names)
+    groups = list(dict.fromkeys(n.split(" '")[0] if by_format else n for n in names))
+    feats = logs.prompt_feats[:, :2]
+    span = np.ptp(feats, axis=0) + 1e-12
+    for j, name in enumerate(names):
+        close = np.abs(feats[:j] - feats[j]) < 0.12 * span  # earlier labels nearby: stack this one below them
+        stack = int(close.all(axis=1).sum())
+        g = groups.index(name.split(" '")[0] if by_format else name)
+        color = COLORS[g % len(COLORS)]
+        x, y = logs.prompt_feats[j, :2]
+        held = bool(logs.prompt_heldout[j])
+        ax.scatter([x], [y], s=60, marker="o", color="white" if held else color, edgecolors=color, linewidths=2,
+                   zorder=3)
+        ax.annotate(name.split(" '", 1)[1][:-1] if by_format else name, (x, y), textcoords="offset points",
+                    xytext=(6, 4 - 11 * stack), fontsize=8, color=color)
+    handles = [Line2D([], [], ls="", marker="o", color=COLORS[g % len(COLORS)], label=f"{name} format"
+                      if by_format else name) for g, name in enumerate(groups)]
+    handles.append(Line2D([], [], ls="", marker="o", color="white", markeredgecolor=PALETTE["grey"],
+                          markeredgewidth=2, label="held out of the logs"))
+    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.margins(x=0.25, y=0.15)
+    label(ax, "prompt feature 1", "prompt feature 2", "The prompts as the reward model sees them")
     return fig

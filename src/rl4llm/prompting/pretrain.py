@@ -80,9 +80,11 @@ class PretrainConfig:
         check_positive_int("seed", self.seed, 0)
 
 
-def training_examples(n: int, home_frac: float, rng: np.random.Generator) -> list[tuple[Query, Prompt]]:
-    """``n`` (query, prompt) pairs: prompts uniform over all twelve, query type = the format's home type with
-    probability ``home_frac``, otherwise one of the other three types uniformly."""
+def training_examples(n: int, home_frac: float, rng: np.random.Generator,
+                      ) -> list[tuple[Query, Prompt]]:
+    """``n`` (query, prompt) pairs: prompts uniform over all twelve, query type =
+    the format's home type with probability ``home_frac``, otherwise one of the
+    other three types uniformly."""
     out = []
     for _ in range(n):
         prompt = PROMPTS[int(rng.integers(len(PROMPTS)))]

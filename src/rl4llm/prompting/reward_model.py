@@ -24,14 +24,16 @@ __all__ = ["PromptRewardModel", "prompt_reward_loss", "roc_auc", "fit_prompt_rew
 
 
 def prompt_reward_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of success logits ``[n]`` against 0/1 labels ``[n]``, averaged (a scalar).
+    """Binary cross-entropy of success logits ``[n]`` against 0/1 labels ``[n]``,
+    averaged (a scalar).
 
-    :math:`-\\frac1n\\sum_i [y_i \\log\\sigma(f_i) + (1-y_i)\\log(1-\\sigma(f_i))]`, computed stably as
+    :math:`-\\frac1n\\sum_i [y_i \\log\\sigma(f_i) + (1-y_i)\\log(1-\\sigma(f_i))]`,
+    computed stably as
     :math:`\\frac1n\\sum_i [\\operatorname{softplus}(f_i) - y_i f_i]`.
     """
     if logits.shape != correct.shape:
-        raise ValueError(f"logits and correct must have the same shape, got {tuple(logits.shape)} and "
-                         f"{tuple(correct.shape)}")
+        raise ValueError(f"logits and correct must have the same shape, got "
+                         f"{tuple(logits.shape)} and {tuple(correct.shape)}")
     # BEGIN SOLUTION
     y = correct.to(logits.dtype)
     return (torch.nn.functional.softplus(logits) - y * logits).mean()

@@ -36,23 +36,26 @@ def score_matrix(model, query_features, candidate_prompt_features) -> np.ndarray
 
 
 def select_prompts(model, query_features, candidate_prompt_features) -> np.ndarray:
-    """Per query, the index of the candidate prompt with the highest predicted success: ``[n_queries]`` ints.
+    """Per query, the index of the candidate prompt with the highest predicted
+    success: ``[n_queries]`` ints.
 
-    :math:`\\pi^*(x_i) = \\arg\\max_j \\hat r(x_i, \\pi_j)`, where ``model.predict_proba(Q, P)`` scores
-    row-aligned pairs (``Q`` ``[m, dq]``, ``P`` ``[m, dp]``). Ties go to the lowest index.
+    :math:`\\pi^*(x_i) = \\arg\\max_j \\hat r(x_i, \\pi_j)`, where
+    ``model.predict_proba(Q, P)`` scores row-aligned pairs (``Q`` ``[m, dq]``,
+    ``P`` ``[m, dp]``). Ties go to the lowest index.
 
     Args:
-        model: a fitted reward model (e.g. from :func:`~rl4llm.prompting.fit_prompt_reward_model`).
+        model: a fitted reward model (e.g. from
+            :func:`~rl4llm.prompting.fit_prompt_reward_model`).
         query_features: ``[n_queries, dq]``.
-        candidate_prompt_features: ``[n_prompts, dp]``, one row per candidate prompt.
+        candidate_prompt_features: ``[n_prompts, dp]``, one row per candidate.
     """
     q, c = _check(query_features, candidate_prompt_features)
     # BEGIN SOLUTION
     n, k = q.shape[0], c.shape[0]
     pairs_q = np.repeat(q, k, axis=0)  # query i repeated k times: rows i*k .. i*k+k-1
     pairs_p = np.tile(c, (n, 1))  # candidates 0..k-1, once per query
-    scores = np.asarray(model.predict_proba(pairs_q, pairs_p), dtype=np.float64).reshape(n, k)
-    return np.argmax(scores, axis=1).astype(np.int64)
+    scores = np.asarray(model.predict_proba(pairs_q, pairs_p), dtype=np.float64)
+    return np.argmax(scores.reshape(n, k), axis=1).astype(np.int64)
     # END SOLUTION
 
 
