@@ -24,14 +24,16 @@ __all__ = ["prompt_reward_loss", "roc_auc", "select_prompts"]
 
 
 def prompt_reward_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy of success logits ``[n]`` against 0/1 labels ``[n]``, averaged (a scalar).
+    """Binary cross-entropy of success logits ``[n]`` against 0/1 labels ``[n]``,
+    averaged (a scalar).
 
-    :math:`-\\frac1n\\sum_i [y_i \\log\\sigma(f_i) + (1-y_i)\\log(1-\\sigma(f_i))]`, computed stably as
+    :math:`-\\frac1n\\sum_i [y_i \\log\\sigma(f_i) + (1-y_i)\\log(1-\\sigma(f_i))]`,
+    computed stably as
     :math:`\\frac1n\\sum_i [\\operatorname{softplus}(f_i) - y_i f_i]`.
     """
     if logits.shape != correct.shape:
-        raise ValueError(f"logits and correct must have the same shape, got {tuple(logits.shape)} and "
-                         f"{tuple(correct.shape)}")
+        raise ValueError(f"logits and correct must have the same shape, got "
+                         f"{tuple(logits.shape)} and {tuple(correct.shape)}")
     # Your implementation replaces the line below.
     raise NotImplementedError("prompt_reward_loss")
 
@@ -52,15 +54,18 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
 
 
 def select_prompts(model, query_features, candidate_prompt_features) -> np.ndarray:
-    """Per query, the index of the candidate prompt with the highest predicted success: ``[n_queries]`` ints.
+    """Per query, the index of the candidate prompt with the highest predicted
+    success: ``[n_queries]`` ints.
 
-    :math:`\\pi^*(x_i) = \\arg\\max_j \\hat r(x_i, \\pi_j)`, where ``model.predict_proba(Q, P)`` scores
-    row-aligned pairs (``Q`` ``[m, dq]``, ``P`` ``[m, dp]``). Ties go to the lowest index.
+    :math:`\\pi^*(x_i) = \\arg\\max_j \\hat r(x_i, \\pi_j)`, where
+    ``model.predict_proba(Q, P)`` scores row-aligned pairs (``Q`` ``[m, dq]``,
+    ``P`` ``[m, dp]``). Ties go to the lowest index.
 
     Args:
-        model: a fitted reward model (e.g. from :func:`~rl4llm.prompting.fit_prompt_reward_model`).
+        model: a fitted reward model (e.g. from
+            :func:`~rl4llm.prompting.fit_prompt_reward_model`).
         query_features: ``[n_queries, dq]``.
-        candidate_prompt_features: ``[n_prompts, dp]``, one row per candidate prompt.
+        candidate_prompt_features: ``[n_prompts, dp]``, one row per candidate.
     """
     q, c = _check(query_features, candidate_prompt_features)
     # Your implementation replaces the line below.

@@ -460,7 +460,7 @@ def report_json(state: _GradingState) -> dict[str, Any]:
     rows = _ran(state)
     tests = []
     for r in rows:
-        output = "passed" if r.status == "passed" else r.message or r.status
+        output = "passed" if r.status == "passed" else (f"{r.status}: {r.message}" if r.message else r.status)
         tags = [r.assignment] + ([r.tier] if r.tier else [])
         tests.append({"name": f"{r.assignment} | {r.name}", "number": r.number, "score": r.score,
                       "max_score": r.points, "status": "passed" if r.status == "passed" else "failed",

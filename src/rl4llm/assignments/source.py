@@ -374,9 +374,9 @@ def find_leaks(assignment: Assignment, student_text: str) -> list[str]:
 
 
 def describe(obj: object) -> str:
-    """The first line of an object's docstring, with reST roles turned into Markdown (for READMEs)."""
-    doc = inspect.getdoc(obj) or ""
-    line = doc.strip().splitlines()[0] if doc.strip() else ""
+    """The first paragraph of an object's docstring on one line, reST roles turned into Markdown (READMEs)."""
+    doc = (inspect.getdoc(obj) or "").strip()
+    line = " ".join(doc.split("\n\n")[0].split()) if doc else ""  # the first paragraph, on one line
     line = re.sub(r":math:`([^`]*)`", r"$\1$", line)
     line = re.sub(r":\w+:`~?([^`]*)`", r"`\1`", line)
     return re.sub(r"``([^`]*)``", r"`\1`", line)
