@@ -1,9 +1,18 @@
-"""RLHF (chapter 5): the InstructGPT pipeline on the tiny GPT-2 substrate.
+"""RLHF (chapter 5): the InstructGPT pipeline on the tiny GPT-2 substrate, measured against the gold reward.
 
-Pure functions (graded in the assignments): :func:`bradley_terry_loss`, :func:`dpo_loss`, the KL estimators
-:func:`kl_k1` / :func:`kl_k2` / :func:`kl_k3` and :class:`AdaptiveKLController`. Training loops live in their own
-modules: ``sft``, ``preferences``, ``reward_model``, ``ppo``, ``best_of_n``, ``dpo`` and ``pipeline`` (the shared,
-cached SFT -> preferences -> reward-model stages).
+Pure functions (graded in the assignments) are importable from here: :func:`bradley_terry_loss`, :func:`dpo_loss`,
+the KL estimators :func:`kl_k1` / :func:`kl_k2` / :func:`kl_k3` and :class:`AdaptiveKLController`. The rest lives
+in one module per concept, imported explicitly (they load transformers):
+
+* ``rollout``: responses from ``<bos>`` as token-MDP episodes (a thin adapter over :mod:`rl4llm.lm.generation`);
+* ``sft``: step 1, supervised fine-tuning on demonstrations;
+* ``preferences``: the noisy Bradley-Terry labeller over the gold reward;
+* ``reward_model``: step 2, a GPT-2 backbone with a scalar head, and the PPO critic;
+* ``ppo``: step 3, KL-penalised PPO for language models (fixed or adaptive KL coefficient);
+* ``best_of_n`` and ``overoptimization``: best-of-n sampling and Gao et al.'s over-optimisation forms;
+* ``dpo``: direct preference optimisation on the same pairs;
+* ``pipeline``: the shared, cached SFT -> preferences -> reward-model stages and evaluation in SFT units;
+* ``plots``: the chapter's figures.
 """
 
 from __future__ import annotations

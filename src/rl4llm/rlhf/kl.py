@@ -1,4 +1,4 @@
-"""KL control for RLHF: Schulman's per-token KL estimators and the adaptive KL coefficient (chapter 5, section 4).
+"""KL control for RLHF: Schulman's per-token KL estimators and the adaptive KL coefficient (chapter 5, section 3).
 
 The RLHF objective penalises the policy's divergence from the frozen reference (SFT) model,
 

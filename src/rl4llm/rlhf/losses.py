@@ -1,4 +1,4 @@
-"""Preference losses: the Bradley-Terry reward-model loss and the DPO loss (chapter 5, sections 2 and 6).
+"""Preference losses: the Bradley-Terry reward-model loss and the DPO loss (chapter 5, sections 1 and 5).
 
 Both are pure tensor-in / scalar-out functions on *sequence-level* quantities: a reward model's scalar per
 response, or a policy's summed log-probability of a response (``rl4llm.lm.sequence_logprobs``).

@@ -1,0 +1,266 @@
+"""Figures of chapter 5 (RLHF on the tiny GPT-2). Every reward is in SFT standard deviations, SFT policy at 0.
+
+Each function takes measured numbers (experiment curves, stage outputs) and returns a figure; none trains
+anything, so the book's cells stay one line and the experiments' figures and the pages' figures look alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from rl4llm.plotting import COLORS, PALETTE, label, new_figure, smooth
+
+__all__ = ["plot_ppo_run", "plot_stages", "plot_reward_model", "plot_preference_model", "plot_overoptimization",
+           "plot_kl_sweep", "plot_by_length", "plot_dpo", "plot_kl_estimators", "plot_frontier"]
+
+
+def _col(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
+    pts = [(r[x], r[y]) for r in rows if r.get(x) is not None and r.get(y) is not None
+           and r.get(x) != "" and r.get(y) != ""]
+    if not pts:
+        return np.array([]), np.array([])
+    a = np.asarray(pts, dtype=float)
+    return a[:, 0], a[:, 1]
+
+
+def plot_ppo_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None):
+    """Two panels of a PPO-RLHF run: gold and proxy reward against the iteration, and the KL from SFT.
+
+    Lines with markers are evaluations on fresh samples (``eval_*`` columns); the faint lines are the rollout
+    batches' own means (``gold``, ``proxy``), smoothed.
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
+    ax1, ax2 = axes[0]
+    for key, name, color in (("gold", "gold reward", COLORS[0]), ("proxy", "proxy (reward model)", COLORS[1])):
+        it, v = _col(curves, "iteration", key)
+        if it.size:
+            ax1.plot(it, smooth(v, 5), color=color, alpha=0.35, lw=1)
+        it, v = _col(curves, "iteration", f"eval_{key}")
+        ax1.plot(it, v, "o-", ms=3.5, color=color, label=name)
+    ax1.axhline(0, color=PALETTE["grey"], lw=0.8, ls="--", label="SFT policy")
+    if demo_gold is not None:
+        ax1.axhline(demo_gold, color=PALETTE["green"], lw=1, ls=":", label="demonstrations")
+    label(ax1, "PPO iteration", "reward (SFT std devs)", title or "Rewards during PPO")
+    ax1.legend(loc="upper left")
+    it, kl = _col(curves, "iteration", "eval_kl")
+    ax2.plot(it, kl, "o-", ms=3.5, color=COLORS[3], label="KL(π ‖ π_SFT), fresh samples")
+    it, kl_roll = _col(curves, "iteration", "kl")
+    if it.size:
+        ax2.plot(it, smooth(kl_roll, 5), color=COLORS[3], alpha=0.35, lw=1, label="rollout batches")
+    label(ax2, "PPO iteration", "KL (nats per sequence)", "Drift from the SFT policy")
+    it, coef = _col(curves, "iteration", "kl_coef")
+    if it.size and np.ptp(coef) > 0:
+        twin = ax2.twinx()
+        twin.plot(it, coef, color=COLORS[4], lw=1.2, label="KL coefficient β")
+        twin.set_ylabel("KL coefficient β", color=COLORS[4])
+        twin.grid(False)
+        twin.spines["right"].set_visible(True)
+    ax2.legend(loc="upper left")
+    return fig
+
+
+def plot_stages(stages, title: str | None = None):
+    """Step 1 (SFT): its loss curve and the gold reward of the pretrained, SFT and demonstration texts."""
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
+    ax1, ax2 = axes[0]
+    ax1.plot(stages.logs["sft_step"], stages.logs["sft_loss"], color=COLORS[0])
+    label(ax1, "SFT step", "next-token loss on demonstrations (nats)", "Supervised fine-tuning")
+    groups = [("pretrained", stages.eval_gold["base"]), ("SFT", stages.eval_gold["sft"]),
+              ("demonstrations", stages.eval_gold["demos"])]
+    values = np.unique(np.round(np.concatenate([g for _, g in groups]), 3))
+    values = values[values >= -1.5]
+    width = 0.8 / len(groups)
+    for i, (name, g) in enumerate(groups):
+        frac = np.array([np.mean(np.isclose(g, v, atol=1e-3)) for v in values]) * 100
+        ax2.bar(np.arange(len(values)) + (i - 1) * width, frac, width, color=COLORS[i],
+                label=f"{name} (mean {stages.gold_z(g.mean()):+.2f} SFT sd)")
+    ax2.set_xticks(np.arange(len(values)), [f"{v:+.2f}" for v in values], rotation=45)
+    label(ax2, "gold reward R(x) (raw)", "% of texts", title or "Gold reward of samples")
+    ax2.legend(loc="upper left")
+    return fig
+
+
+def plot_preference_model(temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0), label_noise: float = 0.05,
+                          highlight: float | None = None):
+    """The simulated labeller: :math:`P(y_1 \\succ y_2)` against the gold difference, for several temperatures."""
+    from rl4llm.rlhf.preferences import preference_probability
+
+    fig, ax = new_figure(width=5.4, height=3.3)
+    d = np.linspace(-1.5, 1.5, 301)
+    for i, tau in enumerate(temperatures):
+        p = preference_probability(d, np.zeros_like(d), tau, label_noise)
+        lw = 2.4 if highlight is not None and np.isclose(tau, highlight) else 1.4
+        ax.plot(d, p, color=COLORS[i % len(COLORS)], lw=lw, label=f"τ = {tau:g}")
+    ax.axhline(label_noise, color=PALETTE["grey"], ls=":", lw=0.8)
+    ax.axhline(1 - label_noise, color=PALETTE["grey"], ls=":", lw=0.8, label=f"noise floor ε = {label_noise:g}")
+    label(ax, "gold difference g(y₁) − g(y₂)", "P(label prefers y₁)", "The simulated labeller")
+    ax.legend(loc="upper left")
+    return fig
+
+
+def plot_reward_model(stages):
+    """Step 2: the reward model's training curve, and its score against the gold reward on held-out responses."""
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
+    ax1, ax2 = axes[0]
+    logs = stages.logs
+    ax1.plot(logs["rm_step"], logs["rm_loss"], color=COLORS[0], alpha=0.4, lw=1)
+    ax1.plot(logs["rm_step"], smooth(logs["rm_loss"], 5), color=COLORS[0], label="Bradley–Terry loss")
+    ax1.plot(logs["rm_step"], smooth(logs["rm_train_accuracy"], 5), color=COLORS[1], label="minibatch accuracy")
+    ax1.axhline(stages.stats["rm_accuracy"], color=COLORS[2], ls="--",
+                label=f"held-out accuracy {stages.stats['rm_accuracy']:.2f}")
+    ax1.axhline(np.log(2), color=PALETTE["grey"], ls=":", lw=0.8, label="log 2 (chance loss)")
+    label(ax1, "reward-model step", "loss (nats) / accuracy", "Training the reward model")
+    ax1.legend(loc="lower left")
+    held_c, held_r = stages.heldout_pairs()
+    start = stages.config.n_pairs - stages.config.heldout_pairs
+    proxy = np.concatenate([stages.proxy(held_c).numpy(), stages.proxy(held_r).numpy()])
+    gold = stages.gold_z(np.concatenate([stages.gold_chosen[start:], stages.gold_rejected[start:]]))
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.08, 0.08, size=gold.size)
+    ax2.scatter(gold + jitter, proxy, s=5, alpha=0.35, color=COLORS[0], linewidths=0)
+    levels = np.unique(np.round(gold, 6))
+    means = [proxy[np.isclose(gold, v)].mean() for v in levels]
+    ax2.plot(levels, means, "o-", color=COLORS[3], ms=4, label="mean proxy per gold level")
+    r = np.corrcoef(gold, proxy)[0, 1]
+    label(ax2, "gold reward (SFT std devs)", "proxy reward (SFT std devs)",
+          f"Held-out responses (correlation {r:.2f})")
+    ax2.legend(loc="upper left")
+    return fig
+
+
+def plot_kl_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "KL coefficient β"):
+    """Gold and proxy reward against KL (fresh-sample evaluations) for every run of a sweep, one colour per value."""
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
+    ax1, ax2 = axes[0]
+    for i, (value, result) in enumerate(sweep):
+        color = COLORS[i % len(COLORS)]
+        kl, gold = _col(result.curves, "eval_kl", "eval_gold")
+        _, proxy = _col(result.curves, "eval_kl", "eval_proxy")
+        name = f"{param} = {value:g}" if isinstance(value, (int, float)) else f"{param} = {value}"
+        ax1.plot(kl, gold, "o-", ms=3.5, color=color, label=name)
+        ax1.plot(kl, proxy, "s--", ms=3, color=color, alpha=0.6, lw=1)
+        it, kl_it = _col(result.curves, "iteration", "eval_kl")
+        ax2.plot(it, kl_it, "o-", ms=3.5, color=color, label=name)
+    ax1.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax1, "KL(π ‖ π_SFT) (nats per sequence)", "reward (SFT std devs)",
+          "Gold (solid) and proxy (dashed) against KL")
+    ax1.legend(loc="upper left")
+    label(ax2, "PPO iteration", "KL (nats per sequence)", "KL during training")
+    return fig
+
+
+def plot_by_length(rows: Sequence[Mapping[str, Any]], title: str | None = None):
+    """Gold reward and parse rate against generation length, one line per policy.
+
+    ``rows`` hold ``policy``, ``length`` and ``gold``/``parse_rate`` (and ``n``, the number of texts).
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
+    ax1, ax2 = axes[0]
+    names = list(dict.fromkeys(r["policy"] for r in rows))
+    for i, name in enumerate(names):
+        rs = [r for r in rows if r["policy"] == name]
+        x = [r["length"] for r in rs]
+        ax1.plot(x, [r["gold"] for r in rs], "o-", ms=4, color=COLORS[i], label=name)
+        ax2.plot(x, [100 * r["parse_rate"] for r in rs], "o-", ms=4, color=COLORS[i], label=name)
+    ax1.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax1, "generation length (tokens)", "gold reward (SFT std devs)", title or "Gold reward by length")
+    label(ax2, "generation length (tokens)", "texts that parse (%)", "Grammaticality by length")
+    ax1.legend()
+    ax2.legend()
+    return fig
+
+
+def plot_overoptimization(result):
+    """Gao et al. (2023) in miniature: gold and proxy against :math:`d = \\sqrt{KL}`, for RL and best-of-n,
+    with the fitted functional forms (dashed)."""
+    m = result.metrics
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.5, sharey=True)
+    ax1, ax2 = axes[0]
+    rl = result.artifacts["rl"]
+    for j, (coef, rows) in enumerate(rl.items()):
+        d = np.sqrt(np.maximum([r["kl"] for r in rows], 0.0))
+        gold = np.array([r["gold"] for r in rows])
+        proxy = np.array([r["proxy"] for r in rows])
+        ls = "-" if j == 0 else ":"
+        ax1.plot(d, proxy, ls, marker="s", ms=3, color=COLORS[1], label=f"proxy, β = {coef:g}")
+        ax1.plot(d, gold, ls, marker="o", ms=3.5, color=COLORS[0], label=f"gold, β = {coef:g}")
+    dd = np.linspace(1e-3, max(1e-3, float(m["rl_d_max"])), 200)
+    ax1.plot(dd, dd * (m["rl_alpha"] - m["rl_beta"] * np.log(dd)), "--", color=COLORS[3], lw=1.3,
+             label=f"fit d(α − β log d): α={m['rl_alpha']:.2f}, β={m['rl_beta']:.2f}")
+    ax1.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax1, "d = √KL(π ‖ π_SFT) (√nats)", "reward (SFT std devs)", "PPO against the proxy")
+    ax1.legend(loc="lower left", fontsize=8)
+    bon = result.artifacts["bon"]
+    d = np.sqrt([r["kl"] for r in bon])
+    ax2.plot(d, [r["proxy"] for r in bon], "s-", ms=3, color=COLORS[1], label="proxy")
+    ax2.plot(d, [r["gold"] for r in bon], "o-", ms=3.5, color=COLORS[0], label="gold")
+    for r, dx in zip(bon, d):
+        if r["n"] in (4, 32, 256) or r["n"] == bon[-1]["n"]:
+            ax2.annotate(f"n={r['n']}", (dx, r["proxy"]), textcoords="offset points", xytext=(-8, 6), fontsize=7)
+    dd = np.linspace(0, d.max(), 200)
+    ax2.plot(dd, dd * (m["bon_alpha"] - m["bon_beta"] * dd), "--", color=COLORS[3], lw=1.3,
+             label=f"fit d(α − β d): α={m['bon_alpha']:.2f}, β={m['bon_beta']:.2f}")
+    ax2.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax2, "d = √KL_bon = √(log n − (n−1)/n)", "", "Best-of-n against the proxy")
+    ax2.legend(loc="lower left", fontsize=8)
+    return fig
+
+
+def plot_dpo(curves: Sequence[Mapping[str, Any]], references: Mapping[str, tuple[float, float]] | None = None):
+    """DPO training: gold, proxy and KL of the policy against the step; and gold against KL with references.
+
+    ``references`` maps a name to a ``(kl, gold)`` point drawn for comparison (e.g. PPO-RLHF, best-of-n).
+    """
+    fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
+    ax1, ax2 = axes[0]
+    step, gold = _col(curves, "step", "eval_gold")
+    _, proxy = _col(curves, "step", "eval_proxy")
+    _, kl = _col(curves, "step", "eval_kl")
+    ax1.plot(step, gold, "o-", ms=3.5, color=COLORS[0], label="gold reward")
+    ax1.plot(step, proxy, "s-", ms=3, color=COLORS[1], label="proxy (reward model)")
+    ax1.axhline(0, color=PALETTE["grey"], lw=0.8, ls="--", label="SFT policy")
+    label(ax1, "DPO step", "reward (SFT std devs)", "DPO on the preference pairs")
+    twin = ax1.twinx()
+    twin.plot(step, kl, "^:", ms=3, color=COLORS[3], label="KL (right axis)")
+    twin.set_ylabel("KL(π ‖ π_SFT) (nats per sequence)", color=COLORS[3])
+    twin.grid(False)
+    twin.spines["right"].set_visible(True)
+    h1, l1 = ax1.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels()
+    ax1.legend(h1 + h2, l1 + l2, loc="upper left")
+    ax2.plot(kl, gold, "o-", ms=3.5, color=COLORS[0], label="DPO (training path)")
+    for i, (name, (x, y)) in enumerate((references or {}).items()):
+        ax2.plot([x], [y], marker="*D^v"[i % 4], ms=10, ls="none", color=COLORS[(i + 2) % len(COLORS)], label=name)
+    ax2.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax2, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", "Gold reward per nat of KL")
+    ax2.legend(loc="lower right")
+    return fig
+
+
+def plot_kl_estimators(estimates: Mapping[str, np.ndarray], exact: float):
+    """Distributions of the per-sequence k1, k2, k3 estimates against the exact KL (vertical line)."""
+    fig, ax = new_figure(width=5.6, height=3.3)
+    allv = np.concatenate(list(estimates.values()))
+    lo, hi = np.percentile(allv, [1, 99])
+    bins = np.linspace(lo, hi, 50)
+    for i, (name, v) in enumerate(estimates.items()):
+        ax.hist(v, bins=bins, histtype="step", lw=1.6, color=COLORS[i],
+                label=f"{name}: mean {v.mean():.2f}, sd {v.std():.2f}")
+    ax.axvline(exact, color=PALETTE["black"], ls="--", lw=1.2, label=f"exact KL {exact:.2f}")
+    label(ax, "per-sequence estimate (nats)", "count", "KL estimators on the policy's samples")
+    ax.legend()
+    return fig
+
+
+def plot_frontier(points: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str | None = None):
+    """Gold reward against KL for several methods: ``name -> (kl values, gold values)``."""
+    fig, ax = new_figure(width=5.6, height=3.5)
+    for i, (name, (kl, gold)) in enumerate(points.items()):
+        ax.plot(kl, gold, "o-", ms=4, color=COLORS[i % len(COLORS)], label=name)
+    ax.axhline(0, color=PALETTE["grey"], lw=0.8)
+    label(ax, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", title or "Gold reward against KL")
+    ax.legend()
+    return fig
