@@ -15,6 +15,7 @@ Baselines (all restricted to the same candidate prompts):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -192,7 +193,8 @@ SWEEP_METRICS = ("oirl_accuracy", "best_single_prompt_accuracy", "random_accurac
                  "oracle_accuracy", "rm_auc_heldout_queries")
 
 
-def _sweep(logs: PromptLogs, key: str, values: list[int], seeds, **kwargs) -> list[dict[str, float]]:
+def _sweep(logs: PromptLogs, key: str, values: list[int], seeds: Sequence[int], **kwargs: Any,
+           ) -> list[dict[str, float]]:
     """One row per value of ``key`` (an :func:`oirl_study` argument): metrics averaged over ``seeds``."""
     seeds = [check_positive_int("seeds", s, 0) for s in seeds]
     if not seeds:
@@ -208,7 +210,7 @@ def _sweep(logs: PromptLogs, key: str, values: list[int], seeds, **kwargs) -> li
 
 
 def k_sweep(logs: PromptLogs, *, seed: int = 0, test_frac: float = 0.5, n_train_queries: int | None = None,
-            seeds=None, **rm_kwargs) -> list[dict[str, float]]:
+            seeds: Sequence[int] | None = None, **rm_kwargs: Any) -> list[dict[str, float]]:
     """Accuracy of OIRL and the baselines with the first ``K`` logged prompts as candidates, K = 1..all.
 
     One row per ``K`` (key ``"k"``); each is the mean over ``seeds`` (default: just ``seed``) of
@@ -219,8 +221,8 @@ def k_sweep(logs: PromptLogs, *, seed: int = 0, test_frac: float = 0.5, n_train_
                   test_frac=test_frac, n_train_queries=n_train_queries, **rm_kwargs)
 
 
-def log_size_sweep(logs: PromptLogs, sizes, *, seeds=(0,), test_frac: float = 0.5,
-                   n_candidates: int | None = None, **rm_kwargs) -> list[dict[str, float]]:
+def log_size_sweep(logs: PromptLogs, sizes: Sequence[int], *, seeds: Sequence[int] = (0,), test_frac: float = 0.5,
+                   n_candidates: int | None = None, **rm_kwargs: Any) -> list[dict[str, float]]:
     """Accuracy of OIRL and the baselines when the offline logs hold only ``n`` training queries, for ``n`` in
     ``sizes`` (each logged with every candidate prompt). One row per size (key ``"n_train_queries"``), the mean
     over ``seeds`` (each seed a different split of the queries and a different reward-model initialisation)."""

@@ -22,7 +22,7 @@ from rl4llm.lm.generation import left_pad, position_ids_from_mask, sample, token
 from rl4llm.lm.model import quiet_loading, verify_checksums
 from rl4llm.prompting.task import Prompt, Query, model_input
 from rl4llm.prompting.tokenizer import CharTokenizer
-from rl4llm.utils import check_positive_int
+from rl4llm.utils import check_positive_int, progress
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -65,7 +65,7 @@ def answer(model, tokenizer: CharTokenizer, pairs: list[tuple[Query, Prompt]], b
     check_positive_int("batch_size", batch_size)
     answers: list[str] = []
     confidences: list[float] = []
-    for start in range(0, len(pairs), batch_size):
+    for start in progress(range(0, len(pairs), batch_size), desc="LM answers"):
         chunk = pairs[start:start + batch_size]
         out = sample(model, [tokenizer.encode(model_input(q, p)) for q, p in chunk],
                      max_new_tokens=MAX_ANSWER_TOKENS, temperature=0.0, eos_token_id=tokenizer.eos_token_id,
