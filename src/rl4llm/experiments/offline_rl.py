@@ -1,0 +1,139 @@
+"""``offline-rl``: behaviour cloning, fitted Q-iteration and CQL on a logged cliff-walk dataset, scored exactly.
+
+A behaviour policy (the cautious top-row route of :func:`rl4llm.offline.tabular.safe_route`, made
+:math:`\\epsilon`-greedy) logs ``n_episodes`` episodes of the cliff walk. Three learners then see only that
+dataset: behaviour cloning, naive fitted Q-iteration (offline DQN) and CQL. All read a cell as its row and column
+(one-hot), so the Q-networks must generalise between cells. Because the MDP is tabular, every policy's value is
+computed exactly (:func:`rl4llm.offline.tabular.evaluate_policy`), and so is the over-estimation of each
+Q-learner: its predicted value :math:`\\max_a \\hat Q(s_0, a)` minus the true value of its greedy policy.
+
+Metrics (means over ``n_seeds`` datasets; returns are expected discounted returns from the start cell):
+``behaviour_return``, ``bc_return``, ``fqi_return``, ``cql_return``, ``optimal_return``,
+``fqi_overestimation``, ``cql_overestimation``, ``fqi_unseen_q_error``/``cql_unseen_q_error`` (mean
+:math:`\\hat Q - Q^*` over the actions the data never took at the states it visited), ``coverage`` (fraction
+of non-terminal state-action pairs in the data) and ``n_transitions``. Book section 2.3.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gymnasium import spaces
+
+from rl4llm.experiments import Result
+from rl4llm.offline.bc import behaviour_cloning, policy_table
+from rl4llm.offline.dataset import collect_dataset, table_policy
+from rl4llm.offline.evaluation import greedy_value_gap, q_errors, tabular_tracker
+from rl4llm.offline.fqi import OfflineQConfig, q_table, train_offline_q
+from rl4llm.offline.plots import plot_offline_comparison
+from rl4llm.offline.tabular import (TabularEnv, cliff_walk, epsilon_greedy_probs, greedy_policy, policy_return,
+                                    safe_route, value_iteration)
+from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
+
+NAME = "offline-rl"
+SUMMARY = "BC, fitted Q-iteration and CQL on a logged cliff-walk dataset: returns and exact Q over-estimation"
+
+METHODS = ("fqi", "cql")
+
+
+@dataclass
+class Config:
+    """Defaults are what the book runs (about 2 s of CPU per seed)."""
+
+    epsilon: float = 0.1  # behaviour noise: probability of a uniformly random action (dataset coverage)
+    n_episodes: int = 50  # episodes in each logged dataset
+    horizon: int = 50  # time limit of an episode (truncation)
+    cql_alpha: float = 1.0  # weight of CQL's conservative penalty
+    gamma: float = 0.95
+    n_iterations: int = 20  # fitted Q-iterations (target refreshes)
+    steps_per_iteration: int = 50  # gradient steps per iteration
+    batch_size: int = 128
+    lr: float = 1e-3
+    hidden: int = 64
+    bc_steps: int = 500
+    n_seeds: int = 3  # independent datasets (and network initialisations)
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_range("epsilon", self.epsilon, 0.0, 1.0)
+        check_range("cql_alpha", self.cql_alpha, 0.0, None, low_inclusive=False)
+        check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
+        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
+        for name in ("n_episodes", "horizon", "n_iterations", "steps_per_iteration", "batch_size", "hidden",
+                     "bc_steps", "n_seeds"):
+            check_positive_int(name, getattr(self, name))
+        check_positive_int("seed", self.seed, 0)
+
+
+def run_one(config: Config, seed: int) -> dict[str, Any]:
+    """One dataset and one run of each learner; returns returns, gaps, Q-tables, counts and curves."""
+    mdp = cliff_walk(gamma=config.gamma)
+    env = TabularEnv(mdp, horizon=config.horizon)
+    behaviour = epsilon_greedy_probs(safe_route(mdp), mdp.n_actions, config.epsilon)
+    dataset = collect_dataset(env, table_policy(behaviour), config.n_episodes, seed=seed)
+    counts = dataset.action_counts(mdp.n_states, mdp.n_actions)
+    features = mdp.features
+    data = dataset.featurize(features)
+    box = spaces.Box(0.0, 1.0, (features.shape[1],), dtype=np.float32)
+    q_star = value_iteration(mdp)
+    out: dict[str, Any] = {"dataset": dataset, "counts": counts}
+    for method in METHODS:
+        alpha = config.cql_alpha if method == "cql" else 0.0
+        cfg = OfflineQConfig(n_iterations=config.n_iterations, steps_per_iteration=config.steps_per_iteration,
+                             batch_size=config.batch_size, lr=config.lr, gamma=config.gamma,
+                             hidden=config.hidden, cql_alpha=alpha, seed=seed)
+        result = train_offline_q(data, box, env.action_space, cfg, callback=tabular_tracker(mdp, features),
+                                 desc=method.upper())
+        q = q_table(result.q_net, features)
+        gap = greedy_value_gap(mdp, q)
+        errors = q_errors(q, q_star, counts, mdp.terminal)
+        out[method] = {"q": q, "curves": result.curves, "return": gap["true"], "predicted": gap["predicted"],
+                       "overestimation": gap["overestimation"],
+                       "unseen_q_error": float(errors["unseen"].mean()) if errors["unseen"].size else 0.0}
+    bc = behaviour_cloning(data, box, env.action_space, steps=config.bc_steps, hidden=config.hidden, seed=seed)
+    bc_policy = policy_table(bc, features)
+    out["bc"] = {"policy": bc_policy, "return": policy_return(mdp, bc_policy)}
+    return out
+
+
+def run(config: Config) -> Result:
+    set_torch_threads(1)
+    mdp = cliff_walk(gamma=config.gamma)
+    q_star = value_iteration(mdp)
+    behaviour = epsilon_greedy_probs(safe_route(mdp), mdp.n_actions, config.epsilon)
+    runs = [run_one(config, config.seed + i) for i in progress(range(config.n_seeds), desc="offline-rl seeds")]
+
+    def mean(method: str, key: str) -> float:
+        return float(np.mean([r[method][key] for r in runs]))
+
+    non_terminal = (~mdp.terminal).sum() * mdp.n_actions
+    metrics: dict[str, Any] = {
+        "behaviour_return": policy_return(mdp, behaviour),
+        "bc_return": mean("bc", "return"),
+        "fqi_return": mean("fqi", "return"),
+        "cql_return": mean("cql", "return"),
+        "optimal_return": policy_return(mdp, greedy_policy(q_star)),
+        "fqi_overestimation": mean("fqi", "overestimation"),
+        "cql_overestimation": mean("cql", "overestimation"),
+        "fqi_predicted": mean("fqi", "predicted"),
+        "cql_predicted": mean("cql", "predicted"),
+        "fqi_unseen_q_error": mean("fqi", "unseen_q_error"),
+        "cql_unseen_q_error": mean("cql", "unseen_q_error"),
+        "coverage": float(np.mean([(r["counts"] > 0).sum() / non_terminal for r in runs])),
+        "n_transitions": float(np.mean([len(r["dataset"]) for r in runs])),
+        "epsilon": config.epsilon,
+        "cql_alpha": config.cql_alpha,
+        "n_seeds": config.n_seeds,
+    }
+    curves = []
+    for i in range(config.n_iterations):
+        row: dict[str, float] = {"iteration": i + 1}
+        for method in METHODS:
+            for key in ("predicted", "true", "overestimation", "bellman_loss", "cql_penalty"):
+                row[f"{method}_{key}"] = float(np.mean([r[method]["curves"][i][key] for r in runs]))
+        curves.append(row)
+    figure = plot_offline_comparison(runs, metrics)
+    artifacts = {"mdp": mdp, "q_star": q_star, "behaviour": behaviour, "runs": runs}
+    return Result(metrics=metrics, curves=curves, figure=figure, artifacts=artifacts)
