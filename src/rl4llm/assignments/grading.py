@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
+import textwrap
 import threading
 import time
 from dataclasses import dataclass, field
@@ -173,8 +175,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         counters[assignment.slug] = counters.get(assignment.slug, 0) + 1
         doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
         tier = item.get_closest_marker("tier")
+        numbers = _rubric_numbers(assignment, Path(str(item.path)))
+        number = numbers.get(getattr(item, "originalname", item.name),
+                             f"{assignment.number}.{counters[assignment.slug]}")
         result = _ItemResult(
-            nodeid=item.nodeid, assignment=assignment.slug, number=f"{assignment.number}.{counters[assignment.slug]}",
+            nodeid=item.nodeid, assignment=assignment.slug, number=number,
             name=doc.splitlines()[0] if doc else item.name, points=float(marks[0].args[0]), slow=slow,
             tier=str(tier.args[0]) if tier and tier.args else ("behaviour" if slow else ""))
         item.stash[_ITEM] = result
@@ -185,6 +190,21 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         from rl4llm.utils import set_torch_threads
 
         set_torch_threads(1)
+
+
+_NUMBERS: dict[Path, dict[str, str]] = {}
+
+
+def _rubric_numbers(assignment: Assignment, path: Path) -> dict[str, str]:
+    """Test function name -> rubric number (``"01.3"``), in file order, as the README numbers them."""
+    if path not in _NUMBERS:
+        from rl4llm.assignments.generate import read_rubric
+
+        try:
+            _NUMBERS[path] = {r.test: r.number for r in read_rubric(assignment, path)}
+        except (OSError, ValueError, SyntaxError):
+            _NUMBERS[path] = {}
+    return _NUMBERS[path]
 
 
 def _item_result(item: pytest.Item) -> _ItemResult | None:
@@ -406,12 +426,26 @@ def _label(state: _GradingState) -> str:
         ("each assignment's student.py" if state.impl == "student" else state.impl)
 
 
+_NAME_WIDTH = 64
+
+
+def _note(result: _ItemResult) -> str:
+    """The one-line reason an item failed, for the table: the diagnosis when there is one."""
+    first = result.message.splitlines()[0] if result.message else ""
+    likely = re.search(r"likely because it (.+?)\.?$", first)
+    if likely:
+        text = f"{result.status}, likely because it {likely.group(1)}"
+    else:
+        text = f"{result.status}: {first}" if first else result.status
+    return text
+
+
 def _table(state: _GradingState) -> list[str]:
-    """The score table: one line per item (two when it failed: the status and the first line of the message)."""
+    """The score table: per item its number, its name (wrapped), the score, and why it failed."""
     rows = _ran(state)
     if not rows:
         return []
-    width = min(max(len(r.name) for r in rows), 72)
+    w = _NAME_WIDTH
     out = [f"graded: {_label(state)}"]
     total = maximum = 0.0
     for slug in dict.fromkeys(r.assignment for r in rows):
@@ -422,16 +456,17 @@ def _table(state: _GradingState) -> list[str]:
         out.append("")
         out.append(f"{slug}: {get_assignment(slug).title}")
         for r in items:
-            name = r.name if len(r.name) <= width else r.name[: width - 3] + "..."
-            out.append(f"  {r.number:>5}  {name:<{width}}  {_pts(r.score):>3} / {_pts(r.points)}")
+            lines = textwrap.wrap(r.name, w) or [""]
+            out.append(f"  {r.number:>5}  {lines[0]:<{w}}  {_pts(r.score):>3} / {_pts(r.points)}")
+            out.extend(f"  {'':>5}  {line}" for line in lines[1:])
             if r.status != "passed":
-                note = r.message.splitlines()[0] if r.message else ""
-                note = f"{r.status}: {note}" if note else r.status
-                out.append(f"  {'':>5}    {note[:width + 8]}")
-        out.append(f"  {'':>5}  {'total':<{width}}  {_pts(score):>3} / {_pts(top)}  ({100 * score / top:.0f}%)")
+                note = textwrap.wrap(_note(r), w + 4)[:3]
+                out.append(f"  {'':>5}    -> {note[0]}")
+                out.extend(f"  {'':>5}       {line}" for line in note[1:])
+        out.append(f"  {'':>5}  {'total':<{w}}  {_pts(score):>3} / {_pts(top)}  ({100 * score / top:.0f}%)")
     if len({r.assignment for r in rows}) > 1:
         out.append("")
-        out.append(f"  {'':>5}  {'all assignments':<{width}}  {_pts(total):>3} / {_pts(maximum)}  "
+        out.append(f"  {'':>5}  {'all assignments':<{w}}  {_pts(total):>3} / {_pts(maximum)}  "
                    f"({100 * total / maximum:.0f}%)")
     return out
 
