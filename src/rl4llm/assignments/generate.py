@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -342,6 +343,17 @@ def _gradescope_run(assignment: Assignment) -> str:
     ])
 
 
+def _export_readme(assignment: Assignment, rubric: list[RubricItem], root: Path) -> str:
+    """The README for a standalone repository: commands run from its root, book links point to the repository."""
+    text = _readme(assignment, rubric).replace(f"assignments/{assignment.slug}", ".")
+    config = root / "_config.yml"
+    match = re.search(r"^\s*url:\s*(https://github\.com/\S+)", config.read_text(encoding="utf-8"), re.M) \
+        if config.is_file() else None
+    if match:
+        text = text.replace("](../../book/", f"]({match.group(1).rstrip('/')}/blob/main/book/")
+    return text.replace("From the root of the repository:", "From the root of this repository:")
+
+
 def export(assignment: Assignment, root: Path, dest: Path, package_spec: str) -> list[Path]:
     """Write a standalone repository for one assignment into ``dest``; return the files written."""
     base = root / "assignments" / assignment.slug
@@ -349,7 +361,7 @@ def export(assignment: Assignment, root: Path, dest: Path, package_spec: str) ->
     files = {
         dest / "student.py": student_module_source(assignment),
         dest / assignment.test_file: (base / assignment.test_file).read_text(encoding="utf-8"),
-        dest / "README.md": _readme(assignment, rubric).replace(f"assignments/{assignment.slug}", "."),
+        dest / "README.md": _export_readme(assignment, rubric, root),
         dest / "conftest.py": '"""Loads the grading plugin (--impl, --grade-json, points, score table)."""\n\n'
                               'pytest_plugins = ["rl4llm.assignments.grading"]\n',
         dest / "requirements.txt": f"{package_spec}\npytest\npytest-timeout\n",

@@ -127,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): a graded rubric item worth n points (all or nothing)")
     config.addinivalue_line("markers", "tier(name): the kind of check of a graded item (shapes, hand-computed, "
                                        "randomised, behaviour)")
+    config.addinivalue_line("markers", "slow: a behavioural item that trains something; deselect with -m 'not slow'")
     impl_choice = config.getoption("--impl") or os.environ.get(IMPL_ENV) or "student"
     json_path = config.getoption("--grade-json") or os.environ.get(JSON_ENV) or None
     scale = config.getoption("--grade-timeout-scale")
