@@ -178,6 +178,23 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "rl4llm.prompting.selection:select_prompts",
         ),
     ),
+    Assignment(
+        slug="07-offline-rl",
+        title="Offline RL: exact policy evaluation and the conservative penalty",
+        chapter="book/02-offline-rl/index",
+        summary=(
+            "Offline RL learns from a fixed log and cannot try the actions the log never took, so a Q-function "
+            "is free to over-estimate them. You write exact policy evaluation on a tabular MDP with terminal "
+            "states (the linear Bellman system that gives the truth every estimate is measured against) and CQL's "
+            "conservative penalty, the log-sum-exp of all actions' values minus the logged action's value. The "
+            "behavioural item runs fitted Q-iteration with and without your penalty on a logged cliff walk and "
+            "scores both greedy policies with your evaluation."
+        ),
+        targets=(
+            "rl4llm.offline.tabular:evaluate_policy",
+            "rl4llm.offline.cql:cql_penalty",
+        ),
+    ),
 )
 
 
