@@ -1,6 +1,7 @@
 """Assignment 03: Behaviour cloning and DAgger on the tightrope (student copy).
 
-Implement ``bc_loss``, ``beta_schedule``, ``bc_cost_exact``, ``dagger_cost_exact``.
+Implement ``bc_loss``, ``beta_schedule``, ``bc_cost_exact``, ``dagger_cost_exact``,
+``soft_cross_entropy``.
 Each body ends in ``raise NotImplementedError``: replace that line with your code. The signatures,
 the docstrings (with the equations) and the argument checks are given; keep them. You may import
 anything from NumPy, PyTorch and the ``rl4llm`` package except the functions you are asked to write.
@@ -19,7 +20,7 @@ import torch
 
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["bc_loss", "beta_schedule", "bc_cost_exact", "dagger_cost_exact"]
+__all__ = ["bc_loss", "beta_schedule", "bc_cost_exact", "dagger_cost_exact", "soft_cross_entropy"]
 
 
 def bc_loss(logits: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
@@ -69,3 +70,27 @@ def dagger_cost_exact(horizon: int, eps: float) -> float:
     check_range("eps", eps, 0.0, 0.5, high_inclusive=False)
     # Your implementation replaces the line below.
     raise NotImplementedError("dagger_cost_exact")
+
+
+def soft_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy to label distributions, averaged over the labelled positions.
+
+    .. math::  L = -\\frac{1}{\\sum_{b,t} m_{b,t}} \\sum_{b,t} m_{b,t} \\sum_a q_{b,t,a}
+               \\log \\operatorname{softmax}(z_{b,t})_a
+
+    Args:
+        logits: ``[B, T, V]`` next-token scores :math:`z` (position ``t`` predicts the word after prefix ``t``).
+        targets: ``[B, T, V]`` label distributions :math:`q` (rows of labelled positions sum to 1; one-hot rows
+            give the ordinary next-token loss).
+        mask: ``[B, T]``, 1 on labelled positions and 0 elsewhere (padding).
+    Returns:
+        a scalar tensor (0 if no position is labelled).
+    """
+    if logits.ndim != 3:
+        raise ValueError(f"logits must be [B, T, V], got shape {tuple(logits.shape)}")
+    if targets.shape != logits.shape:
+        raise ValueError(f"targets must have the shape of logits {tuple(logits.shape)}, got {tuple(targets.shape)}")
+    if mask.shape != logits.shape[:2]:
+        raise ValueError(f"mask must be [B, T] = {tuple(logits.shape[:2])}, got {tuple(mask.shape)}")
+    # Your implementation replaces the line below.
+    raise NotImplementedError("soft_cross_entropy")

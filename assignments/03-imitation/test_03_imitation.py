@@ -132,6 +132,31 @@ def test_exact_costs_match_closed_forms(impl):
            f"{ratio_bc:.2f} and {ratio_dagger:.2f}")
 
 
+@pytest.mark.points(2)
+@pytest.mark.tier("hand-computed")
+def test_soft_cross_entropy_hand_computed(impl):
+    """soft_cross_entropy: cross-entropy to label distributions over labelled positions only (hand-computed)"""
+    L = math.log
+    logits = torch.tensor([[[0.0, 0.0, L(2)], [L(3), 0.0, 0.0]],
+                           [[0.0, 0.0, 0.0], [5.0, 0.0, 0.0]]])
+    targets = torch.tensor([[[0.0, 0.5, 0.5], [1.0, 0.0, 0.0]],
+                            [[0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]])
+    mask = torch.tensor([[1.0, 1.0], [1.0, 0.0]])  # the last position is padding
+    # softmax rows: [1/4, 1/4, 1/2], [3/5, 1/5, 1/5], [1/3, 1/3, 1/3]; padding: -log(1 / (e^5 + 2))
+    ce = [0.5 * L(4) + 0.5 * L(2), -L(3 / 5), L(3)]
+    pad = L(math.exp(5) + 2)
+    got = expect_scalar(impl.soft_cross_entropy(logits, targets, mask), "soft_cross_entropy(logits [2, 2, 3], ...)")
+    expect_close(got, sum(ce) / 3, "soft_cross_entropy",
+                 wrong=[((sum(ce) + pad) / 4, "averages over every position, padding included (use the mask)"),
+                        (sum(ce) / 4, "divides by the number of positions B * T instead of the labelled ones"),
+                        (sum(ce), "sums instead of averaging over the labelled positions"),
+                        ((L(4) + ce[1] + ce[2]) / 3, "uses the most likely label only (the targets are "
+                                                     "distributions: weight every word's log-probability)")])
+    empty = expect_scalar(impl.soft_cross_entropy(logits, targets, torch.zeros(2, 2)), "soft_cross_entropy(mask 0)")
+    expect(math.isfinite(empty) and empty == 0.0, f"soft_cross_entropy with no labelled position must be 0, got "
+                                                  f"{empty} (divide by max(1, number of labelled positions))")
+
+
 @pytest.mark.slow
 @pytest.mark.points(3)
 @pytest.mark.tier("behaviour")

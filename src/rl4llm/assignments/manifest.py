@@ -103,14 +103,16 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "Supervised fine-tuning is behaviour cloning on tokens, and its errors compound. You write the "
             "behaviour-cloning loss, DAgger's mixing schedule, and the exact expected costs of a cloned walker "
             "(quadratic in the horizon, Theorem 1.1) and of a DAgger walker (linear, Theorem 1.4) on the "
-            "tightrope chain. The behavioural item trains both learners with your loss and schedule and checks "
-            "that the measured costs match your exact formulas."
+            "tightrope chain, and the soft cross-entropy that trains a language model on an expert's next-word "
+            "distributions (SFT and DAgger on tokens). The behavioural item trains both tightrope learners with "
+            "your loss and schedule and checks that the measured costs match the theory."
         ),
         targets=(
             "rl4llm.imitation.policy:bc_loss",
             "rl4llm.imitation.dagger:beta_schedule",
             "rl4llm.imitation.tightrope:bc_cost_exact",
             "rl4llm.imitation.tightrope:dagger_cost_exact",
+            "rl4llm.imitation.token_dagger:soft_cross_entropy",
         ),
     ),
     Assignment(
