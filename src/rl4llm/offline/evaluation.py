@@ -13,6 +13,7 @@ the learner believes its policy is better than it is (book section 2.2).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -23,7 +24,7 @@ from rl4llm.offline.tabular import TabularMDP, evaluate_policy, greedy_policy
 from rl4llm.rl.dqn import QNetwork
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "monte_carlo_value_gap"]
+__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "monte_carlo_value_gap"]
 
 
 def greedy_value_gap(mdp: TabularMDP, q_values: np.ndarray) -> dict[str, float]:
@@ -75,6 +76,33 @@ def q_errors(q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
     err = (q_values - q_true)[visited]
     cnt = counts[visited]
     return {"seen": err[cnt > 0], "unseen": err[cnt == 0], "counts": cnt.ravel(), "errors": err.ravel()}
+
+
+def overrated_pairs(mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
+                    k: int = 5) -> list[dict[str, Any]]:
+    """The ``k`` state-action pairs at visited states whose estimate exceeds the reference by the most.
+
+    Each row: ``state`` (and ``row``/``col`` for grid MDPs), ``action`` (its name if the MDP has names),
+    ``count`` in the data, ``estimate`` :math:`\\hat Q`, ``true`` reference, ``error`` = estimate - true.
+    """
+    k = check_positive_int("k", k)
+    q_values, q_true, counts = (np.asarray(x) for x in (q_values, q_true, counts))
+    if not q_values.shape == q_true.shape == counts.shape == (mdp.n_states, mdp.n_actions):
+        raise ValueError(f"q_values, q_true and counts must all be [S, A] = {(mdp.n_states, mdp.n_actions)}")
+    visited = (counts.sum(1) > 0) & ~mdp.terminal
+    error = np.where(visited[:, None], q_values - q_true, -np.inf)
+    rows = []
+    for flat in np.argsort(-error, axis=None)[:k]:
+        s, a = divmod(int(flat), mdp.n_actions)
+        if not np.isfinite(error[s, a]):
+            break
+        row: dict[str, Any] = {"state": s}
+        if mdp.shape is not None:
+            row["row"], row["col"] = divmod(s, mdp.shape[1])
+        row.update({"action": mdp.names[a] if mdp.names else a, "count": int(counts[s, a]),
+                    "estimate": float(q_values[s, a]), "true": float(q_true[s, a]), "error": float(error[s, a])})
+        rows.append(row)
+    return rows
 
 
 def monte_carlo_value_gap(env: gymnasium.Env, q_net: QNetwork, n_episodes: int = 10, gamma: float = 0.98,

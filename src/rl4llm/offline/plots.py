@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.patches import Rectangle
 
 from rl4llm.offline.tabular import TabularMDP
@@ -15,12 +16,14 @@ __all__ = [
     "METHOD_COLORS",
     "METHOD_LABELS",
     "plot_grid",
+    "plot_value_grids",
     "plot_coverage",
     "plot_value_curves",
     "plot_returns",
     "plot_q_errors",
     "plot_offline_comparison",
-    "plot_epsilon_sweep",
+    "plot_sweep",
+    "plot_fresh_data",
 ]
 
 METHOD_COLORS: dict[str, str] = {"behaviour": PALETTE["grey"], "bc": PALETTE["purple"], "fqi": PALETTE["red"],
@@ -83,6 +86,19 @@ def plot_grid(mdp: TabularMDP, values: np.ndarray | None = None, policy: np.ndar
     return fig
 
 
+def plot_value_grids(mdp: TabularMDP, panels: Sequence[Mapping[str, Any]], *, vmin: float | None = None,
+                     vmax: float | None = None, cbar_label: str = "value", width: float = 4.8):
+    """Several :func:`plot_grid` panels side by side; each panel is a dict with ``values``, ``policy``, ``title``."""
+    if not panels:
+        raise ValueError("panels must hold at least one panel")
+    fig, axes = new_figure(len(panels), width=width, height=3.0)
+    axes = [axes] if len(panels) == 1 else list(axes[0])
+    for ax, panel in zip(axes, panels):
+        plot_grid(mdp, panel.get("values"), panel.get("policy"), title=panel.get("title"), ax=ax, vmin=vmin,
+                  vmax=vmax, cbar_label=cbar_label)
+    return fig
+
+
 def plot_coverage(mdp: TabularMDP, counts: np.ndarray, *, title: str | None = None, ax=None):
     """Which actions the dataset took where: one arrow per (state, action) pair, width growing with its count.
 
@@ -92,12 +108,13 @@ def plot_coverage(mdp: TabularMDP, counts: np.ndarray, *, title: str | None = No
     counts = np.asarray(counts)
     if counts.shape != (mdp.n_states, mdp.n_actions):
         raise ValueError(f"counts must be [S, A] = {(mdp.n_states, mdp.n_actions)}, got {counts.shape}")
-    fig, ax = new_figure(width=5.6, height=3.4) if ax is None else (ax.figure, ax)
+    fig, ax = new_figure(width=6.4, height=3.9) if ax is None else (ax.figure, ax)
     height, width = _grid_frame(ax, mdp)
     visits = counts.sum(1).astype(float)
     grid = np.log10(1 + visits).reshape(height, width)
     grid[mdp.terminal.reshape(height, width)] = np.nan
-    im = ax.imshow(grid, cmap="Greys", vmin=0, vmax=max(1.0, np.nanmax(grid)) * 1.6, zorder=1)
+    light = LinearSegmentedColormap.from_list("visits", ["#ffffff", "#a0a0a0"])
+    im = ax.imshow(grid, cmap=light, vmin=0, vmax=max(1.0, float(np.nanmax(grid))), zorder=1)
     cb = ax.figure.colorbar(im, ax=ax, shrink=0.8)
     cb.set_label("visits (log$_{10}$(1 + n))")
     top = max(1.0, np.log1p(counts.max()))
@@ -200,7 +217,7 @@ def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[
     """
     fig, axes = new_figure(2, width=5.2, height=3.8)
     ax = axes[0, 0]
-    for method in ("fqi", "cql"):
+    for method in (m for m in ("fqi", "cql") if m in runs[0]):
         plot_value_curves(ax, [r[method]["curves"] for r in runs], method, x=x)
     if "optimal_return" in metrics:
         ax.axhline(metrics["optimal_return"], ls=":", color="black", label="optimal policy")
@@ -212,36 +229,82 @@ def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[
         returns = {"behaviour": [r["behaviour"]["return"] for r in runs]}
     else:
         returns = {"behaviour": [metrics["behaviour_return"]]}
-    for method in ("bc", "fqi", "cql"):
+    for method in (m for m in ("bc", "fqi", "cql") if m in runs[0]):
         returns[method] = [r[method]["return"] for r in runs]
-    predicted = {m: [r[m]["predicted"] for r in runs] for m in ("fqi", "cql")} if show_predicted else None
+    predicted = ({m: [r[m]["predicted"] for r in runs] for m in ("fqi", "cql") if m in runs[0]}
+                 if show_predicted else None)
     plot_returns(axes[0, 1], returns, predicted=predicted, optimal=metrics.get("optimal_return"),
                  ylabel=returns_ylabel or ylabel)
     axes[0, 1].set_title(title or f"Policies learned offline ({len(runs)} datasets)")
     return fig
 
 
-def plot_epsilon_sweep(sweep: Sequence[tuple[float, Any]], *, param: str = "epsilon",
-                       xlabel: str = "behaviour noise ε (probability of a random action)"):
-    """Returns (left) and over-estimation (right) of every method against a swept ``offline-rl`` knob."""
+def plot_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool = False,
+               references: Mapping[str, float] | None = None):
+    """True returns (left) and over-estimation (right) of each learner against a swept ``offline-rl`` knob.
+
+    ``sweep`` is :func:`rl4llm.widgets.run_sweep`'s output; the learners drawn are those whose metrics the results
+    hold. ``references`` adds horizontal lines (e.g. ``{"bc": 5.7}``) for learners that did not run in the sweep.
+    ``symlog`` puts the knob on a symmetric-log axis (for CQL's alpha, where 0 is plain FQI).
+    """
+    if not sweep:
+        raise ValueError("sweep must hold at least one (value, result) pair")
     xs = np.array([v for v, _ in sweep], dtype=float)
+    metrics = [res.metrics for _, res in sweep]
     fig, axes = new_figure(2, width=5.0, height=3.6)
     ax = axes[0, 0]
     for method in ("behaviour", "bc", "fqi", "cql"):
-        ys = [res.metrics[f"{method}_return"] for _, res in sweep]
-        ax.plot(xs, ys, marker="o", color=METHOD_COLORS[method], label=METHOD_LABELS[method],
-                ls="--" if method == "behaviour" else "-")
-    ax.axhline(sweep[0][1].metrics["optimal_return"], ls=":", color="black", label="optimal")
+        key = f"{method}_return"
+        if key in metrics[0]:
+            ax.plot(xs, [m[key] for m in metrics], marker="o", color=METHOD_COLORS[method],
+                    label=METHOD_LABELS[method], ls="--" if method == "behaviour" else "-")
+    for method, value in (references or {}).items():
+        ax.axhline(value, color=METHOD_COLORS.get(method, PALETTE["grey"]), ls="--", lw=1.2,
+                   label=f"{METHOD_LABELS.get(method, method)} (not swept)")
+    ax.axhline(metrics[0]["optimal_return"], ls=":", color="black", label="optimal")
     label(ax, xlabel, "expected discounted return", "True return of each policy")
     ax.legend(fontsize=8)
     ax = axes[0, 1]
     for method in ("fqi", "cql"):
-        ys = [res.metrics[f"{method}_overestimation"] for _, res in sweep]
-        ax.plot(xs, ys, marker="o", color=METHOD_COLORS[method], label=METHOD_LABELS[method])
+        key = f"{method}_overestimation"
+        if key in metrics[0]:
+            ax.plot(xs, [m[key] for m in metrics], marker="o", color=METHOD_COLORS[method],
+                    label=METHOD_LABELS[method])
     ax.axhline(0, color="black", lw=0.8, ls=":")
     label(ax, xlabel, "predicted − true value", "Over-estimation at the start cell")
     ax.legend(fontsize=8)
-    if param != "epsilon":
+    if symlog:
         for a in axes[0]:
-            a.set_xscale("log")
+            a.set_xscale("symlog", linthresh=float(np.min(xs[xs > 0])) if (xs > 0).any() else 1.0)
+    return fig
+
+
+def plot_fresh_data(histories: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
+                    optimal: float | None = None, behaviour: float | None = None,
+                    xlabel: str = "round of new data"):
+    """Over-estimation (left) and true return (right) of fitted Q-iteration per round of new data, per source.
+
+    ``histories`` maps a source (``"own"``, ``"behaviour"``) to one history per seed from
+    :func:`rl4llm.offline.fresh_data.fqi_with_more_data`.
+    """
+    names = {"own": "new episodes from its own greedy policy", "behaviour": "new episodes from the behaviour"}
+    colors = {"own": METHOD_COLORS["online"], "behaviour": METHOD_COLORS["fqi"]}
+    fig, axes = new_figure(2, width=5.0, height=3.6)
+    for source, runs in histories.items():
+        rounds = np.array([row["round"] for row in runs[0]], dtype=float)
+        for ax, key in zip(axes[0], ("overestimation", "true")):
+            band(ax, rounds, np.array([[row[key] for row in h] for h in runs]), label=names.get(source, source),
+                 color=colors.get(source))
+    axes[0, 0].axhline(0, color="black", lw=0.8, ls=":")
+    label(axes[0, 0], xlabel, "predicted − true value", "Over-estimation")
+    if optimal is not None:
+        axes[0, 1].axhline(optimal, ls=":", color="black", label="optimal")
+    if behaviour is not None:
+        axes[0, 1].axhline(behaviour, ls="--", color=METHOD_COLORS["behaviour"], label="behaviour policy")
+    label(axes[0, 1], xlabel, "expected discounted return",
+          "True return of the greedy policy")
+    for ax in axes[0]:
+        ax.set_xticks(rounds)
+    axes[0, 0].legend(fontsize=8)
+    axes[0, 1].legend(fontsize=8)
     return fig
