@@ -343,14 +343,27 @@ def _gradescope_run(assignment: Assignment) -> str:
     ])
 
 
+def _repository_url(root: Path) -> str | None:
+    """The GitHub URL of the book's repository, from ``_config.yml`` (``repository: url:``), if any."""
+    config = root / "_config.yml"
+    if not config.is_file():
+        return None
+    match = re.search(r"^\s*url:\s*(https://github\.com/\S+)", config.read_text(encoding="utf-8"), re.M)
+    return match.group(1).rstrip("/") if match else None
+
+
+def _default_package(root: Path) -> str:
+    """``rl4llm @ git+<repository URL>``, or plain ``rl4llm`` when the repository is unknown."""
+    url = _repository_url(root)
+    return f"rl4llm @ git+{url}" if url else "rl4llm"
+
+
 def _export_readme(assignment: Assignment, rubric: list[RubricItem], root: Path) -> str:
     """The README for a standalone repository: commands run from its root, book links point to the repository."""
     text = _readme(assignment, rubric).replace(f"assignments/{assignment.slug}", ".")
-    config = root / "_config.yml"
-    match = re.search(r"^\s*url:\s*(https://github\.com/\S+)", config.read_text(encoding="utf-8"), re.M) \
-        if config.is_file() else None
-    if match:
-        text = text.replace("](../../book/", f"]({match.group(1).rstrip('/')}/blob/main/book/")
+    url = _repository_url(root)
+    if url:
+        text = text.replace("](../../book/", f"]({url}/blob/main/book/")
     return text.replace("From the root of the repository:", "From the root of this repository:")
 
 
@@ -393,12 +406,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--export", type=Path, default=None, metavar="DIR",
                         help="write a standalone classroom repository for --assignment into DIR")
     parser.add_argument("--assignment", default=None, help="the assignment to --export (slug or number)")
-    parser.add_argument("--package", default="rl4llm @ git+https://github.com/OWNER/REPO",
-                        help="pip requirement for the package in an exported repository's requirements.txt")
+    parser.add_argument("--package", default=None,
+                        help="pip requirement for the package in an exported repository's requirements.txt "
+                             "(default: the repository named in _config.yml, e.g. 'rl4llm @ git+https://...'; pin a "
+                             "tag for a course)")
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run ``rl4llm make-assignments``; returns the exit code."""
+    """Run ``rl4llm make-assignments``; returns the exit code (0 done, 1 ``--check`` found problems, 2 misuse)."""
+    try:
+        return _main(args)
+    except (ValueError, FileNotFoundError) as err:  # an unknown assignment, a malformed region, a missing grader
+        print(f"rl4llm make-assignments: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(args: argparse.Namespace) -> int:
     root = (args.root or default_root()).resolve()
     if not (root / "assignments").is_dir():
         print(f"rl4llm make-assignments: no assignments/ folder under {root}; pass --root", file=sys.stderr)
@@ -408,7 +431,8 @@ def main(args: argparse.Namespace) -> int:
             print("rl4llm make-assignments: --export needs --assignment SLUG", file=sys.stderr)
             return 2
         assignment = get_assignment(args.assignment)
-        written = export(assignment, root, args.export.resolve(), args.package)
+        package = args.package or _default_package(root)
+        written = export(assignment, root, args.export.resolve(), package)
         print(f"wrote {len(written)} files for {assignment.slug} into {args.export}")
         return 0
     if args.check:
