@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+from transformers import GPT2Config, GPT2LMHeadModel  # imported here, not inside a timed item
+
 from rl4llm.assignments.checks import expect, expect_close, expect_scalar, expect_tensor, fail
 
 ASSIGNMENT = "05-rlhf"
@@ -82,8 +84,6 @@ def test_sequence_logprobs_hand_computed(impl):
 
 
 def _tiny_gpt2():
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     torch.manual_seed(0)
     config = GPT2Config(vocab_size=16, n_positions=32, n_embd=32, n_layer=2, n_head=2, resid_pdrop=0.0,
                         embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2, pad_token_id=0)
