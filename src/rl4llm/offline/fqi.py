@@ -40,9 +40,9 @@ Callback = Callable[[int, QNetwork], dict[str, float] | None]
 class OfflineQConfig:
     """Hyperparameters of offline Q-learning; ``cql_alpha = 0`` is plain fitted Q-iteration."""
 
-    n_iterations: int = 40
+    n_iterations: int = 20
     steps_per_iteration: int = 50
-    batch_size: int = 256
+    batch_size: int = 128
     lr: float = 1e-3
     gamma: float = 0.95
     hidden: int = 64

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from rl4llm.offline.tabular import TabularMDP
 from rl4llm.plotting import PALETTE, band, label, new_figure
@@ -19,6 +20,7 @@ __all__ = [
     "plot_value_grids",
     "plot_coverage",
     "plot_value_curves",
+    "plot_training_values",
     "plot_returns",
     "plot_q_errors",
     "plot_offline_comparison",
@@ -64,23 +66,27 @@ def plot_grid(mdp: TabularMDP, values: np.ndarray | None = None, policy: np.ndar
     """A grid MDP with per-cell ``values`` (``[S]``, heatmap) and a deterministic ``policy`` (``[S, A]``, arrows)."""
     fig, ax = new_figure(width=5.0, height=3.2) if ax is None else (ax.figure, ax)
     height, width = _grid_frame(ax, mdp)
+    light = np.zeros(mdp.n_states, dtype=bool)  # cells drawn in a light colour get dark text and arrows
     if values is not None:
         grid = np.asarray(values, dtype=float).reshape(height, width).copy()
         grid[mdp.terminal.reshape(height, width)] = np.nan
         im = ax.imshow(grid, cmap="viridis", vmin=vmin, vmax=vmax, zorder=1)
         ax.figure.colorbar(im, ax=ax, label=cbar_label, shrink=0.8)
+        lo, hi = im.get_clim()
+        light = (np.nan_to_num(grid.ravel(), nan=lo) - lo) / max(hi - lo, 1e-12) > 0.6
         if annotate:
             for s in np.flatnonzero(~mdp.terminal):
                 r, c = divmod(int(s), width)
-                ax.text(c, r + 0.3, f"{grid[r, c]:.1f}", ha="center", va="center", fontsize=7, color="white",
-                        zorder=3)
+                ax.text(c, r + 0.3, f"{grid[r, c]:.1f}", ha="center", va="center", fontsize=7,
+                        color="black" if light[s] else "white", zorder=3)
     if policy is not None:
         actions = np.asarray(policy).argmax(1)
         for s in np.flatnonzero(~mdp.terminal):
             r, c = divmod(int(s), width)
             dx, dy = _ARROW[int(actions[s])]
+            color = "black" if (values is None or light[s]) else "white"
             ax.annotate("", xy=(c + dx, r + dy), xytext=(c, r), zorder=4,
-                        arrowprops={"arrowstyle": "->", "color": "white", "lw": 1.5})
+                        arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
     if title:
         ax.set_title(title)
     return fig
@@ -152,6 +158,26 @@ def plot_value_curves(ax, curves_per_seed: Sequence[Sequence[Mapping[str, float]
     ax.fill_between(xs, mean - true.std(0), mean + true.std(0), color=color, alpha=0.1, linewidth=0)
 
 
+def plot_training_values(curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
+                         references: Mapping[str, float] | None = None, x: str = "iteration",
+                         xlabel: str = "fitted Q-iteration", ylabel: str = "expected discounted return",
+                         title: str | None = "What the Q-function predicts vs the truth", ax=None):
+    """:func:`plot_value_curves` for several methods (``{method: [curves of each seed]}``) on one axis.
+
+    ``references`` draws labelled horizontal lines, e.g. ``{"optimal policy": 6.98, "behaviour": 4.84}``.
+    """
+    fig, ax = new_figure(width=6.0, height=3.8) if ax is None else (ax.figure, ax)
+    for method, runs in curves.items():
+        plot_value_curves(ax, runs, method, x=x)
+    styles = [(":", "black"), ("--", PALETTE["grey"]), ("-.", PALETTE["purple"])]
+    for (name, value), (ls, color) in zip((references or {}).items(), styles):
+        ax.axhline(value, ls=ls, color=color, label=name)
+    label(ax, xlabel, ylabel, title)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    return fig
+
+
 def plot_returns(ax, returns: Mapping[str, Sequence[float]], *, predicted: Mapping[str, Sequence[float]] | None = None,
                  optimal: float | None = None, ylabel: str = "expected discounted return") -> None:
     """Bars of mean true returns per method (dots: individual seeds); optional predicted values as crosses."""
@@ -199,7 +225,7 @@ def plot_q_errors(errors: Mapping[str, Mapping[str, np.ndarray]], *, ax=None, re
     ax.set_xticklabels(labels)
     ax.set_ylabel(f"$\\hat Q(s, a) - {reference}(s, a)$")
     ax.plot([], [], color="black", lw=2, label="mean")
-    ax.legend(loc="upper right")
+    ax.legend(loc="upper left")
     return fig
 
 
@@ -216,15 +242,13 @@ def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[
     left: the largest value any policy can have).
     """
     fig, axes = new_figure(2, width=5.2, height=3.8)
-    ax = axes[0, 0]
-    for method in (m for m in ("fqi", "cql") if m in runs[0]):
-        plot_value_curves(ax, [r[method]["curves"] for r in runs], method, x=x)
+    references = {}
     if "optimal_return" in metrics:
-        ax.axhline(metrics["optimal_return"], ls=":", color="black", label="optimal policy")
+        references["optimal policy"] = metrics["optimal_return"]
     if "max_value" in metrics:
-        ax.axhline(metrics["max_value"], ls=":", color="black", label="largest possible value")
-    label(ax, xlabel, ylabel, "What the Q-function predicts vs the truth")
-    ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+        references["largest possible value"] = metrics["max_value"]
+    plot_training_values({m: [r[m]["curves"] for r in runs] for m in ("fqi", "cql") if m in runs[0]},
+                         references=references, x=x, xlabel=xlabel, ylabel=ylabel, ax=axes[0, 0])
     if "behaviour" in runs[0]:
         returns = {"behaviour": [r["behaviour"]["return"] for r in runs]}
     else:
