@@ -32,6 +32,10 @@ test-quick: $(STAMP)
 book: $(STAMP)
 	RL4LLM_QUIET=1 $(BIN)/jupyter-book build . -W --keep-going
 
+# Regenerate-and-compare the student copies, then grade: the reference must score 100%, untouched copies 0.
+assignments-check: $(STAMP)
+	RL4LLM_QUIET=1 $(BIN)/python tools/check_assignments.py
+
 book-clean:
 	rm -rf _build
 
