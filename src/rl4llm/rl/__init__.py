@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder
 from rl4llm.rl.losses import clipped_value_loss, entropy_bonus, normalize_advantages, ppo_clip_loss
-from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, train_ppo
+from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, token_ppo_config, train_ppo
 from rl4llm.rl.returns import discounted_returns, gae
+from rl4llm.rl.reinforce import ReinforceConfig, ReinforceResult, reinforce_loss, train_reinforce
+from rl4llm.rl.dqn import DQNConfig, DQNResult, QNetwork, ReplayBuffer, dqn_targets, epsilon_schedule, train_dqn
 
 __all__ = [
     "discounted_returns",
@@ -25,4 +27,16 @@ __all__ = [
     "train_ppo",
     "evaluate",
     "make_env_fn",
+    "token_ppo_config",
+    "reinforce_loss",
+    "ReinforceConfig",
+    "ReinforceResult",
+    "train_reinforce",
+    "dqn_targets",
+    "epsilon_schedule",
+    "QNetwork",
+    "ReplayBuffer",
+    "DQNConfig",
+    "DQNResult",
+    "train_dqn",
 ]

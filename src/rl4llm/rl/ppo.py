@@ -38,7 +38,8 @@ from rl4llm.rl.losses import clipped_value_loss, entropy_bonus, normalize_advant
 from rl4llm.rl.returns import gae
 from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
 
-__all__ = ["PPOConfig", "PPOResult", "train_ppo", "evaluate", "make_env_fn", "RewardFn", "Callback"]
+__all__ = ["PPOConfig", "PPOResult", "train_ppo", "evaluate", "make_env_fn", "token_ppo_config", "RewardFn",
+           "Callback"]
 
 #: ``reward_fn(obs [M, *obs_shape] float, actions [M] long, next_obs [M, *obs_shape] float) -> [M]``
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -107,6 +108,17 @@ class PPOConfig:
     @property
     def n_iterations(self) -> int:
         return max(1, self.total_steps // self.batch_size)
+
+
+#: PPO settings for the token-level MDP (sections 1.5 and 1.6): 8 envs x 64 steps per batch, 4 epochs of 4
+#: minibatches, no discount (the reward is a score of the whole sequence), lambda = 0.95, a small entropy bonus.
+TOKEN_PPO_SETTINGS: dict[str, Any] = dict(n_envs=8, n_steps=64, n_epochs=4, n_minibatches=4, lr=3e-3, gamma=1.0,
+                                          gae_lambda=0.95, ent_coef=0.01)
+
+
+def token_ppo_config(**overrides: Any) -> PPOConfig:
+    """A :class:`PPOConfig` with the chapter's token-MDP settings (:data:`TOKEN_PPO_SETTINGS`), then ``overrides``."""
+    return PPOConfig(**{**TOKEN_PPO_SETTINGS, **overrides})
 
 
 @dataclass
