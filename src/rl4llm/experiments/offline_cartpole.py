@@ -49,7 +49,7 @@ class Config:
     lr: float = 1e-3
     hidden: int = 64
     bc_steps: int = 1000
-    eval_every: int = 20  # iterations between Monte-Carlo checks of the greedy policy during training
+    eval_every: int = 10  # iterations between Monte-Carlo checks of the greedy policy during training
     eval_episodes: int = 10
     n_seeds: int = 1
     seed: int = 0
@@ -118,7 +118,7 @@ def run(config: Config) -> Result:
                 out[f"{m}_{key}"] = float(np.mean([r[m]["curves"][i][key] for r in runs]))
         curves.append(out)
     figure = plot_offline_comparison(
-        runs, {"max_value": metrics["max_discounted_value"]}, ylabel="discounted value of $s_0$",
+        runs, {"max_value": metrics["max_discounted_value"]}, ylabel="discounted value from the start state",
         returns_ylabel="episode return (max 500)", show_predicted=False,
         title=f"CartPole policies learned offline ({len(runs)} dataset{'s' if len(runs) > 1 else ''})")
     return Result(metrics=metrics, curves=curves, figure=figure, artifacts={"runs": runs})

@@ -19,12 +19,14 @@ import gymnasium
 import numpy as np
 import torch
 
+from rl4llm.offline.dataset import OfflineDataset
 from rl4llm.offline.fqi import q_table
 from rl4llm.offline.tabular import TabularMDP, evaluate_policy, greedy_policy
 from rl4llm.rl.dqn import QNetwork
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "monte_carlo_value_gap"]
+__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "greedy_agreement",
+           "monte_carlo_value_gap"]
 
 
 def greedy_value_gap(mdp: TabularMDP, q_values: np.ndarray) -> dict[str, float]:
@@ -103,6 +105,15 @@ def overrated_pairs(mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, c
                     "estimate": float(q_values[s, a]), "true": float(q_true[s, a]), "error": float(error[s, a])})
         rows.append(row)
     return rows
+
+
+def greedy_agreement(q_net: QNetwork, dataset: OfflineDataset) -> float:
+    """The fraction of logged transitions whose action is the network's greedy action at that observation."""
+    if not isinstance(dataset, OfflineDataset):
+        raise TypeError(f"dataset must be an OfflineDataset, got {type(dataset).__name__}")
+    with torch.no_grad():
+        greedy = q_net(torch.as_tensor(dataset.observations)).argmax(1).numpy()
+    return float(np.mean(greedy == dataset.actions))
 
 
 def monte_carlo_value_gap(env: gymnasium.Env, q_net: QNetwork, n_episodes: int = 10, gamma: float = 0.98,

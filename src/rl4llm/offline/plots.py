@@ -277,11 +277,16 @@ def plot_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool 
     metrics = [res.metrics for _, res in sweep]
     fig, axes = new_figure(2, width=5.0, height=3.6)
     ax = axes[0, 0]
-    for method in ("behaviour", "bc", "fqi", "cql"):
+    # CQL first and thick, BC on top of it dashed with small markers: the two often coincide
+    styles = {"behaviour": {"ls": "--", "marker": "o", "lw": 1.2, "ms": 5, "zorder": 2},
+              "cql": {"ls": "-", "marker": "o", "lw": 4.0, "ms": 9, "zorder": 3, "alpha": 0.55},
+              "fqi": {"ls": "-", "marker": "o", "lw": 1.8, "ms": 6, "zorder": 4},
+              "bc": {"ls": "--", "marker": "s", "lw": 1.5, "ms": 4, "zorder": 5}}
+    for method in ("behaviour", "cql", "fqi", "bc"):
         key = f"{method}_return"
         if key in metrics[0]:
-            ax.plot(xs, [m[key] for m in metrics], marker="o", color=METHOD_COLORS[method],
-                    label=METHOD_LABELS[method], ls="--" if method == "behaviour" else "-")
+            ax.plot(xs, [m[key] for m in metrics], color=METHOD_COLORS[method], label=METHOD_LABELS[method],
+                    **styles[method])
     for method, value in (references or {}).items():
         ax.axhline(value, color=METHOD_COLORS.get(method, PALETTE["grey"]), ls="--", lw=1.2,
                    label=f"{METHOD_LABELS.get(method, method)} (not swept)")
@@ -298,8 +303,10 @@ def plot_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool 
     label(ax, xlabel, "predicted − true value", "Over-estimation at the start cell")
     ax.legend(fontsize=8)
     if symlog:
+        linthresh = float(np.min(xs[xs > 0])) if (xs > 0).any() else 1.0
         for a in axes[0]:
-            a.set_xscale("symlog", linthresh=float(np.min(xs[xs > 0])) if (xs > 0).any() else 1.0)
+            a.set_xscale("symlog", linthresh=linthresh)
+            a.set_xlim(min(0.0, float(xs.min())) - 0.3 * linthresh, float(xs.max()) * 2.0)
     return fig
 
 
@@ -329,6 +336,5 @@ def plot_fresh_data(histories: Mapping[str, Sequence[Sequence[Mapping[str, float
           "True return of the greedy policy")
     for ax in axes[0]:
         ax.set_xticks(rounds)
-    axes[0, 0].legend(fontsize=8)
-    axes[0, 1].legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)
     return fig
