@@ -123,6 +123,17 @@ def test_ppo_adaptive_kl_coefficient_moves_with_the_measured_kl():
         assert coef[i] == pytest.approx(coef[i - 1] * (1 + e * 16 / 16.0))
 
 
+def test_ppo_is_reproducible_for_a_seed():
+    histories = []
+    for _ in range(2):
+        model, ref, critic, tok = _setup()
+        bos, eos, pad = special_ids(tok)
+        cfg = PPORLHFConfig(iterations=2, batch_size=8, minibatch_size=8, epochs=1, max_new_tokens=10, seed=3)
+        histories.append(train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos,
+                                        pad_id=pad).rows)
+    assert histories[0] == histories[1]
+
+
 def test_ppo_config_validation():
     with pytest.raises(ValueError, match="minibatch_size"):
         PPORLHFConfig(batch_size=8, minibatch_size=16)

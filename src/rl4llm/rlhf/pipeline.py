@@ -315,8 +315,18 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
     demo_texts = sample_texts(config.n_demos, rng, positivity=config.sft_positivity)
     demos = encode_texts(tok, demo_texts, config.max_new_tokens)
     sft = copy.deepcopy(base)
-    sft_log = (train_sft(sft, demos, steps=config.sft_steps, lr=config.sft_lr, seed=config.seed)
-               if config.sft_steps > 0 else None)
+    progress_gold: dict[str, list[float]] = {"step": [], "gold": []}
+
+    def evaluate_sft(step: int, model: torch.nn.Module) -> None:  # gold reward during SFT, same draws each time
+        model.eval()
+        batch = sample_many(model, config.n_eval, config.max_new_tokens, ids,
+                            torch.Generator().manual_seed(config.eval_seed))
+        progress_gold["step"].append(step)
+        progress_gold["gold"].append(float(gold_of(tok, batch).mean()))
+
+    evaluate_sft(0, sft)
+    sft_log = (train_sft(sft, demos, steps=config.sft_steps, lr=config.sft_lr, seed=config.seed, log_every=25,
+                         callback=evaluate_sft) if config.sft_steps > 0 else None)
     _freeze(sft)
     sft_s = time.process_time() - t0
 
@@ -364,7 +374,8 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
                       "demos": torch.as_tensor(demo_gold)},
         "stats": stats,
         "logs": {"sft_step": [] if sft_log is None else sft_log.step,
-                 "sft_loss": [] if sft_log is None else sft_log.loss},
+                 "sft_loss": [] if sft_log is None else sft_log.loss,
+                 "sft_eval_step": progress_gold["step"], "sft_eval_gold_raw": progress_gold["gold"]},
     }
 
 

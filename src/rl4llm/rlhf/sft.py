@@ -38,10 +38,11 @@ def sft_loss(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
 
 
 def train_sft(model: nn.Module, demos: SequenceBatch, *, steps: int, batch_size: int = 32, lr: float = 3e-4,
-              seed: int = 0, log_every: int = 10) -> SFTLog:
+              seed: int = 0, log_every: int = 10, callback=None) -> SFTLog:
     """Fine-tune ``model`` in place on the demonstrations with AdamW; return the loss curve.
 
     Minibatches of ``batch_size`` demonstrations are drawn in epochs over a permutation fixed by ``seed``.
+    ``callback(step, model)`` (optional) runs every ``log_every`` steps, e.g. to evaluate the policy.
     """
     steps = check_positive_int("steps", steps)
     batch_size = check_positive_int("batch_size", batch_size)
@@ -68,4 +69,6 @@ def train_sft(model: nn.Module, demos: SequenceBatch, *, steps: int, batch_size:
         if step % log_every == 0 or step == steps:
             log.step.append(step)
             log.loss.append(loss.item())
+            if callback is not None:
+                callback(step, model)
     return log

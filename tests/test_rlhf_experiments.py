@@ -1,0 +1,63 @@
+"""Chapter 5 experiments: configuration checks, and a tiny end-to-end rlhf run through the result cache."""
+
+import json
+
+import pytest
+import torch
+
+from rl4llm.experiments import config_from_overrides, save_result
+from rl4llm.rlhf.pipeline import clear_memory_cache
+from rl4llm.rlhf.results import result_key, run_cached
+
+TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, minibatch_size=8,
+                 eval_every=2)
+
+
+def test_experiment_configs_validate():
+    with pytest.raises(ValueError, match="kl_coef"):
+        config_from_overrides("rlhf", kl_coef=-0.1)
+    with pytest.raises(ValueError, match="rm_train_pairs"):
+        config_from_overrides("rlhf", rm_train_pairs=10_000)
+    with pytest.raises(ValueError, match="kl_coefs"):
+        config_from_overrides("overoptimization", kl_coefs=())
+    with pytest.raises(ValueError, match="bon_max_n"):
+        config_from_overrides("overoptimization", bon_pool=64, bon_max_n=128)
+    with pytest.raises(ValueError, match="beta"):
+        config_from_overrides("dpo", beta=0.0)
+    # the three experiments share the preference data: same data key for the same seed
+    keys = {config_from_overrides(name).stages_config().data_key() for name in ("rlhf", "dpo", "overoptimization")}
+    assert len(keys) == 1
+
+
+def test_result_key_depends_on_the_configuration():
+    a = config_from_overrides("rlhf", kl_coef=0.1)
+    assert result_key("rlhf", a) == result_key("rlhf", config_from_overrides("rlhf"))
+    assert result_key("rlhf", a) != result_key("rlhf", config_from_overrides("rlhf", kl_coef=0.2))
+    with pytest.raises(ValueError, match="run_cached"):
+        run_cached("bandit")
+
+
+@pytest.mark.slow
+def test_tiny_rlhf_run_is_cached_and_reproducible(tmp_path, monkeypatch):
+    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path))
+    clear_memory_cache()
+    first = run_cached("rlhf", **TINY_RLHF)
+    assert first.artifacts["from_cache"] is False
+    m = first.metrics
+    for key in ("rm_accuracy", "sft_gold_reward", "rlhf_gold_reward", "rlhf_proxy_reward", "kl", "wall_s"):
+        assert key in m
+    assert m["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)  # SFT is the zero of the scale
+    assert [r["iteration"] for r in first.curves if "eval_gold" in r] == [0, 2, 3]
+    # the second call loads the same numbers and the same policy from disk
+    clear_memory_cache()
+    second = run_cached("rlhf", **TINY_RLHF)
+    assert second.artifacts["from_cache"] is True
+    assert second.metrics == json.loads(json.dumps(m))
+    for a, b in zip(first.artifacts["policy"].state_dict().values(),
+                    second.artifacts["policy"].state_dict().values()):
+        assert torch.equal(a, b)
+    # the experiment's files, as the CLI writes them
+    out = save_result(second, tmp_path / "run")
+    assert json.loads((out / "metrics.json").read_text())["kl"] == pytest.approx(m["kl"])
+    assert (out / "figure.png").stat().st_size > 0
+    clear_memory_cache()
