@@ -7,7 +7,9 @@ dataset: behaviour cloning, naive fitted Q-iteration (offline DQN) and CQL. All 
 computed exactly (:func:`rl4llm.offline.tabular.evaluate_policy`), and so is the over-estimation of each
 Q-learner: its predicted value :math:`\\max_a \\hat Q(s_0, a)` minus the true value of its greedy policy.
 
-Metrics (means over ``n_seeds`` datasets; returns are expected discounted returns from the start cell):
+``learners`` picks which of ``bc``, ``fqi`` and ``cql`` run (a sweep over ``cql_alpha`` needs only ``cql``;
+``cql_alpha = 0`` makes CQL plain fitted Q-iteration). Metrics (means over ``n_seeds`` datasets; returns are
+expected discounted returns from the start cell), for the learners that ran:
 ``behaviour_return``, ``bc_return``, ``fqi_return``, ``cql_return``, ``optimal_return``,
 ``fqi_overestimation``, ``cql_overestimation``, ``fqi_unseen_q_error``/``cql_unseen_q_error`` (mean
 :math:`\\hat Q - Q^*` over the actions the data never took at the states it visited), ``coverage`` (fraction
@@ -35,7 +37,7 @@ from rl4llm.utils import check_positive_int, check_range, progress, set_torch_th
 NAME = "offline-rl"
 SUMMARY = "BC, fitted Q-iteration and CQL on a logged cliff-walk dataset: returns and exact Q over-estimation"
 
-METHODS = ("fqi", "cql")
+LEARNERS = ("bc", "fqi", "cql")
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Config:
     epsilon: float = 0.1  # behaviour noise: probability of a uniformly random action (dataset coverage)
     n_episodes: int = 50  # episodes in each logged dataset
     horizon: int = 50  # time limit of an episode (truncation)
-    cql_alpha: float = 1.0  # weight of CQL's conservative penalty
+    cql_alpha: float = 1.0  # weight of CQL's conservative penalty (0: CQL is plain FQI)
     gamma: float = 0.95
     n_iterations: int = 20  # fitted Q-iterations (target refreshes)
     steps_per_iteration: int = 50  # gradient steps per iteration
@@ -54,17 +56,26 @@ class Config:
     hidden: int = 64
     bc_steps: int = 500
     n_seeds: int = 3  # independent datasets (and network initialisations)
+    learners: str = "bc,fqi,cql"  # comma-separated subset of bc, fqi, cql
     seed: int = 0
 
     def __post_init__(self) -> None:
         check_range("epsilon", self.epsilon, 0.0, 1.0)
-        check_range("cql_alpha", self.cql_alpha, 0.0, None, low_inclusive=False)
+        check_range("cql_alpha", self.cql_alpha, 0.0, None)
         check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
         check_range("lr", self.lr, 0.0, None, low_inclusive=False)
         for name in ("n_episodes", "horizon", "n_iterations", "steps_per_iteration", "batch_size", "hidden",
                      "bc_steps", "n_seeds"):
             check_positive_int(name, getattr(self, name))
         check_positive_int("seed", self.seed, 0)
+        names = [x.strip() for x in str(self.learners).split(",") if x.strip()]
+        if not names or any(x not in LEARNERS for x in names):
+            raise ValueError(f"learners must be a comma-separated subset of {', '.join(LEARNERS)}, "
+                             f"got {self.learners!r}")
+
+    @property
+    def learner_list(self) -> list[str]:
+        return [x for x in LEARNERS if x in {y.strip() for y in self.learners.split(",")}]
 
 
 def run_one(config: Config, seed: int) -> dict[str, Any]:
@@ -79,7 +90,7 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
     box = spaces.Box(0.0, 1.0, (features.shape[1],), dtype=np.float32)
     q_star = value_iteration(mdp)
     out: dict[str, Any] = {"dataset": dataset, "counts": counts}
-    for method in METHODS:
+    for method in (m for m in ("fqi", "cql") if m in config.learner_list):
         alpha = config.cql_alpha if method == "cql" else 0.0
         cfg = OfflineQConfig(n_iterations=config.n_iterations, steps_per_iteration=config.steps_per_iteration,
                              batch_size=config.batch_size, lr=config.lr, gamma=config.gamma,
@@ -92,9 +103,11 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
         out[method] = {"q": q, "curves": result.curves, "return": gap["true"], "predicted": gap["predicted"],
                        "overestimation": gap["overestimation"],
                        "unseen_q_error": float(errors["unseen"].mean()) if errors["unseen"].size else 0.0}
-    bc = behaviour_cloning(data, box, env.action_space, steps=config.bc_steps, hidden=config.hidden, seed=seed)
-    bc_policy = policy_table(bc, features)
-    out["bc"] = {"policy": bc_policy, "return": policy_return(mdp, bc_policy)}
+    if "bc" in config.learner_list:
+        bc = behaviour_cloning(data, box, env.action_space, steps=config.bc_steps, hidden=config.hidden,
+                               seed=seed)
+        bc_policy = policy_table(bc, features)
+        out["bc"] = {"policy": bc_policy, "return": policy_return(mdp, bc_policy)}
     return out
 
 
@@ -109,28 +122,26 @@ def run(config: Config) -> Result:
         return float(np.mean([r[method][key] for r in runs]))
 
     non_terminal = (~mdp.terminal).sum() * mdp.n_actions
-    metrics: dict[str, Any] = {
-        "behaviour_return": policy_return(mdp, behaviour),
-        "bc_return": mean("bc", "return"),
-        "fqi_return": mean("fqi", "return"),
-        "cql_return": mean("cql", "return"),
-        "optimal_return": policy_return(mdp, greedy_policy(q_star)),
-        "fqi_overestimation": mean("fqi", "overestimation"),
-        "cql_overestimation": mean("cql", "overestimation"),
-        "fqi_predicted": mean("fqi", "predicted"),
-        "cql_predicted": mean("cql", "predicted"),
-        "fqi_unseen_q_error": mean("fqi", "unseen_q_error"),
-        "cql_unseen_q_error": mean("cql", "unseen_q_error"),
+    learners = config.learner_list
+    q_learners = [m for m in ("fqi", "cql") if m in learners]
+    metrics: dict[str, Any] = {"behaviour_return": policy_return(mdp, behaviour)}
+    for method in learners:
+        metrics[f"{method}_return"] = mean(method, "return")
+    metrics["optimal_return"] = policy_return(mdp, greedy_policy(q_star))
+    for method in q_learners:
+        for key in ("overestimation", "predicted", "unseen_q_error"):
+            metrics[f"{method}_{key}"] = mean(method, key)
+    metrics.update({
         "coverage": float(np.mean([(r["counts"] > 0).sum() / non_terminal for r in runs])),
         "n_transitions": float(np.mean([len(r["dataset"]) for r in runs])),
         "epsilon": config.epsilon,
         "cql_alpha": config.cql_alpha,
         "n_seeds": config.n_seeds,
-    }
+    })
     curves = []
-    for i in range(config.n_iterations):
+    for i in range(config.n_iterations if q_learners else 0):
         row: dict[str, float] = {"iteration": i + 1}
-        for method in METHODS:
+        for method in q_learners:
             for key in ("predicted", "true", "overestimation", "bellman_loss", "cql_penalty"):
                 row[f"{method}_{key}"] = float(np.mean([r[method]["curves"][i][key] for r in runs]))
         curves.append(row)
