@@ -11,6 +11,7 @@ import dataclasses
 
 import numpy as np
 import pytest
+import torch
 from gymnasium import spaces
 
 from rl4llm.experiments import run_experiment
@@ -165,3 +166,23 @@ def test_offline_cartpole_fqi_collapses_cql_keeps_the_pole_up():
     assert m["fqi_return"] < 50 and m["fqi_overestimation"] > 10
     assert m["cql_return"] > 0.7 * m["behaviour_return"] and m["cql_overestimation"] < 5
     assert m["fqi_predicted"] <= m["max_discounted_value"] + 5
+
+
+def test_unsupported_greedy_share_and_greedy_agreement_by_hand():
+    from rl4llm.offline.evaluation import greedy_agreement, unsupported_greedy_share
+
+    q = np.array([[1.0, 2.0], [3.0, 0.0], [0.0, 5.0], [9.0, 9.5]])
+    counts = np.array([[4, 0], [2, 1], [0, 3], [0, 0]])  # state 3 is never visited
+    # greedy: 1 (never taken at state 0), 0 (taken), 1 (taken) -> 1 of the 3 visited states
+    assert unsupported_greedy_share(q, counts) == pytest.approx(1 / 3)
+    assert unsupported_greedy_share(q, counts, terminal=np.array([True, False, False, False])) == 0.0
+    with pytest.raises(ValueError, match="visit no"):
+        unsupported_greedy_share(q, np.zeros((4, 2)))
+    _, data = lure()  # logged: stop in A, go in B
+    from rl4llm.rl import QNetwork
+
+    net = QNetwork(spaces.Discrete(3), spaces.Discrete(2))
+    with torch.no_grad():  # make the network's greedy action "go" everywhere
+        net.q[-1].weight.zero_()
+        net.q[-1].bias.copy_(torch.tensor([0.0, 1.0]))
+    assert greedy_agreement(net, data) == pytest.approx(0.5)

@@ -25,8 +25,8 @@ from rl4llm.offline.tabular import TabularMDP, evaluate_policy, greedy_policy
 from rl4llm.rl.dqn import QNetwork
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "greedy_agreement",
-           "monte_carlo_value_gap"]
+__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "unsupported_greedy_share",
+           "greedy_agreement", "monte_carlo_value_gap"]
 
 
 def greedy_value_gap(mdp: TabularMDP, q_values: np.ndarray) -> dict[str, float]:
@@ -105,6 +105,23 @@ def overrated_pairs(mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, c
                     "estimate": float(q_values[s, a]), "true": float(q_true[s, a]), "error": float(error[s, a])})
         rows.append(row)
     return rows
+
+
+def unsupported_greedy_share(q_values: np.ndarray, counts: np.ndarray, terminal: np.ndarray | None = None) -> float:
+    """The share of the data's visited states at which the greedy action of ``q_values`` was never taken there.
+
+    Those are the states where the max of a Bellman target, and the greedy policy, rely on a pure guess.
+    """
+    q_values, counts = np.asarray(q_values), np.asarray(counts)
+    if q_values.shape != counts.shape or q_values.ndim != 2:
+        raise ValueError(f"q_values and counts must both be [S, A], got {q_values.shape} and {counts.shape}")
+    visited = counts.sum(1) > 0
+    if terminal is not None:
+        visited &= ~np.asarray(terminal, dtype=bool)
+    if not visited.any():
+        raise ValueError("counts visit no (non-terminal) state")
+    greedy = q_values.argmax(1)
+    return float(np.mean(counts[np.flatnonzero(visited), greedy[visited]] == 0))
 
 
 def greedy_agreement(q_net: QNetwork, dataset: OfflineDataset) -> float:
