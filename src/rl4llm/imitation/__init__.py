@@ -17,6 +17,7 @@ from rl4llm.imitation.dagger import beta_schedule, dagger, dagger_rollout
 from rl4llm.imitation.exposure import (
     ValidityCurves,
     current_review,
+    mark_off_language,
     plot_validity_curves,
     stream_expert,
     validity_by_position,
@@ -62,6 +63,7 @@ __all__ = [
     "stream_expert",
     "ValidityCurves",
     "validity_by_position",
+    "mark_off_language",
     "plot_validity_curves",
     "sample_streams",
     "soft_cross_entropy",

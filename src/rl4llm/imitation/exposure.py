@@ -38,7 +38,8 @@ from rl4llm.lm.language import EOS, expert_next_distribution, valid_next, words_
 from rl4llm.plotting import COLORS, label, new_figure
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["current_review", "stream_expert", "ValidityCurves", "validity_by_position", "plot_validity_curves"]
+__all__ = ["current_review", "stream_expert", "ValidityCurves", "validity_by_position", "mark_off_language",
+           "plot_validity_curves"]
 
 
 def current_review(words: str | Sequence[str]) -> list[str]:
@@ -134,6 +135,22 @@ def validity_by_position(texts: Sequence[str | Sequence[str]], horizon: int) -> 
             intact[i, last + 1:] = intact[i, last] if last >= 0 else 1.0
     return ValidityCurves(inside=inside.mean(0), intact=intact.mean(0), off_language=off.mean(0),
                           falls=falls.mean(0), n=n)
+
+
+def mark_off_language(text: str | Sequence[str], marker: str = "[]") -> str:
+    """The text with every off-language word (one the expert would not write there) wrapped in ``marker``.
+
+    ``mark_off_language("the phone great . <eos> it works")`` is ``"the phone [great] [.] <eos> it works"``.
+    """
+    if not isinstance(marker, str) or len(marker) != 2:
+        raise ValueError(f"marker must be a string of two characters (opening, closing), got {marker!r}")
+    out, review = [], []
+    for w in words_of(text):
+        allowed = valid_next(review)
+        bad = (w not in allowed) if allowed else (w != EOS)
+        out.append(f"{marker[0]}{w}{marker[1]}" if bad else w)
+        review = [] if w == EOS else review + [w]
+    return " ".join(out)
 
 
 def plot_validity_curves(curves: Mapping[str, ValidityCurves], *, slip: float | None = None,
