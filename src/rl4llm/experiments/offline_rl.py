@@ -42,7 +42,7 @@ LEARNERS = ("bc", "fqi", "cql")
 
 @dataclass
 class Config:
-    """Defaults are what the book runs (about 2 s of CPU per seed)."""
+    """Defaults are what the book runs (about 3 s of CPU per seed)."""
 
     epsilon: float = 0.1  # behaviour noise: probability of a uniformly random action (dataset coverage)
     n_episodes: int = 50  # episodes in each logged dataset
