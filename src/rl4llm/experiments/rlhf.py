@@ -112,4 +112,5 @@ def draw(result: Result, config: Config):
     """The run's figure: gold and proxy reward, and KL, against the PPO iteration."""
     title = (f"PPO-RLHF, β = {config.kl_coef:g}" if config.kl_target is None
              else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)")
-    return plot_ppo_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title)
+    return plot_ppo_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
+                        kl_target=config.kl_target)

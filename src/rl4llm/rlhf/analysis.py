@@ -22,7 +22,7 @@ from rl4llm.rlhf.pipeline import Stages, sample_many
 from rl4llm.rlhf.rollout import decode_texts
 from rl4llm.utils import check_positive_int
 
-__all__ = ["quality_by_length", "action_space_profile", "sample_table", "kl_estimates"]
+__all__ = ["quality_by_length", "action_space_profile", "sample_table", "kl_estimates", "best_of_n_path"]
 
 
 @torch.no_grad()
@@ -151,3 +151,16 @@ def kl_estimates(policy: torch.nn.Module, reference: torch.nn.Module, stages: St
                                                                           ("k3", kl_k3))}
     out["exact"] = (exact * mask).sum(1).numpy()
     return out
+
+
+@torch.no_grad()
+def best_of_n_path(stages: Stages, pool: int = 2048, ns: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256),
+                   seed: int = 8) -> list[dict[str, float]]:
+    """Best-of-``n`` from the SFT policy against the stages' reward model: rows ``n``, ``kl`` (analytic),
+    ``proxy`` and ``gold`` (SFT standard deviations), from one pool of ``pool`` SFT samples."""
+    from rl4llm.rlhf.best_of_n import best_of_n_curve
+
+    pool = check_positive_int("pool", pool)
+    batch = sample_many(stages.sft_model, pool, stages.config.max_new_tokens, stages.ids,
+                        torch.Generator().manual_seed(seed))
+    return best_of_n_curve(stages.proxy(batch).numpy(), stages.gold(batch), list(ns))

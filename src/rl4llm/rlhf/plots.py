@@ -26,11 +26,12 @@ def _col(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray,
     return a[:, 0], a[:, 1]
 
 
-def plot_ppo_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None):
+def plot_ppo_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None,
+                 kl_target: float | None = None):
     """Two panels of a PPO-RLHF run: gold and proxy reward against the iteration, and the KL from SFT.
 
     Lines with markers are evaluations on fresh samples (``eval_*`` columns); the faint lines are the rollout
-    batches' own means (``gold``, ``proxy``), smoothed.
+    batches' own means (``gold``, ``proxy``), smoothed. ``kl_target`` (adaptive runs) is drawn as a dashed line.
     """
     fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
     ax1, ax2 = axes[0]
@@ -50,6 +51,8 @@ def plot_ppo_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = 
     it, kl_roll = _col(curves, "iteration", "kl")
     if it.size:
         ax2.plot(it, smooth(kl_roll, 3), color=COLORS[3], alpha=0.35, lw=1, label="rollout batches")
+    if kl_target is not None:
+        ax2.axhline(kl_target, color=PALETTE["grey"], ls="--", lw=1, label=f"KL target {kl_target:g} nats")
     label(ax2, "PPO iteration", "KL (nats per sequence)", "Drift from the SFT policy")
     it, coef = _col(curves, "iteration", "kl_coef")
     if it.size and np.ptp(coef) > 0:
@@ -274,11 +277,9 @@ def plot_overoptimization(curves: Sequence[Mapping[str, Any]], metrics: Mapping[
     return fig
 
 
-def plot_dpo(curves: Sequence[Mapping[str, Any]], references: Mapping[str, tuple[float, float]] | None = None):
-    """DPO training: gold, proxy and KL of the policy against the step; and gold against KL with references.
-
-    ``references`` maps a name to a ``(kl, gold)`` point drawn for comparison (e.g. PPO-RLHF, best-of-n).
-    """
+def plot_dpo(curves: Sequence[Mapping[str, Any]]):
+    """DPO training. Left: gold and proxy reward of fresh samples against the step, with the KL from SFT on a
+    second axis. Right: the DPO loss and the implicit reward's accuracy on the training minibatches."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
     ax1, ax2 = axes[0]
     step, gold = _col(curves, "step", "eval_gold")
@@ -296,21 +297,24 @@ def plot_dpo(curves: Sequence[Mapping[str, Any]], references: Mapping[str, tuple
     h1, l1 = ax1.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
     ax1.legend(h1 + h2, l1 + l2, loc="upper left")
-    ax2.plot(kl, gold, "o-", ms=3.5, color=COLORS[0], label="DPO (training path)")
-    for i, (name, (x, y)) in enumerate((references or {}).items()):
-        ax2.plot([x], [y], marker="*D^v"[i % 4], ms=10, ls="none", color=COLORS[(i + 2) % len(COLORS)], label=name)
-    ax2.axhline(0, color=PALETTE["grey"], lw=0.8)
-    label(ax2, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", "Gold reward per nat of KL")
-    ax2.legend(loc="lower right")
+    step, loss = _col(curves, "step", "loss")
+    _, acc = _col(curves, "step", "implicit_accuracy")
+    ax2.plot(step, loss, color=COLORS[0], alpha=0.35, lw=1)
+    ax2.plot(step, smooth(loss, 5), color=COLORS[0], label="DPO loss")
+    ax2.plot(step, smooth(acc, 5), color=COLORS[1], label="implicit-reward accuracy")
+    ax2.axhline(np.log(2), color=PALETTE["grey"], ls=":", lw=1, label="log 2 (the loss at the start)")
+    label(ax2, "DPO step", "loss (nats) / accuracy", "Training minibatches (smoothed)")
+    ax2.legend(loc="lower left")
     return fig
 
 
 def plot_kl_estimators(estimates: Mapping[str, np.ndarray]):
     """Distributions of per-sequence KL estimates (``k1``, ``k2``, ``k3`` and ``exact`` of
     :func:`rl4llm.rlhf.analysis.kl_estimates`), with the mean of the exact per-prefix sum as a dashed line."""
-    fig, ax = new_figure(width=6.0, height=3.4)
+    fig, ax = new_figure(width=6.4, height=3.4)
     allv = np.concatenate(list(estimates.values()))
-    lo, hi = np.percentile(allv, [0.5, 99.5])
+    lo = np.percentile(allv, 0.5)
+    hi = max(np.percentile(v, 99.5) for k, v in estimates.items() if k != "k3")  # k3's tail would squash the rest
     bins = np.linspace(lo, hi, 45)
     names = {"k1": "k1 = log r", "k2": "k2 = ½(log r)²", "k3": "k3 = (1/r − 1) + log r",
              "exact": "exact KL of each next-token distribution"}
@@ -320,16 +324,21 @@ def plot_kl_estimators(estimates: Mapping[str, np.ndarray]):
     if "exact" in estimates:
         ax.axvline(estimates["exact"].mean(), color=PALETTE["black"], ls="--", lw=1.2, label="KL(π ‖ π_SFT)")
     label(ax, "estimate of KL for one response (nats), r = π/π_SFT", "responses", "Estimating the KL from samples")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
-def plot_frontier(points: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str | None = None):
-    """Gold reward against KL for several methods: ``name -> (kl values, gold values)``."""
-    fig, ax = new_figure(width=5.6, height=3.5)
-    for i, (name, (kl, gold)) in enumerate(points.items()):
+def plot_frontier(paths: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str | None = None,
+                  annotate: Mapping[str, Sequence[str]] | None = None):
+    """Gold reward against KL from SFT for several methods: ``name -> (kl values, gold values)``, one line
+    each; ``annotate`` optionally labels a method's points (e.g. best-of-n's ``n``)."""
+    fig, ax = new_figure(width=6.0, height=3.6)
+    for i, (name, (kl, gold)) in enumerate(paths.items()):
         ax.plot(kl, gold, "o-", ms=4, color=COLORS[i % len(COLORS)], label=name)
+        for text, x, y in zip((annotate or {}).get(name, ()), kl, gold):
+            if text:
+                ax.annotate(text, (x, y), textcoords="offset points", xytext=(4, -10), fontsize=7)
     ax.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", title or "Gold reward against KL")
-    ax.legend()
+    ax.legend(loc="lower right")
     return fig

@@ -4,8 +4,9 @@ The chapter's pages run in separate kernels, and several of them look at the sam
 is the main result of one section, a point of the KL sweep in the next and the reference for DPO). A run is
 deterministic for its configuration, so :func:`run_cached` stores what it produced (``metrics``, ``curves`` and
 the trained policy's weights) under ``$RL4LLM_CACHE_DIR/rlhf/`` and later pages load it instead of training
-again. The key hashes the experiment's name, its full configuration and the source code of the ``rlhf``
-package, the experiment's module and the substrate, so a change of code or of any parameter runs it afresh.
+again. The key hashes the experiment's name, its full configuration and the source code that the run executes
+(the ``rlhf`` modules but its figures and analyses, the experiment's module, the substrate's generation and
+language, PPO's losses and GAE), so a change of that code or of any parameter runs it afresh.
 
 An experiment module works with this cache when its ``Config`` has ``stages_config()`` and the module has
 ``draw(result, config)`` (the figure from metrics and curves) and puts the trained policy, if any, in
@@ -37,7 +38,9 @@ def result_key(name: str, config: Any) -> str:
     h = hashlib.sha1(name.encode())
     h.update(json.dumps(dataclasses.asdict(config), sort_keys=True, default=str).encode())
     h.update(torch.__version__.encode())
-    files = sorted((_PACKAGE / "rlhf").glob("*.py")) + [Path(exp.module.__file__)] + [
+    # every module a run executes (figures are redrawn on loading, so plots.py and analysis.py are left out)
+    files = sorted(f for f in (_PACKAGE / "rlhf").glob("*.py") if f.name not in ("plots.py", "analysis.py"))
+    files += [Path(exp.module.__file__)] + [
         _PACKAGE / "lm" / "generation.py", _PACKAGE / "lm" / "language.py",
         _PACKAGE / "lm" / "checkpoints" / "tiny-gpt2" / "SHA256SUMS.txt", _PACKAGE / "rl" / "returns.py",
         _PACKAGE / "rl" / "losses.py"]
