@@ -43,6 +43,7 @@ def test_validity_by_position_hand_checked_stream():
     assert c.intact.tolist() == [1, 1, 0, 0, 1, 1, 1, 1, 1, 1]  # back on the rope after <eos>
     assert c.cumulative_cost.tolist() == [0, 0, 1, 2, 2, 2, 2, 2, 2, 2]
     assert c.cost_per_fall() == 2.0
+    assert c.fall_costs.tolist() == [2] and c.ended_at_once() == 0.0
     assert mark_off_language(text) == "the phone [great] [.] <eos> it works fine . <eos>"
 
 
@@ -55,6 +56,10 @@ def test_validity_by_position_averages_and_holds_finished_texts():
     assert c.off_language.tolist() == [0, 0, 0, 0.5, 0, 0, 0, 0]  # nothing is written after a text ends
     s = c.summary()
     assert s["inside_final"] == 0.5 and s["total_cost"] == 0.5 and s["falls"] == 0.5
+    assert c.fall_costs.tolist() == [1] and s["ended_at_once"] == 1.0  # cut right after the mistake
+    early = validity_by_position(["the phone <eos> it works fine . <eos>"], 8)  # an early <eos> is a mistake
+    assert early.off_language.tolist() == [0, 0, 1, 0, 0, 0, 0, 0]
+    assert early.fall_costs.tolist() == [1] and early.intact.tolist() == [1] * 8
     with pytest.raises(ValueError, match="texts"):
         validity_by_position([], 5)
     with pytest.raises(ValueError, match="horizon"):

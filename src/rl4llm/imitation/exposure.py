@@ -21,7 +21,9 @@ review may start). For texts :math:`y^1, \\dots, y^n` and positions :math:`t = 1
 * ``falls[t]``: the fraction whose word :math:`t` is off-language *while the current review was still intact*
   (a new mistake, as opposed to the words written after one). ``off_language.sum() / falls.sum()``
   (:meth:`ValidityCurves.cost_per_fall`) is how many off-language words one mistake costs: 1 for a learner that
-  ends a broken review at once, more for one that carries on.
+  ends a broken review at once, more for one that carries on. ``fall_costs`` lists that cost for every
+  mistake (the mistake itself plus the words written before the broken review is ended; a review still broken
+  at the horizon counts what was written by then).
 
 A text shorter than :math:`H` (a single review that ended) keeps its final ``inside`` / ``intact`` value and costs
 nothing after its end.
@@ -30,7 +32,7 @@ nothing after its end.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -76,6 +78,7 @@ class ValidityCurves:
     off_language: np.ndarray
     falls: np.ndarray
     n: int
+    fall_costs: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def horizon(self) -> int:
@@ -91,12 +94,17 @@ class ValidityCurves:
         falls = float(self.falls.sum())
         return float(self.off_language.sum()) / falls if falls > 0 else 0.0
 
+    def ended_at_once(self) -> float:
+        """Share of mistakes after which the broken review was ended by the very next word (0 if none)."""
+        return float(np.mean(self.fall_costs == 1)) if self.fall_costs.size else 0.0
+
     def summary(self) -> dict[str, float]:
         """Final figures: inside and intact rates after the last position, mean intact rate, total cost,
-        mistakes (falls) per text and off-language words per mistake."""
+        mistakes (falls) per text, off-language words per mistake and the share of mistakes ended at once."""
         return {"inside_final": float(self.inside[-1]), "intact_final": float(self.intact[-1]),
                 "intact_mean": float(self.intact.mean()), "total_cost": float(self.off_language.sum()),
-                "falls": float(self.falls.sum()), "cost_per_fall": self.cost_per_fall()}
+                "falls": float(self.falls.sum()), "cost_per_fall": self.cost_per_fall(),
+                "ended_at_once": self.ended_at_once()}
 
 
 def validity_by_position(texts: Sequence[str | Sequence[str]], horizon: int) -> ValidityCurves:
@@ -115,26 +123,35 @@ def validity_by_position(texts: Sequence[str | Sequence[str]], horizon: int) -> 
     intact = np.zeros((n, horizon))
     off = np.zeros((n, horizon))
     falls = np.zeros((n, horizon))
+    fall_costs: list[int] = []
     for i, text in enumerate(texts):
         words = words_of(text)[:horizon]
         review: list[str] = []
         ok_all = True
+        run = 0  # off-language words since the current review broke (0: it is intact)
         for t, w in enumerate(words):
             allowed = valid_next(review)  # empty once the review has left the language
             if allowed:
                 off[i, t] = falls[i, t] = w not in allowed
+                run = 1 if w not in allowed else 0
             else:  # the review is broken: the expert would end it
                 off[i, t] = w != EOS
+                run += w != EOS
             ok_all = ok_all and w in allowed
             review = [] if w == EOS else review + [w]
+            if run and w == EOS:  # the broken review ends (or the mistake was an early <eos>)
+                fall_costs.append(run)
+                run = 0
             inside[i, t] = ok_all
             intact[i, t] = _review_ok(review)
+        if run:
+            fall_costs.append(run)
         if len(words) < horizon:  # the text ended: hold the final state, no further cost
             last = len(words) - 1
             inside[i, last + 1:] = inside[i, last] if last >= 0 else 1.0
             intact[i, last + 1:] = intact[i, last] if last >= 0 else 1.0
     return ValidityCurves(inside=inside.mean(0), intact=intact.mean(0), off_language=off.mean(0),
-                          falls=falls.mean(0), n=n)
+                          falls=falls.mean(0), n=n, fall_costs=np.asarray(fall_costs, dtype=np.int64))
 
 
 def mark_off_language(text: str | Sequence[str], marker: str = "[]") -> str:

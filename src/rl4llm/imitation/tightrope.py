@@ -119,7 +119,7 @@ def train_tightrope_learner(horizon: int, eps: float, method: str, seed: int, l2
     after the first, as Ross et al. recommend).
 
     Data budgets scale as ~1/T so that every horizon sees a few thousand labelled states (about 1,000 for BC and
-    7,000 for DAgger). Falls are rare on short ropes (DAgger sees about :math:`\epsilon` times its states
+    7,000 for DAgger). Falls are rare on short ropes (DAgger sees about :math:`\\epsilon` times its states
     fallen), so the L2 penalty is kept small: with a large one, a few dozen ``CLIMB`` labels among thousands of
     on-rope states are not worth a weight, and the learner would not learn to climb.
     """
