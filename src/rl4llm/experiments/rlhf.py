@@ -97,7 +97,6 @@ def run(config: Config) -> Result:
         "rlhf_repeat_rate": final["repeat_rate"],
         "kl": final["kl"],
         "final_kl_coef": ppo.history.rows[-1]["kl_coef"],
-        "stages_from_cache": bool(st["from_cache"]),
         "ppo_cpu_s": round(time.process_time() - c1, 2),
         "cpu_s": round(time.process_time() - c0, 2),
         "wall_s": round(time.perf_counter() - t0, 2),
