@@ -1,6 +1,7 @@
 """Direct preference optimisation: RLHF's objective without a reward model or sampling (chapter 5, section 5).
 
-The KL-regularised RLHF objective :math:`\\max_\\pi \\mathbb E_\\pi[r] - \\beta\\,\\mathrm{KL}(\\pi\\|\\pi_{ref})` has the
+The KL-regularised RLHF objective
+:math:`\\max_\\pi \\mathbb E_\\pi[r] - \\beta\\,\\mathrm{KL}(\\pi\\|\\pi_{ref})` has the
 closed-form optimum :math:`\\pi^*(y) = \\pi_{ref}(y)\\,e^{r(y)/\\beta} / Z`. Inverting it, every policy defines an
 *implicit reward* :math:`\\hat r(y) = \\beta \\log \\pi(y)/\\pi_{ref}(y)` (up to the constant :math:`\\beta\\log Z`,
 which cancels in a Bradley-Terry comparison), so fitting preferences with :func:`rl4llm.rlhf.dpo_loss` trains the

@@ -14,7 +14,8 @@ import numpy as np
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure, smooth
 
 __all__ = ["plot_ppo_run", "plot_stages", "plot_reward_model", "plot_preference_model", "plot_overoptimization",
-           "plot_kl_sweep", "plot_clip_sweep", "plot_by_length", "plot_action_space", "plot_dpo", "plot_kl_estimators", "plot_frontier"]
+           "plot_kl_sweep", "plot_clip_sweep", "plot_by_length", "plot_action_space", "plot_dpo",
+           "plot_kl_estimators", "plot_frontier"]
 
 
 def _col(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:

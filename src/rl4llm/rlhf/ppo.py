@@ -11,7 +11,8 @@ One PPO iteration:
    .. math:: r_t = -\\beta\\, k_1(t) + \\mathbb 1[t = T]\\, r_\\phi(y).
 
    Summed over the sequence this is :math:`r_\\phi(y) - \\beta \\log \\pi_\\theta(y)/\\pi_{ref}(y)`, whose
-   expectation is the KL-regularised objective :math:`\\mathbb E[r_\\phi] - \\beta\\,\\mathrm{KL}(\\pi_\\theta\\|\\pi_{ref})`.
+   expectation is the KL-regularised objective
+   :math:`\\mathbb E[r_\\phi] - \\beta\\,\\mathrm{KL}(\\pi_\\theta\\|\\pi_{ref})`.
 3. **Advantages** by GAE (:func:`rl4llm.rl.gae`) with :math:`\\gamma = 1` (the episode is short and the reward comes
    at the end), then whitened over the batch's tokens.
 4. **Update** for a few epochs over minibatches: the clipped surrogate (:func:`rl4llm.rl.ppo_clip_loss`) for the

@@ -2,7 +2,8 @@
 
 Behaviour cloning of the demonstrator at the token level: maximise the log-likelihood of the demonstrations,
 
-.. math:: \\mathcal L_{SFT}(\\theta) = -\\frac{1}{\\sum_i |y^i|} \\sum_i \\sum_t \\log\\pi_\\theta(y^i_t \\mid y^i_{<t}),
+.. math::
+    \\mathcal L_{SFT}(\\theta) = -\\frac{1}{\\sum_i |y^i|} \\sum_i \\sum_t \\log\\pi_\\theta(y^i_t \\mid y^i_{<t}),
 
 i.e. next-token cross-entropy on the demonstrators' own prefixes. The learner never sees its own mistakes (the
 compounding-error story of chapter 3). In the book the demonstrations are sampled from the grammar at a raised
