@@ -11,14 +11,14 @@ from rl4llm.rlhf.dpo import train_dpo
 from rl4llm.rlhf.pipeline import fuse_gelu
 from rl4llm.rlhf.ppo import (
     PPORLHFConfig,
-    _logprobs_and_entropy,
     _masked_whiten,
     kl_penalised_rewards,
     token_advantages,
+    token_entropy,
     train_ppo_rlhf,
 )
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel
-from rl4llm.rlhf.rollout import decode_texts, encode_texts, response_logprobs, special_ids
+from rl4llm.rlhf.rollout import decode_texts, encode_texts, special_ids
 
 
 def test_kl_penalised_rewards_hand_computed():
@@ -56,14 +56,18 @@ def test_token_advantages_hand_computed():
     assert w[m].pow(2).mean().item() == pytest.approx(1.0, abs=1e-4) and (w[~m] == 0).all()
 
 
-def test_old_logprobs_equal_the_training_logprobs():
+def test_token_entropy_is_bounded_and_zero_on_padding():
     model, tok = load_tiny_gpt2()
-    fuse_gelu(model)
     batch = encode_texts(tok, ["the phone is great . <eos>", "it feels very flimsy ! <eos>"], 28)
-    old, entropy = _logprobs_and_entropy(model, batch)
-    assert torch.equal(old, response_logprobs(model, batch))  # importance ratio exactly 1 before an update
+    entropy = token_entropy(model, batch)
     assert (entropy[batch.response_mask == 1] > 0).all() and (entropy[batch.response_mask == 0] == 0).all()
     assert entropy.max().item() <= math.log(len(tok)) + 1e-5
+    # a uniform policy (all logits equal) has the maximal entropy log |A|
+    with torch.no_grad():
+        for p in model.lm_head.parameters():
+            p.zero_()
+    assert torch.allclose(token_entropy(model, batch)[batch.response_mask == 1],
+                          torch.full((int(batch.response_mask.sum()),), math.log(len(tok))), atol=1e-5)
 
 
 def _exclaim_reward(tok):

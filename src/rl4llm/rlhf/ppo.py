@@ -40,7 +40,8 @@ from rl4llm.rlhf.reward_model import ValueModel
 from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_sequences
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["PPORLHFConfig", "PPORLHFHistory", "kl_penalised_rewards", "token_advantages", "train_ppo_rlhf"]
+__all__ = ["PPORLHFConfig", "PPORLHFHistory", "kl_penalised_rewards", "token_advantages", "token_entropy",
+           "train_ppo_rlhf"]
 
 
 @dataclass
@@ -167,16 +168,15 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
 
 
 @torch.no_grad()
-def _logprobs_and_entropy(model: nn.Module, batch: SequenceBatch) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-action log-probs ``[B, T]`` and the policy's entropy at each state ``[B, T]``, in one forward pass."""
+def token_entropy(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
+    """The policy's entropy :math:`-\\sum_a \\pi(a \\mid s_t) \\log \\pi(a \\mid s_t)` at every state, ``[B, T]`` (0 on
+    padding): how many of the vocabulary's actions it still spreads its probability over."""
     from rl4llm.lm.generation import position_ids_from_mask
 
     logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
                    position_ids=position_ids_from_mask(batch.attention_mask)).logits[:, :-1].float()
-    logp_all = torch.log_softmax(logits, dim=-1)
-    logp = logp_all.gather(-1, batch.input_ids[:, 1:, None]).squeeze(-1) * batch.response_mask
-    entropy = -(logp_all.exp() * logp_all).sum(-1) * batch.response_mask
-    return logp, entropy
+    logp = torch.log_softmax(logits, dim=-1)
+    return -(logp.exp() * logp).sum(-1) * batch.response_mask
 
 
 def _masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
@@ -216,7 +216,8 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                                  generator=gen, temperature=config.temperature)
         mask = batch.response_mask
         with torch.no_grad():
-            old_logp, entropy = _logprobs_and_entropy(policy, batch)
+            old_logp = response_logprobs(policy, batch)
+            entropy = token_entropy(policy, batch)
             ref_logp = response_logprobs(ref_model, batch)
             old_values = critic.values(batch)
             score = reward_fn(batch).float()
