@@ -74,7 +74,7 @@ def test_ppo_callback_can_stop_training():
 @pytest.mark.parametrize("kwargs, word", [
     ({"clip_eps": -0.1}, "clip_eps"), ({"gamma": 1.01}, "gamma"), ({"gae_lambda": 2.0}, "gae_lambda"),
     ({"lr": 0.0}, "lr"), ({"n_envs": 0}, "n_envs"), ({"n_minibatches": 1000}, "n_minibatches"),
-    ({"target_kl": -1.0}, "target_kl"), ({"norm_adv": 1}, "norm_adv"),
+    ({"target_kl": -1.0}, "target_kl"), ({"norm_adv": 1}, "norm_adv"), ({"anneal_clip": 1}, "anneal_clip"),
 ])
 def test_ppo_config_validation(kwargs, word):
     with pytest.raises((ValueError, TypeError), match=word):
