@@ -1,4 +1,4 @@
-"""Chapter 4.3: the token-MDP bridge (validity and mistake rate by position, n-gram reward, SFT, online RL)."""
+"""Chapter 4.3: the token-MDP bridge (mistake rate by position, n-gram reward, SFT, online RL)."""
 
 import math
 
@@ -13,24 +13,7 @@ from rl4llm.irl.token_bridge import (
     fit_text_reward,
     optimise_reward,
     sft,
-    validity_by_position,
 )
-
-
-def test_validity_by_position_hand_cases():
-    good = "the phone is great . <eos>"  # 6 words, all valid, ends inside the language
-    bad = "the phone great is . <eos>"  # "great" cannot follow "the phone": first mistake at word 3
-    np.testing.assert_allclose(validity_by_position([good], 8), np.ones(8))
-    np.testing.assert_allclose(validity_by_position([bad], 5), [1, 1, 0, 0, 0])
-    # a text that is cut off while still valid counts as valid as far as it got, and no further
-    np.testing.assert_allclose(validity_by_position(["the phone is"], 4), [1, 1, 1, 0])
-    both = validity_by_position([good, bad, "phone"], 6)
-    np.testing.assert_allclose(both, [2 / 3, 2 / 3, 1 / 3, 1 / 3, 1 / 3, 1 / 3])
-    assert np.all(np.diff(both) <= 0)  # nobody re-enters the language
-    with pytest.raises(ValueError, match="texts must be a non-empty sequence"):
-        validity_by_position([], 3)
-    with pytest.raises(ValueError, match="horizon must be an int >= 1"):
-        validity_by_position([good], 0)
 
 
 def test_error_hazard_hand_case():

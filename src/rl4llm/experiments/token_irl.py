@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from rl4llm.experiments import Result
+from rl4llm.imitation.exposure import validity_by_position
 from rl4llm.irl.plots import plot_token_bridge
 from rl4llm.irl.token_bridge import (
     RLConfig,
@@ -34,7 +35,6 @@ from rl4llm.irl.token_bridge import (
     optimise_reward,
     sample_responses,
     sft,
-    validity_by_position,
 )
 from rl4llm.lm import build_tokenizer, gold_rewards, load_tiny_gpt2, make_tiny_gpt2, parse_rate, sample_texts
 from rl4llm.lm.language import words_of
@@ -153,7 +153,7 @@ def run(config: Config) -> Result:
 
     H = config.horizon
     texts = {DEMO: demos, BC: sft_texts, IRL: irl_texts}
-    validity = {name: validity_by_position(t, H) for name, t in texts.items()}
+    validity = {name: validity_by_position(t, H).inside for name, t in texts.items()}  # chapter 3's measure
     hazard = {name: error_hazard(t, H) for name, t in texts.items()}
     lengths = {name: [len(words_of(x)) for x in t] for name, t in texts.items()}
     gold = {name: float(gold_rewards(t).mean()) for name, t in texts.items()}

@@ -37,7 +37,6 @@ from rl4llm.irl.token_bridge import (
     fit_text_reward,
     optimise_reward,
     sft,
-    validity_by_position,
 )
 
 __all__ = [
@@ -46,6 +45,6 @@ __all__ = [
     "value_iteration", "expected_return", "sample_trajectories", "tabular_bc", "uniform_policy",
     "discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail",
     "train_expert", "collect_demonstrations", "behaviour_cloning",
-    "validity_by_position", "error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig",
+    "error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig",
     "optimise_reward",
 ]

@@ -230,6 +230,7 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
             parts.append(disc.absorbing(n_absorbing))
         return torch.cat(parts)
 
+    # -- the two hooks of train_ppo --
     def train_discriminator(state: dict) -> None:
         rollout["terminated"] = state["terminated"].clone()
         p_obs, p_act = state["obs"], state["actions"]
@@ -267,6 +268,7 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
             r_abs = adversarial_reward(disc.absorbing(1), config.reward_form)[0]
             reward = reward + terminated * gamma / (1.0 - gamma) * r_abs
         return reward
+    # -- end of the hooks --
 
     ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, callback=train_discriminator, agent=agent,
                            desc=desc)

@@ -66,34 +66,38 @@ def plot_grid_maps(env, panels: Sequence[tuple[str, np.ndarray, str]], ncols: in
     return fig
 
 
-def plot_demo_sweep(rows: Sequence[Mapping[str, float]], highlight: int | None = None):
-    """Two panels against the number of demonstrations (log scale): the true return of the IRL policy, of BC
-    and of the expert (mean and spread over seeds); the correlation between the learned and the true reward.
+def plot_demo_sweep(sweeps: Mapping[str, Sequence[Mapping[str, float]]], highlight: int | None = None):
+    """Two panels against the number of demonstrations (log scale), mean and spread over seeds.
 
-    ``rows`` hold ``n_demos``, ``seed``, ``irl_return``, ``bc_return``, ``expert_return``, ``random_return`` and
-    ``reward_correlation`` (as made by :func:`rl4llm.experiments.maxent_irl.demo_sweep`).
+    Left: the true expected return of the IRL policy (the optimal policy of the learned reward) for each feature
+    set, of behaviour cloning (from the first sweep; BC does not use features) and of the expert. Right: the
+    correlation between the learned and the true reward. ``sweeps`` maps a name (e.g. ``"terrain features"``)
+    to rows with ``n_demos``, ``irl_return``, ``bc_return``, ``expert_return``, ``random_return`` and
+    ``reward_correlation`` (as made by :func:`rl4llm.experiments.maxent_irl.demo_sweep`); ``highlight`` marks
+    one number of demonstrations with a vertical line.
     """
-    if not rows:
-        raise ValueError("rows must not be empty")
-    ns = sorted({int(r["n_demos"]) for r in rows})
+    if not sweeps or any(len(rows) == 0 for rows in sweeps.values()):
+        raise ValueError("sweeps must map names to non-empty lists of rows")
 
-    def stat(key: str) -> tuple[np.ndarray, np.ndarray]:
+    def stat(rows, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ns = sorted({int(r["n_demos"]) for r in rows})
         vals = [[r[key] for r in rows if int(r["n_demos"]) == n] for n in ns]
-        return np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
+        return np.array(ns), np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
 
-    fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
+    def line(ax, ns, mean, std, color, name, ls="-"):
+        ax.plot(ns, mean, "o" + ls, color=color, label=name, ms=4, zorder=3)
+        ax.fill_between(ns, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
+
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.4)
     ax1, ax2 = axes[0]
-    for key, name, color in (("irl_return", "MaxEnt IRL (optimal policy of the learned reward)", COLORS[0]),
-                             ("bc_return", "behaviour cloning", COLORS[1])):
-        mean, std = stat(key)
-        ax1.plot(ns, mean, "o-", color=color, label=name, ms=4)
-        ax1.fill_between(ns, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
-    ax1.axhline(stat("expert_return")[0][0], ls="--", color=PALETTE["black"], label="expert")
-    ax1.axhline(stat("random_return")[0][0], ls=":", color=PALETTE["grey"], label="random policy")
-    mean, std = stat("reward_correlation")
-    ax2.plot(ns, mean, "o-", color=COLORS[0], ms=4)
-    ax2.fill_between(ns, mean - std, mean + std, color=COLORS[0], alpha=0.2, linewidth=0)
-    ax2.set_ylim(min(0.0, float((mean - std).min())), 1.02)
+    first = next(iter(sweeps.values()))
+    ax1.axhline(float(np.mean([r["expert_return"] for r in first])), ls=":", color=PALETTE["black"], lw=1.5,
+                label="expert", zorder=4)
+    for i, (name, rows) in enumerate(sweeps.items()):
+        line(ax1, *stat(rows, "irl_return"), COLORS[[0, 2, 4, 5][i % 4]], f"MaxEnt IRL, {name}")
+        line(ax2, *stat(rows, "reward_correlation"), COLORS[[0, 2, 4, 5][i % 4]], name)
+    line(ax1, *stat(first, "bc_return"), COLORS[1], "behaviour cloning", ls="--")
+    ax2.set_ylim(0.0, 1.02)
     for ax in (ax1, ax2):
         ax.set_xscale("log")
         if highlight is not None:
@@ -101,6 +105,7 @@ def plot_demo_sweep(rows: Sequence[Mapping[str, float]], highlight: int | None =
     label(ax1, "number of demonstrations", "expected return (true reward)", "Return of the learned policies")
     label(ax2, "number of demonstrations", "corr(learned reward, true reward)", "Recovered reward")
     ax1.legend(loc="lower right")
+    ax2.legend(loc="lower right")
     return fig
 
 
@@ -132,7 +137,7 @@ def plot_adversarial(curves: Sequence[Mapping[str, float]], finals: Mapping[str,
                     label=f"behaviour cloning (mean {np.mean(finals['bc']):.0f})")
     demos = f" ({n_pairs} demonstrated pairs)" if n_pairs else ""
     label(ax1, "environment steps", "training episode return (true reward)", f"Learning curves{demos}")
-    ax1.legend(loc="upper left", fontsize=8)
+    ax1.legend(loc="lower right", fontsize=8)
     arms = [a for a in ("bc", "gail", "control") if a in finals]
     for i, arm in enumerate(arms):
         vals = np.asarray(finals[arm], dtype=float)

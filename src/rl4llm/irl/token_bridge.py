@@ -21,9 +21,11 @@ The two-step recipe of inverse RL, on a language model whose dynamics ("append t
    perfect discriminator this is the demonstrator's distribution itself.
 
 Behaviour cloning (:func:`sft`, supervised fine-tuning) is trained only on the demonstrators' prefixes; the
-policy of step 2 is trained on the prefixes it writes itself. :func:`validity_by_position` measures the
-difference the survey's takeaway 2 is about: the fraction of samples still inside the language after each
-number of generated tokens.
+policy of step 2 is trained on the prefixes it writes itself. Chapter 3's
+:func:`rl4llm.imitation.exposure.validity_by_position` measures the difference the survey's takeaway 2 is about,
+the fraction of samples still inside the language after each number of generated words; :func:`error_hazard`
+adds the per-word mistake rate given a clean prefix, which does not improve merely because a policy writes shorter
+texts.
 """
 
 from __future__ import annotations
@@ -41,33 +43,8 @@ from rl4llm.lm.language import EOS, valid_next, words_of
 from rl4llm.rl.losses import ppo_clip_loss
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["validity_by_position", "error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig", "optimise_reward",
+__all__ = ["error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig", "optimise_reward",
            "sample_responses"]
-
-
-def validity_by_position(texts: Sequence[str], horizon: int) -> np.ndarray:
-    """The fraction of ``texts`` still inside the language after ``t`` generated words, for ``t = 1..horizon``.
-
-    A text is *valid at t* if each of its first ``t`` words is a continuation the grammar allows
-    (:func:`rl4llm.lm.valid_next`). A text that has already ended with a valid ``<eos>`` stays valid; a text
-    that stops without one counts as leaving the language after its last word (it is unfinished). Since a text
-    that leaves the language can never re-enter it, the curve only goes down: each drop is the fraction that
-    made its first mistake at that position. Returns ``[horizon]``.
-    """
-    horizon = check_positive_int("horizon", horizon)
-    if isinstance(texts, str) or len(texts) == 0:
-        raise ValueError("texts must be a non-empty sequence of strings")
-    valid = np.zeros(horizon)
-    for text in texts:
-        words = words_of(text)
-        ok = True
-        for t in range(horizon):
-            ok = ok and t < len(words) and words[t] in valid_next(words[:t])
-            if ok and words[t] == EOS:  # ended inside the language: valid from here on
-                valid[t:] += 1
-                break
-            valid[t] += ok
-    return valid / len(texts)
 
 
 def error_hazard(texts: Sequence[str], horizon: int, min_count: int = 20) -> np.ndarray:
@@ -76,7 +53,8 @@ def error_hazard(texts: Sequence[str], horizon: int, min_count: int = 20) -> np.
     .. math::  h_t = \\frac{\\#\\{\\text{texts whose first invalid word is word } t\\}}
                        {\\#\\{\\text{texts valid up to } t-1 \\text{ that write a word } t\\}}
 
-    Unlike :func:`validity_by_position`, this does not improve when a policy simply writes shorter texts: it
+    Unlike the fraction still inside the language (:func:`rl4llm.imitation.exposure.validity_by_position`), this
+    does not improve when a policy simply writes shorter texts: it
     asks how often each word the policy does write is a mistake, given a clean prefix. Behaviour cloning's
     compounding errors show as a hazard that grows along the text. Positions with fewer than ``min_count``
     texts at risk are ``nan``. Returns ``[horizon]``.
