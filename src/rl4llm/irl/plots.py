@@ -150,27 +150,29 @@ def plot_adversarial(curves: Sequence[Mapping[str, float]], finals: Mapping[str,
     return fig
 
 
-def plot_bc_demo_sweep(rows: Sequence[Mapping[str, float]], gail: Mapping[str, float] | None = None,
+def plot_bc_demo_sweep(rows: Sequence[Mapping[str, float]], gail: Mapping[str, object] | None = None,
                        expert_return: float | None = None):
-    """Behaviour cloning's return against the number of demonstrated state-action pairs (mean and spread over
-    seeds), with GAIL's return at its demonstration budget as a point. ``rows`` hold ``n_pairs``, ``bc_return``;
-    ``gail`` holds ``n_pairs`` and ``gail_return``."""
+    """Behaviour cloning's return against the number of demonstrated state-action pairs (dots: seeds; line: mean),
+    with GAIL's returns at its demonstration budget. ``rows`` hold ``n_pairs`` and ``bc_return``; ``gail`` holds
+    ``n_pairs`` and ``returns`` (one per seed)."""
     if not rows:
         raise ValueError("rows must not be empty")
     ns = sorted({int(r["n_pairs"]) for r in rows})
-    vals = [[r["bc_return"] for r in rows if int(r["n_pairs"]) == n] for n in ns]
-    mean, std = np.array([np.mean(v) for v in vals]), np.array([np.std(v) for v in vals])
-    fig, ax = new_figure(width=5.6, height=3.4)
-    ax.plot(ns, mean, "o-", color=COLORS[1], ms=4, label="behaviour cloning (mean ± sd over seeds)")
-    ax.fill_between(ns, mean - std, mean + std, color=COLORS[1], alpha=0.2, linewidth=0)
+    means = [np.mean([r["bc_return"] for r in rows if int(r["n_pairs"]) == n]) for n in ns]
+    fig, ax = new_figure(width=5.8, height=3.5)
+    ax.plot([r["n_pairs"] for r in rows], [r["bc_return"] for r in rows], "o", color=COLORS[1], alpha=0.45, ms=5)
+    ax.plot(ns, means, "-", color=COLORS[1], lw=2, label="behaviour cloning (dots: seeds, line: mean)")
     if gail is not None:
-        ax.plot([gail["n_pairs"]], [gail["gail_return"]], "*", ms=14, color=COLORS[0],
-                label="GAIL (same demonstrations)")
+        g = np.asarray(gail["returns"], dtype=float)
+        ax.plot(np.full(g.shape, float(gail["n_pairs"])), g, "*", ms=13, color=COLORS[0], alpha=0.8,
+                label=f"GAIL, {int(gail['n_pairs'])} pairs (stars: seeds)")
     if expert_return is not None:
-        ax.axhline(expert_return, ls="--", color=PALETTE["black"], label="expert")
+        ax.axhline(expert_return, ls=":", color=PALETTE["black"], label="expert")
     ax.set_xscale("log")
-    label(ax, "demonstrated state-action pairs", "episode return (true reward)",
-          "How many demonstrations does each method need?")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.minorticks_off()
+    label(ax, "demonstrated state-action pairs", "return (deterministic policy)",
+          "How much demonstration does behaviour cloning need?")
     ax.legend(loc="lower right")
     return fig
 
