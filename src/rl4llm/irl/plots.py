@@ -234,5 +234,5 @@ def plot_rl_curves(curves: Sequence[Mapping[str, float]]):
     ax2.plot(it, smooth([r["kl"] for r in curves], 5), color=COLORS[3], label="KL to the SFT policy (nats)")
     ax2.plot(it, smooth([r["length"] for r in curves], 5), color=COLORS[5], label="tokens per text")
     label(ax2, "RL iteration", "batch mean (smoothed)", "Drift from the reference")
-    ax2.legend(loc="center right")
+    ax2.legend(loc="upper right")
     return fig
