@@ -137,3 +137,21 @@ def test_gail_learns_cartpole_from_25_pairs():
     assert result.metrics["n_pairs"] == 25
     assert result.metrics["expert_return"] == 500.0
     assert result.metrics["gail_return"] >= 475.0
+
+
+def test_adversarial_irl_experiment_is_reproducible_and_validated():
+    from rl4llm.experiments import run_experiment
+
+    small = dict(expert_steps=1024, gail_steps=512, n_seeds=1, eval_episodes=1, seed=3)
+    a = run_experiment("adversarial-irl", **small)
+    b = run_experiment("adversarial-irl", **small)
+    ma, mb = dict(a.metrics), dict(b.metrics)
+    ma.pop("wall_s"), mb.pop("wall_s")
+    assert ma == mb
+    for key in ("expert_return", "bc_return", "gail_return", "control_return", "n_pairs"):
+        assert key in ma
+    assert {row["arm"] for row in a.curves} == {"gail", "control"}
+    with pytest.raises(ValueError, match="env_id must be a registered gymnasium id"):
+        run_experiment("adversarial-irl", env_id="NoSuchEnv-v9")
+    with pytest.raises(ValueError, match="reward_form must be one of"):
+        run_experiment("adversarial-irl", reward_form="wasserstein")

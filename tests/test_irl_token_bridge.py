@@ -108,3 +108,16 @@ def test_token_irl_beats_sft_on_parse_rate_and_gold_reward():
     assert m["irl_parse_rate"] > m["sft_parse_rate"] + 0.05
     assert m["irl_gold"] > m["sft_gold"]
     assert m["sft_valid_at_12"] < m["sft_valid_at_4"]  # BC's validity decays with length
+
+
+def test_token_irl_experiment_is_reproducible():
+    from rl4llm.experiments import run_experiment
+
+    small = dict(n_demos=40, sft_epochs=2, n_policy_samples=40, rl_iterations=2, rl_batch_size=8, n_eval=40, seed=2)
+    a = run_experiment("token-irl", **small).metrics
+    b = run_experiment("token-irl", **small).metrics
+    a.pop("wall_s"), b.pop("wall_s")
+    assert a == b
+    assert 0.0 <= a["sft_parse_rate"] <= 1.0 and a["demo_two_clause_rate"] > 0
+    with pytest.raises(ValueError, match="init must be one of"):
+        run_experiment("token-irl", init="random")
