@@ -119,13 +119,14 @@ def discriminator_loss(expert_logits: torch.Tensor, policy_logits: torch.Tensor)
     raise NotImplementedError("discriminator_loss")
 
 
-def adversarial_reward(logits: torch.Tensor, form: str = "logit") -> torch.Tensor:
+def adversarial_reward(logits: torch.Tensor, form: str = "gail") -> torch.Tensor:
     """The reward the generator receives for pairs the discriminator scored with ``logits`` :math:`f`.
 
-    * ``"logit"``: :math:`r = \\log D - \\log(1 - D) = f` (AIRL's form, no sign bias);
-    * ``"gail"``: :math:`r = -\\log(1 - D) = \\mathrm{softplus}(f) > 0` (GAIL's form, a survival bonus).
+    * ``"gail"``: :math:`r = -\\log(1 - D) = \\mathrm{softplus}(f) > 0` (GAIL's form: a survival bonus);
+    * ``"logit"``: :math:`r = \\log D - \\log(1 - D) = f` (AIRL's form: negative on average on the learner's
+      own samples).
     """
     _check_logits("logits", logits)
-    check_choice("form", form, ("logit", "gail"))
+    check_choice("form", form, ("gail", "logit"))
     # Your implementation replaces the line below.
     raise NotImplementedError("adversarial_reward")
