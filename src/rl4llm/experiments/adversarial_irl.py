@@ -89,7 +89,8 @@ def run(config: Config) -> Result:
         for arm in arms[1:]:
             gail_config = GAILConfig(ppo=PPOConfig(total_steps=config.gail_steps, seed=s),
                                      reward_form=config.reward_form, absorbing=config.absorbing,
-                                     disc_steps=0 if arm == "control" else 2, eval_episodes=config.eval_episodes)
+                                     disc_steps=0 if arm == "control" else GAILConfig.disc_steps,
+                                     eval_episodes=config.eval_episodes)
             res = train_gail(env_id, obs, actions, gail_config, desc=f"{arm} (seed {s})")
             finals[arm].append(float(res.eval_returns.mean()))
             for row in res.curves:

@@ -13,6 +13,9 @@ learners get. Three policies are compared:
   comparisons;
 * the **demonstrator** itself, for reference.
 
+With ``refit_every > 0`` the reward is re-fitted against the current policy's samples every ``refit_every`` RL
+iterations (GAIL's alternation; the default 0 keeps it fixed, as RLHF does with its reward model).
+
 None of them ever sees the grammar or the gold reward: both are used only to evaluate ``n_eval`` samples of each
 policy (parse rate, validity against position, gold reward).
 """
