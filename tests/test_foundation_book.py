@@ -65,3 +65,22 @@ def test_citations_resolve():
         for group in re.findall(r"\{cite(?::\w+)?\}`([^`]+)`", page.read_text()):
             for key in group.split(","):
                 assert key.strip() in keys, f"{page}: unknown citation {key}"
+
+
+def _labels(text: str) -> list[str]:
+    """Cross-reference targets a page defines: ``(label)=`` lines and ``name:`` of figures and directives."""
+    found = re.findall(r"^\(([\w-]+)\)=\s*$", text, re.M)
+    found += re.findall(r"^\s*:?name:\s*([\w-]+)\s*$", text, re.M)
+    return [label for label in found if label not in {"python3"}]
+
+
+def test_labels_defined_once_across_the_book():
+    # Sphinx's labels are global: a second page defining the same figure name is a warning, and -W fails the build.
+    seen: dict[str, Path] = {}
+    for page in sorted(ROOT.glob("book/**/*.md")):
+        text = page.read_text()
+        body = text.split("---", 2)[2] if text.startswith("---\n") else text  # skip the jupytext header
+        for label in _labels(body):
+            assert label not in seen, f"label {label!r} in {page.relative_to(ROOT)} is also in {seen[label]}"
+            seen[label] = page.relative_to(ROOT)
+    assert seen, "no labels found: the pattern no longer matches the pages"
