@@ -221,7 +221,7 @@ def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | N
     q_net = QNetwork(env.observation_space, env.action_space, config.hidden)
     target_net = QNetwork(env.observation_space, env.action_space, config.hidden)
     target_net.load_state_dict(q_net.state_dict())
-    optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr)
+    optimizer = torch.optim.Adam(q_net.parameters(), lr=config.lr, foreach=True)  # multi-tensor: same numbers
     buffer = ReplayBuffer(config.buffer_size, tuple(env.observation_space.shape))
     result = DQNResult(agent=q_net)
     obs, _ = env.reset(seed=config.seed)
