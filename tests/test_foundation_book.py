@@ -71,7 +71,7 @@ def _labels(text: str) -> list[str]:
     """Cross-reference targets a page defines: ``(label)=`` lines and ``name:`` of figures and directives."""
     found = re.findall(r"^\(([\w-]+)\)=\s*$", text, re.M)
     found += re.findall(r"^\s*:?name:\s*([\w-]+)\s*$", text, re.M)
-    return [label for label in found if label not in {"python3"}]
+    return found
 
 
 def test_labels_defined_once_across_the_book():
