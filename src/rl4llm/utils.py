@@ -24,6 +24,7 @@ __all__ = [
     "check_positive_int",
     "progress",
     "quiet",
+    "static_build",
     "set_torch_threads",
 ]
 
@@ -104,13 +105,26 @@ def quiet() -> bool:
     return os.environ.get("RL4LLM_QUIET", "0") not in ("", "0", "false", "False")
 
 
+def static_build() -> bool:
+    """True inside the book's static build (``RL4LLM_STATIC_BUILD=1``, set by :mod:`rl4llm.sphinxext`).
+
+    The pages' code runs there without a reader: progress bars are hidden and widget panels render over
+    precomputed results instead of a live kernel.
+    """
+    return os.environ.get("RL4LLM_STATIC_BUILD", "0") not in ("", "0", "false", "False")
+
+
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str | None = None,
              disable: bool | None = None, **kwargs: Any):
-    """A ``tqdm.auto`` progress bar (a notebook widget in Jupyter, text in a terminal), hidden when quiet."""
+    """A ``tqdm.auto`` progress bar (a notebook widget in Jupyter, text in a terminal).
+
+    Hidden when quiet (``RL4LLM_QUIET=1``: tests, CI) and in the book's static build, where a bar would become an
+    output of the page.
+    """
     from tqdm.auto import tqdm
 
     if disable is None:
-        disable = quiet()
+        disable = quiet() or static_build()
     return tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True, **kwargs)
 
 
