@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test test-quick book book-clean assignments-check clean
+.PHONY: install test test-quick test-book-runs book book-clean assignments-check clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ test: $(STAMP)
 
 test-quick: $(STAMP)
 	RL4LLM_QUIET=1 $(BIN)/python -m pytest -m "not slow"
+
+# Re-run the experiments whose numbers the book quotes from <page>.runs.json files (tools/quoted_runs.py).
+test-book-runs: $(STAMP)
+	RL4LLM_QUIET=1 $(BIN)/python -m pytest -m book_runs tests/test_book_quoted_runs.py
 
 # -W turns every Sphinx warning (a failing notebook included: raise_on_error is set) into an error.
 # No environment variable needed: rl4llm.sphinxext (in _config.yml) hides progress bars in the static pages.
