@@ -295,8 +295,7 @@ def unexplained_numbers(page: Path) -> list[str]:
 # expected failure, strict: the test errors as soon as a page is clean, so that it leaves this list.
 PENDING = {
     "01-rl/5-why-ppo", "01-rl/6-action-space", "04-irl/3-rlhf-as-online-irl", "05-rlhf/1-sft-and-reward-model",
-    "05-rlhf/2-ppo", "05-rlhf/3-kl-and-clipping", "06-prompting/1-prompting-as-rl",
-    "06-prompting/2-offline-reward-model", "06-prompting/3-query-dependent-prompting",
+    "05-rlhf/2-ppo", "05-rlhf/3-kl-and-clipping",
 }
 
 
