@@ -18,10 +18,10 @@ from rl4llm.imitation.exposure import (
     ValidityCurves,
     current_review,
     mark_off_language,
-    plot_validity_curves,
     stream_expert,
     validity_by_position,
 )
+from rl4llm.imitation.plots import plot_validity_curves
 from rl4llm.imitation.policy import LinearSoftmaxPolicy, bc_loss, fit_softmax_policy, one_hot_featurizer
 from rl4llm.imitation.tightrope import (
     bc_cost_exact,
