@@ -13,7 +13,7 @@ import numpy as np
 from rl4llm.imitation.tightrope import (
     bc_cost_exact,
     dagger_cost_exact,
-    policy_table,
+    walker_table,
     simulate_tightrope,
     tightrope_costs,
     train_tightrope_learner,
@@ -49,7 +49,7 @@ def per_step_costs(horizon: int = 60, eps: float = 0.05, n_rollouts: int = 20000
         p = 1 - eps * p
     measured, exact = {}, {}
     for method, exact_cost, name in [("bc", 1 - (1 - eps) ** t, "BC"), ("dagger", np.array(dagger_exact), "DAgger")]:
-        table = policy_table(train_tightrope_learner(horizon, eps, method, seed))
+        table = walker_table(train_tightrope_learner(horizon, eps, method, seed))
         costs = simulate_tightrope(table, horizon, eps, n_rollouts, np.random.default_rng([seed, 2]), per_step=True)
         measured[name] = costs.mean(0)
         exact[name] = exact_cost
