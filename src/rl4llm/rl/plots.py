@@ -64,8 +64,7 @@ def plot_gae_quality(quality: dict, *, lam: float | None = None):
     ax1, ax2 = axes[0]
     k = np.arange(quality["horizon"])
     shown = [lam] if lam is not None else [0.0, 0.5, 0.9, 0.95, 1.0]
-    for i, lm in enumerate(shown):
-        ax1.plot(k, (gamma * lm) ** k, "o-", ms=3, color=COLORS[i % len(COLORS)], label=f"λ = {lm:g}")
+    plot_sweep(ax1, [(float(lm), k, (gamma * lm) ** k) for lm in shown], param="λ", legend=None, fmt="o-", ms=3)
     label(ax1, "steps ahead k", "weight on TD error $\\delta_{t+k}$", f"GAE weights (γ = {gamma:g})")
     ax1.legend()
     for i, (name, scores) in enumerate(quality["critics"].items()):
