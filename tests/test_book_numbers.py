@@ -199,6 +199,7 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"\(Example 6\.6\)|On a 4 × 7 grid|have value 0\.|its value is 0 \|",
          "the task's definition (Sutton & Barto)"),
         (r"logs 50 episodes of at most 50 steps|stopped after 8,192|probability 0\.1\.", "the logging config"),
+        (r"minibatches of 256 logged pairs", "behaviour cloning's batch size (config)"),
         (r"takes 12 moves \(3 up, 6 right, 3 down\)", "the safe route, counted on the grid"),
         (r"It is about 0\.4 in the five cells|below 0\.15 everywhere", "exercise 2's hand computation"),
         (r"reaching 500 steps|a reward of 1 and nothing after", "CartPole-v1's time limit and reward"),
