@@ -15,8 +15,8 @@ the same pages show progress bars and live panels there.
 **Package code that shows the mathematics.** The ``pysource`` directive is ``literalinclude`` (same argument,
 same options, typically ``:pyobject:``) that shows a function of the package the way a textbook would: the
 marker lines of a graded region (:data:`rl4llm.assignments.source.BEGIN` / ``END``) are dropped (the body
-stays), and so are argument checks (see :func:`shown_source`); ``:keep-checks:`` keeps them, ``:no-docstring:`` drops the
-docstring. The file stays the single source, so the page cannot drift from the code::
+stays), and so are argument checks (see :func:`shown_source`); ``:keep-checks:`` keeps them,
+``:no-docstring:`` drops the docstring. The file stays the single source, so the page cannot drift from the code::
 
     ```{pysource} ../../src/rl4llm/rl/ppo.py
     :pyobject: train_ppo
@@ -89,7 +89,8 @@ def shown_source(source: str, *, strip_checks: bool = True, strip_docstring: boo
     assigned to local names,
     ``if`` blocks that only raise, ``for`` loops of such checks, ``__post_init__`` methods made of them); with
     ``strip_docstring`` the docstring of the snippet's outermost function or class. Blank lines left doubled are
-    merged, and a blank line right after a ``def``/``class`` header goes. Text that is not valid Python after dedenting loses only the marker lines.
+    merged, and a blank line right after a ``def``/``class`` header goes. Text that is not valid Python after
+    dedenting loses only the marker lines.
     """
     if not isinstance(source, str):
         raise TypeError(f"source must be a str, got {type(source).__name__}")

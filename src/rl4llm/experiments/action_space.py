@@ -86,8 +86,9 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
                     eval_every: int = 512) -> tuple[int | None, list[tuple[int, float]]]:
     """Train PPO on one token MDP until its greedy return reaches ``target_return``.
 
-    Returns ``(steps, evaluations)``: the environment steps taken when the greedy policy first reached the target
-    (``None`` if it did not within ``max_steps``) and the greedy return after every ``eval_every`` steps.
+    Returns ``(steps, evaluations)``: the environment steps the policy had learned from when its greedy policy
+    first reached the target (``None`` if it did not within ``max_steps``) and the greedy return after every
+    ``eval_every`` steps. Evaluations run in :func:`~rl4llm.rl.train_ppo`'s callback, after an update.
     """
     from rl4llm.envs import TokenMDPEnv
     from rl4llm.rl import evaluate, token_ppo_config, train_ppo

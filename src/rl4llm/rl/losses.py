@@ -147,7 +147,8 @@ def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.T
 
 
 def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
-    """Whiten ``x`` over the entries where ``mask`` is 1: :math:`(x - \\mu) / \\sqrt{\\sigma^2 + \\varepsilon}`, 0 elsewhere.
+    """Whiten ``x`` over the entries where ``mask`` is 1, :math:`(x - \\mu) / \\sqrt{\\sigma^2 + \\varepsilon}`;
+    0 elsewhere.
 
     .. math:: \\mu = \\frac{\\sum_i m_i x_i}{\\sum_i m_i}, \\qquad
               \\sigma^2 = \\frac{\\sum_i m_i (x_i - \\mu)^2}{\\sum_i m_i}
@@ -185,9 +186,10 @@ def approx_kl(logp_new: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
 
 
 def clip_fraction(logp_new: torch.Tensor, logp_old: torch.Tensor, clip_eps: float) -> torch.Tensor:
-    """The fraction of samples whose ratio :math:`\\rho = \\pi_\\theta/\\pi_{old}` left :math:`[1-\\epsilon, 1+\\epsilon]`,
-    i.e. :math:`\\text{mean}(\\mathbb 1[|\\rho - 1| > \\epsilon])`: where the clipped surrogate stopped the gradient.
-    0 when ``clip_eps`` is ``inf`` (no clipping). Returns a detached scalar tensor."""
+    """The fraction of samples whose ratio :math:`\\rho = \\pi_\\theta/\\pi_{old}` left
+    :math:`[1-\\epsilon, 1+\\epsilon]`, i.e. :math:`\\text{mean}(\\mathbb 1[|\\rho - 1| > \\epsilon])`: where the
+    clipped surrogate stopped the gradient. 0 when ``clip_eps`` is ``inf`` (no clipping). Returns a detached
+    scalar tensor."""
     _check_same_shape(logp_new=logp_new, logp_old=logp_old)
     clip_eps = _check_clip("clip_eps", clip_eps)
     with torch.no_grad():

@@ -286,6 +286,16 @@ def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict
     return {k: v / max(1, n_updates) for k, v in stats.items()}
 
 
+def _hook_state(iteration: int, runner: VecEnvRunner, agent: ActorCritic, rollout: Rollout,
+                result: PPOResult) -> dict[str, Any]:
+    """What ``on_rollout`` sees: the iteration (0-based), the step count, the agent, the rollout's valid
+    transitions (flat) and the episode returns and curves so far."""
+    return {"iteration": iteration, "env_steps": runner.env_steps, "agent": agent,
+            "obs": rollout.flat(rollout.obs), "actions": rollout.flat(rollout.actions),
+            "next_obs": rollout.flat(rollout.next_obs), "terminated": rollout.flat(rollout.terminated),
+            "episode_returns": result.episode_returns, "curves": result.curves}
+
+
 def train_ppo(make_env: Callable[[], gymnasium.Env] | str, config: PPOConfig | None = None,
               reward_fn: RewardFn | None = None, callback: Callback | None = None,
               agent: ActorCritic | None = None, desc: str = "PPO",
@@ -343,13 +353,8 @@ def train_ppo(make_env: Callable[[], gymnasium.Env] | str, config: PPOConfig | N
 
         # 1. collect a rollout with the current (old) policy
         rollout = collect_rollout(runner, agent, config.n_steps, gen, result)
-        if on_rollout is not None:
-            state = {"iteration": iteration, "env_steps": runner.env_steps, "agent": agent,
-                     "obs": rollout.flat(rollout.obs), "actions": rollout.flat(rollout.actions),
-                     "next_obs": rollout.flat(rollout.next_obs), "terminated": rollout.flat(rollout.terminated),
-                     "episode_returns": result.episode_returns, "curves": result.curves}
-            if on_rollout(state) is False:
-                break
+        if on_rollout is not None and on_rollout(_hook_state(iteration, runner, agent, rollout, result)) is False:
+            break
         # 2. score it: the environment's reward or a learned one
         rewards = rollout.rewards if reward_fn is None else learned_rewards(reward_fn, rollout)
         # 3. advantages with GAE(gamma, lambda)
