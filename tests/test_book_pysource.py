@@ -145,3 +145,40 @@ def test_a_one_page_build_shows_the_stripped_source(tmp_path: Path) -> None:
     for hidden in ("check_range", "_check_same_shape", "BEGIN SOLUTION", "isinstance"):
         assert hidden not in text, hidden
     shutil.rmtree(tmp_path / "_build")
+
+
+def _book_includes():
+    """Every ``pysource`` / ``literalinclude`` block of the book with a ``:pyobject:``: (page, file, options)."""
+    pattern = re.compile(r"```\{(pysource|literalinclude)\} (\S+)\n((?::[^\n]*\n)*)```")
+    for page in sorted((ROOT / "book").rglob("*.md")):
+        for _kind, target, opts in pattern.findall(page.read_text()):
+            options = dict(re.match(r":([\w-]+):\s*(.*)", line).groups() for line in opts.splitlines())
+            if "pyobject" in options:
+                yield page, (page.parent / target).resolve(), options
+
+
+def _object_source(path: Path, dotted: str) -> str | None:
+    import ast
+
+    text = path.read_text()
+    body = ast.parse(text).body
+    node = None
+    for part in dotted.split("."):
+        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name == part), None)
+        if node is None:
+            return None
+        body = node.body
+    return ast.get_source_segment(text, node)
+
+
+def test_every_included_package_object_exists_with_its_start_and_end_lines():
+    includes = list(_book_includes())
+    assert any(opts["pyobject"] == "train_ppo" for _, _, opts in includes)  # the loop of section 1.3
+    for page, path, opts in includes:
+        where = f"{page.relative_to(ROOT)}: {opts['pyobject']}"
+        assert path.is_file(), where
+        source = _object_source(path, opts["pyobject"])
+        assert source is not None, f"{where} is not defined in {path.name}"
+        for key in ("start-at", "start-after", "end-before", "end-at"):
+            if key in opts:
+                assert opts[key] in source, f"{where}: {key} {opts[key]!r} is not in the object's source"
