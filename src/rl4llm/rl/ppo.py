@@ -15,6 +15,9 @@ The loop (Schulman et al. 2017, Algorithm 1; implementation details after Huang 
 
    with normalised advantages and a clipped global gradient norm.
 
+Each step is one function (:func:`collect_rollout`, :func:`learned_rewards`, :func:`compute_advantages`,
+:func:`ppo_update`) and :func:`train_ppo` is the explicit loop over them, the code section 1.3 shows.
+
 Gymnasium 1.x vector environments reset *on the next step*: after an episode ends at step ``t``, the call at
 ``t + 1`` ignores the action, resets that sub-environment and returns its first observation with reward 0. That
 step is not a transition of the MDP, so it is masked out of the loss (``valid = False``). The upside is that

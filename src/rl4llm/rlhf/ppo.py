@@ -20,6 +20,10 @@ One PPO iteration:
    reward model as in InstructGPT), gradient-norm clipping.
 5. **Adapt** :math:`\\beta` (:class:`rl4llm.rlhf.AdaptiveKLController`) if a KL target is given.
 
+Steps 1-4 are :func:`collect_lm_rollout`, :func:`lm_advantages` (with :func:`kl_penalised_rewards` and
+:func:`token_advantages`) and :func:`lm_ppo_update`; :func:`train_ppo_rlhf` is the loop over them, shaped like
+chapter 1's :func:`rl4llm.rl.train_ppo` and configured with the same knob names (:class:`PPORLHFConfig`).
+
 Dropout is off (the models stay in ``eval()`` mode), so the importance ratio is exactly 1 at the start of each
 update, as PPO assumes.
 """
