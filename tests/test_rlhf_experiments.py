@@ -9,7 +9,7 @@ from rl4llm.experiments import config_from_overrides, save_result
 from rl4llm.rlhf.pipeline import clear_memory_cache
 from rl4llm.rlhf.results import result_key, run_cached
 
-TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, minibatch_size=8,
+TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, n_minibatches=2,
                  eval_every=2)
 
 

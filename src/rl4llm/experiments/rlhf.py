@@ -40,14 +40,14 @@ class Config:
     # step 3: PPO
     iterations: int = 40
     batch_size: int = 64
-    minibatch_size: int = 32
-    epochs: int = 2
+    n_minibatches: int = 2
+    n_epochs: int = 2
     lr: float = 5e-4
     kl_coef: float = 0.1
     kl_target: float | None = None  # nats per sequence; set it for the adaptive KL coefficient
     kl_horizon: float = 500.0
     clip_eps: float = 0.2
-    lam: float = 0.95
+    gae_lambda: float = 0.95
     eval_every: int = 5
     seed: int = 0
 
@@ -64,9 +64,9 @@ class Config:
 
     def ppo_config(self) -> PPORLHFConfig:
         return PPORLHFConfig(iterations=self.iterations, batch_size=self.batch_size,
-                             minibatch_size=self.minibatch_size, epochs=self.epochs, lr=self.lr,
+                             n_minibatches=self.n_minibatches, n_epochs=self.n_epochs, lr=self.lr,
                              kl_coef=self.kl_coef, kl_target=self.kl_target, kl_horizon=self.kl_horizon,
-                             clip_eps=self.clip_eps, lam=self.lam, seed=self.seed)
+                             clip_eps=self.clip_eps, gae_lambda=self.gae_lambda, seed=self.seed)
 
 
 def run(config: Config) -> Result:
