@@ -9,7 +9,7 @@ import pytest
 
 from rl4llm.experiments import run_experiment
 from rl4llm.plotting import new_figure
-from rl4llm.widgets import (Panel, StaticPanel, default_grid, experiment_panel, function_panel, run_sweep,
+from rl4llm.widgets import (Knob, Panel, StaticPanel, default_grid, experiment_panel, function_panel, run_sweep,
                             slider)
 
 
@@ -139,3 +139,27 @@ def test_live_kernel_keeps_the_ipywidgets_panel(monkeypatch):
     monkeypatch.delenv("RL4LLM_STATIC_BUILD", raising=False)
     panel = function_panel(lambda x: None, {"x": slider("x", 1.0, 0.0, 2.0)}, grid={"x": [0.0, 1.0]})
     assert isinstance(panel, Panel)
+
+
+def test_the_static_panel_starts_at_the_grid_value_nearest_the_sliders(static):
+    panel = function_panel(lambda g: None, {"g": slider("γ", 0.95, 0.5, 1.0, step=0.01)}, grid={"g": [0.9, 0.99, 1.0]})
+    assert panel.initial == (0.99,)
+    assert re.search(r'name="g" min="0" max="2" step="1" value="1"', panel._repr_html_())
+
+
+@pytest.mark.parametrize("args, kwargs", [
+    (("τ", 1.0, 0.1, 10.0), {"log": True}),
+    (("β", 0.1, 0.0, 0.5), {"step": 0.01}),
+    (("T", 100, 10, 500), {"integer": True, "step": 10}),
+    (("ε", 0.2, 0, 0), {"options": [0.05, 0.2, 1.0]}),
+])
+def test_static_build_knobs_are_plain_settings_with_the_widgets_grid(monkeypatch, args, kwargs):
+    """In the static build a slider is a Knob (no widget, so no widget state in the page), same grid."""
+    monkeypatch.delenv("RL4LLM_STATIC_BUILD", raising=False)
+    widget_grid = default_grid(slider(*args, **kwargs))
+    monkeypatch.setenv("RL4LLM_STATIC_BUILD", "1")
+    knob = slider(*args, **kwargs)
+    assert isinstance(knob, Knob) and knob.description == args[0]
+    assert default_grid(knob) == widget_grid
+    with pytest.raises(ValueError, match=r"value must be in \[0.0, 1.0\]"):
+        slider("x", 2.0, 0.0, 1.0)

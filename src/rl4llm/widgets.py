@@ -41,11 +41,25 @@ import numpy as np
 from rl4llm.plotting import COLORS, label, new_figure
 from rl4llm.utils import static_build
 
-__all__ = ["slider", "Panel", "StaticPanel", "function_panel", "experiment_panel", "run_sweep", "sweep_figure",
+__all__ = ["slider", "Knob", "Panel", "StaticPanel", "function_panel", "experiment_panel", "run_sweep", "sweep_figure",
            "default_grid"]
 
 #: number of values a range slider gets in the static build when the page gives no ``grid``
 STATIC_POINTS = 5
+
+
+@dataclasses.dataclass(frozen=True)
+class Knob:
+    """A slider's settings without the widget (what :func:`slider` returns in the static build)."""
+
+    description: str
+    value: Any
+    low: float
+    high: float
+    step: float | None = None
+    log: bool = False
+    integer: bool = False
+    options: tuple[Any, ...] | None = None
 
 
 def slider(description: str, value: float, low: float, high: float, step: float | None = None, *,
@@ -59,7 +73,20 @@ def slider(description: str, value: float, low: float, high: float, step: float 
         step: increment (linear sliders; default: 1/100 of the range, or 1 for integers).
         integer: an integer slider.
         options: instead of a range, a fixed list of values (a ``SelectionSlider``); ``low``/``high`` are ignored.
+
+    In the static build (:func:`rl4llm.utils.static_build`) the result is a :class:`Knob` holding the same
+    settings, not a widget: a static page gets no widget state, so no widget JavaScript either.
     """
+    if static_build():
+        knob = Knob(description, value, low, high, step, log=log, integer=integer,
+                    options=None if options is None else tuple(options))
+        if options is not None and value not in knob.options:
+            raise ValueError(f"value must be one of options {list(options)}, got {value!r}")
+        if options is None and not low <= value <= high:
+            raise ValueError(f"value must be in [{low}, {high}], got {value}")
+        if options is None and log and low <= 0:
+            raise ValueError(f"low must be > 0 for a log slider, got {low}")
+        return knob
     import ipywidgets as w
 
     style = {"description_width": "initial"}
@@ -160,6 +187,18 @@ def default_grid(control: Any, n: int = STATIC_POINTS) -> list[Any]:
     initial value included, sorted."""
     if n < 2:
         raise ValueError(f"n must be >= 2, got {n}")
+    if isinstance(control, Knob):
+        if control.options is not None:
+            return list(control.options)
+        low, high, value = control.low, control.high, control.value
+        if control.log:
+            points = [_nice(x) for x in np.geomspace(low, high, n)]
+        elif control.integer:
+            points = sorted({int(round(v)) for v in np.linspace(low, high, n)})
+        else:
+            step = control.step or (high - low) / 100
+            points = [_nice(low + round((v - low) / step) * step) for v in np.linspace(low, high, n)]
+        return sorted(set(points) | {value})
     values = getattr(control, "_options_values", None)
     if values is not None:  # a SelectionSlider: its options, in their order
         return list(values)
@@ -178,7 +217,8 @@ def default_grid(control: Any, n: int = STATIC_POINTS) -> list[Any]:
 class StaticPanel:
     """A panel for a page without a kernel: sliders over a precomputed grid, swapping figures and metrics.
 
-    ``knobs`` lists ``(name, label, values)`` in slider order and ``initial`` the starting value of each;
+    ``knobs`` lists ``(name, label, values)`` in slider order and ``initial`` the starting value of each (the
+    nearest grid value when it is not on the grid);
     ``frames`` maps every combination of values (a tuple in knob order) to ``(png, text)``: the figure as PNG
     bytes (or None) and the metrics printed under it. Knobs with one value are shown as fixed text, not as a
     slider. ``_repr_html_`` is the whole panel as self-contained HTML: images inlined as ``data:`` URIs and a
@@ -202,8 +242,7 @@ class StaticPanel:
             raise ValueError(f"frames miss {len(missing)} of {len(expected)} grid points, e.g. {sorted(missing, key=str)[0]}")
         self.frames = {k: frames[k] for k in itertools.product(*(values for _, _, values in self.knobs))}
         initial = dict(initial or {})
-        self.initial = tuple(initial.get(name, values[0]) if initial.get(name, values[0]) in values else values[0]
-                             for name, _, values in self.knobs)
+        self.initial = tuple(_nearest(values, initial.get(name, values[0])) for name, _, values in self.knobs)
         self.title, self.note = title, note
         StaticPanel._count += 1
         digest = hashlib.sha1(repr((self.title, [k[:2] for k in self.knobs])).encode()).hexdigest()[:8]
@@ -242,8 +281,10 @@ class StaticPanel:
                 data = base64.b64encode(png).decode("ascii")
                 parts.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(setting)}" '
                              f'style="max-width:100%">')
-            parts.append(f'<pre class="rl4llm-metrics" style="white-space:pre-wrap;margin:0.3em 0">'
-                         f'{html.escape(text)}</pre></div>')
+            if text:
+                parts.append(f'<pre class="rl4llm-metrics" style="white-space:pre-wrap;margin:0.3em 0">'
+                             f'{html.escape(text)}</pre>')
+            parts.append("</div>")
         note = self.note or ("Precomputed at {n} settings for the page without a kernel; open the page with a kernel "
                              "(the launch button at the top) to try any value.").format(n=len(self.frames))
         parts.append(f'<div class="rl4llm-note" style="font-size:0.85em;color:#555">{html.escape(note)}</div></div>')
@@ -273,6 +314,16 @@ class StaticPanel:
         return f"StaticPanel({self.title!r}, {len(self.frames)} precomputed settings)"
 
 
+def _nearest(values: Sequence[Any], value: Any) -> Any:
+    """``value`` if it is one of ``values``, else the numerically nearest of them (else the first)."""
+    if value in values:
+        return value
+    numbers = [v for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    if isinstance(value, (int, float)) and numbers:
+        return min(numbers, key=lambda v: abs(v - value))
+    return values[0]
+
+
 def _grids(controls: Mapping[str, Any], grid: Mapping[str, Sequence[Any]] | None) -> list[tuple[str, str, list]]:
     """``(name, label, values)`` of every knob for the static build (see :func:`default_grid`)."""
     grid = dict(grid or {})
@@ -288,18 +339,21 @@ def _grids(controls: Mapping[str, Any], grid: Mapping[str, Sequence[Any]] | None
     return knobs
 
 
+#: resolution of the static panels' images (below the book's 120 dpi: many frames per page, drawn at build time)
+STATIC_DPI = 90
+
+
 def _png(fig: Any) -> bytes | None:
-    """PNG bytes of a figure (None for None); the figure is closed afterwards if pyplot knows it."""
+    """PNG bytes of a figure at :data:`STATIC_DPI` (None for None); closed afterwards if pyplot knows it."""
     if fig is None:
         return None
-    png = fig._repr_png_() if hasattr(fig, "_repr_png_") else None
-    if png is None:
-        import io
+    import io
 
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png")
-        png = buf.getvalue()
     import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=STATIC_DPI)
+    png = buf.getvalue()
 
     if plt.fignum_exists(getattr(fig, "number", -1)):
         plt.close(fig)
