@@ -40,5 +40,7 @@ fi
 echo "Binder environment: $env_dir"
 if [ "$start" = 1 ]; then
   cd "$root"
-  exec "$env_dir/bin/jupyter" lab --no-browser --ip=127.0.0.1 --port="$port" --ServerApp.root_dir="$root"
+  root_flag=(); [ "$(id -u)" = 0 ] && root_flag=(--allow-root)  # CI and containers run as root
+  exec "$env_dir/bin/jupyter" lab --no-browser --ip=127.0.0.1 --port="$port" --ServerApp.root_dir="$root" \
+    "${root_flag[@]}"
 fi

@@ -1,6 +1,6 @@
 """Execute the book's pages in parallel into Jupyter Book's execution cache, before the Sphinx pass.
 
-    python tools/execute_book.py [--workers 2] [--cache _build/.jupyter_cache] [--timeout 600] [PAGES...]
+    python tools/execute_book.py [--workers 2] [--cache DIR] [--timeout 600] [--root DIR] [PAGES...]
 
 ``jupyter-book build`` (``execute_notebooks: cache``) executes the pages one after another while it reads them.
 This script does that work first, ``--workers`` pages at a time, and stores each executed notebook in the same
@@ -49,18 +49,18 @@ def book_pages(root: Path = ROOT) -> list[Path]:
     return list(dict.fromkeys(pages))
 
 
-def read_page(path: Path):
+def read_page(path: Path, root: Path = ROOT):
     """The page as myst-nb reads it (same cells, sources and metadata, so the same cache hash)."""
     from myst_nb.core.read import read_myst_markdown_notebook
     from myst_parser.config.main import MdParserConfig
 
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config = yaml.safe_load((root / "_config.yml").read_text()) or {}
     extensions = config.get("parse", {}).get("myst_enable_extensions", [])
     return read_myst_markdown_notebook(path.read_text(), MdParserConfig(enable_extensions=set(extensions)),
                                        add_source_map=True, path=path)
 
 
-def execute_chapter(pages: list[str], cache_path: str, timeout: int) -> list[dict]:
+def execute_chapter(pages: list[str], cache_path: str, timeout: int, root: str = str(ROOT)) -> list[dict]:
     """Execute ``pages`` in order (skipping cached ones) and cache them; one record per page."""
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
@@ -72,14 +72,14 @@ def execute_chapter(pages: list[str], cache_path: str, timeout: int) -> list[dic
     records = []
     for page in pages:
         path = Path(page)
-        nb = read_page(path)
+        nb = read_page(path, Path(root))
         try:
             cache.match_cache_notebook(nb)
             records.append({"page": page, "status": "cached"})
             continue
         except KeyError:
             pass
-        probe = nbformat.from_dict(json.loads(nbformat.writes(nb)))
+        probe = nbformat.reads(nbformat.writes(nb), as_version=4)  # a copy, sources as strings
         probe.cells.append(nbformat.v4.new_code_cell(RSS_PROBE))
         result = single_nb_execution(probe, cwd=str(path.parent), allow_errors=False, timeout=timeout,
                                      meta_override=True)
@@ -101,13 +101,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("pages", nargs="*", type=Path, help="pages to execute (default: every page of _toc.yml)")
     parser.add_argument("--workers", type=int, default=2, help="chapters executed at once (default 2)")
-    parser.add_argument("--cache", type=Path, default=ROOT / "_build" / ".jupyter_cache",
-                        help="jupyter-cache folder (Jupyter Book's default: _build/.jupyter_cache)")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the book's folder (default: this repository)")
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="jupyter-cache folder (default: ROOT/_build/.jupyter_cache, Jupyter Book's)")
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
-    pages = [p.resolve() for p in args.pages] or book_pages()
+    root = args.root.resolve()
+    args.cache = (args.cache or root / "_build" / ".jupyter_cache").resolve()
+    pages = [p.resolve() for p in args.pages] or book_pages(root)
     chapters: dict[Path, list[str]] = {}
     for page in pages:
         chapters.setdefault(page.parent, []).append(str(page))
@@ -121,12 +124,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     failed = 0
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(execute_chapter, chapters[c], str(args.cache), args.timeout): c for c in order}
+        futures = {pool.submit(execute_chapter, chapters[c], str(args.cache), args.timeout, str(root)): c
+                   for c in order}
         for future in as_completed(futures):
             chapter = futures[future]
             total, peak = 0.0, 0.0
             for r in future.result():
-                name = os.path.relpath(r["page"], ROOT)
+                name = os.path.relpath(r["page"], root)
                 if r["status"] == "ok":
                     total, peak = total + r["seconds"], max(peak, r["rss_mb"])
                     previous[r["page"]] = r["seconds"]
@@ -136,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     failed += 1
                     print(f"{name}: FAILED\n{r['error']}", flush=True)
-            print(f"== {os.path.relpath(chapter, ROOT)}: executed in {total:.1f} s, peak RSS {peak:.0f} MB",
+            print(f"== {os.path.relpath(chapter, root)}: executed in {total:.1f} s, peak RSS {peak:.0f} MB",
                   flush=True)
     timings_file.write_text(json.dumps(previous, indent=1, sort_keys=True))
     print(f"executed {len(pages)} pages with {args.workers} workers in {time.perf_counter() - t0:.1f} s",
