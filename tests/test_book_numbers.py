@@ -110,7 +110,7 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
          "exercise 1: the gold step and 1 - noise"),
     ],
     "05-rlhf/3-kl-and-clipping": [
-        (r"3 nats \(and a horizon of 200 samples, so that it acts within 40|\(20 iterations\)|over the 196 tokens|"
+        (r"3 nats \(and a horizon of 200 samples, so that it acts within 40|\((?:20|40) iterations\)|over the 196 tokens|"
          r"on 512 samples", "the page's settings (adaptive controller, panel, vocabulary, samples)"),
         (r"target 3 nats and horizon 200, and sees batches of 64|horizon of 10,000|\b11 iterations;|from 0\.3 to",
          "exercise 2: its settings and the hand computation"),

@@ -22,6 +22,13 @@ stays), and so are argument checks (see :func:`shown_source`); ``:keep-checks:``
     :pyobject: train_ppo
     :no-docstring:
     ```
+
+**Clean pages.** The extension also keeps the built pages free of JavaScript errors (the browser tests load every page and fail on any):
+
+* sphinx-thebe registers its inline configuration script once per reading pass, so a rebuild that reads twice
+  declares ``const THEBE_JS_URL`` twice, a page error; each page keeps one copy of every script;
+* pydata-sphinx-theme writes an empty colour mode into pages when no ``default_mode`` reaches the template
+  ("Got invalid theme mode" in the console); the pages get ``auto``, the theme's own default.
 """
 
 from __future__ import annotations
@@ -157,9 +164,27 @@ def _pysource_directive() -> type:
     return PySource
 
 
+def _clean_page_context(app: Any, pagename: str, templatename: str, context: dict[str, Any], doctree: Any) -> None:
+    """One copy of each script on the page (same file and same inline body), and a valid colour mode."""
+    scripts = context.get("script_files")
+    if isinstance(scripts, list):
+        seen, unique = set(), []
+        for js in scripts:
+            attributes = getattr(js, "attributes", {}) or {}
+            # the same inline script comes back with filename None and filename "" (two registrations)
+            key = (str(getattr(js, "filename", js) or ""), attributes.get("body"), attributes.get("src"))
+            if key not in seen:
+                seen.add(key)
+                unique.append(js)
+        scripts[:] = unique
+    if not context.get("default_mode"):
+        context["default_mode"] = "auto"
+
+
 def setup(app: Any) -> dict[str, Any]:
     """Mark the build's environment (inherited by the kernels that execute the pages) as a static build, and
     register the ``pysource`` directive."""
     os.environ[STATIC_BUILD_ENV] = "1"
     app.add_directive("pysource", _pysource_directive())
+    app.connect("html-page-context", _clean_page_context, priority=900)
     return {"version": "2", "parallel_read_safe": True, "parallel_write_safe": True}
