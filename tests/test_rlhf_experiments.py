@@ -44,7 +44,7 @@ def test_stage_fields_are_the_stages_own_declarations():
     assert stages_config_from(config_from_overrides("rlhf")) == StagesConfig()
     assert stages_config_from(config_from_overrides("dpo")) == StagesConfig()
     assert stages_config_from(config_from_overrides("overoptimization")) == StagesConfig(rm_train_pairs=1000)
-    assert stages_config_from(config_from_overrides("rlhf", n_pairs=100, seed=3)) == StagesConfig(n_pairs=100,
+    assert stages_config_from(config_from_overrides("rlhf", n_pairs=900, seed=3)) == StagesConfig(n_pairs=900,
                                                                                                    seed=3)
 
 
