@@ -95,3 +95,23 @@ def test_cache_misses_on_a_changed_config_or_source(cache_dir, monkeypatch):
 def test_result_key_follows_the_experiment_code_not_its_figures():
     deps = cache.module_dependencies("rl4llm.experiments.compounding_error", ("plots",))
     assert "rl4llm.imitation.tightrope" in deps and "rl4llm.imitation.plots" not in deps
+
+
+@pytest.mark.parametrize("name", experiments.list_experiments())
+def test_every_experiment_draws_and_pairs_its_cache_hooks(name):
+    exp = experiments.get_experiment(name)
+    assert callable(exp.draw), name
+    has_state, has_restore = hasattr(exp.module, "cache_state"), hasattr(exp.module, "restore_artifacts")
+    assert has_state == has_restore, f"{name}: cache_state and restore_artifacts come together"
+
+
+def test_cached_artifacts_are_restored_for_the_figure(cache_dir):
+    """maxent-irl's figure needs its arrays: a cache hit restores them and redraws the same maps."""
+    import numpy as np
+
+    first = experiments.run_experiment("maxent-irl", cache=True, n_iters=20)
+    second = experiments.run_experiment("maxent-irl", cache=True, n_iters=20)
+    assert second.artifacts["from_cache"] is True and second.metrics == first.metrics
+    for key in ("learned_reward", "visits_irl", "demo_states"):
+        np.testing.assert_array_equal(second.artifacts[key], first.artifacts[key])
+    assert len(second.figure.axes) == len(first.figure.axes)
