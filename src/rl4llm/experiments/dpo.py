@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
-
-from typing import Any
 
 from rl4llm.config import param, validate
 from rl4llm.experiments import Result

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
-
-from typing import Any
 
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
