@@ -115,3 +115,41 @@ def test_cached_artifacts_are_restored_for_the_figure(cache_dir):
     for key in ("learned_reward", "visits_irl", "demo_states"):
         np.testing.assert_array_equal(second.artifacts[key], first.artifacts[key])
     assert len(second.figure.axes) == len(first.figure.axes)
+
+
+def test_to_state_round_trips_through_the_cache(cache_dir):
+    """Numpy containers (int keys, None, tuples) survive cache.save/load as to_state/from_state write them."""
+    import numpy as np
+
+    from rl4llm.experiments import from_state, to_state
+
+    obj = {"measured": {"dense": {4: [512, None], 16: [1024, 2048]}}, "fits": {"dense": (np.float64(1.5), 0.5)},
+           "grid": np.arange(3), "curves": {"ppo": np.ones((2, 3))}}
+    assert cache.save(cache_dir / "x.pt", to_state(obj))
+    back = from_state(cache.load(cache_dir / "x.pt"))
+    assert back["measured"] == obj["measured"] and back["fits"] == {"dense": (1.5, 0.5)}
+    np.testing.assert_array_equal(back["grid"], obj["grid"])
+    np.testing.assert_array_equal(back["curves"]["ppo"], obj["curves"]["ppo"])
+
+
+def test_validity_curves_survive_the_cache_hooks(cache_dir):
+    import numpy as np
+
+    from rl4llm.experiments import exposure_bias
+    from rl4llm.imitation.exposure import ValidityCurves
+
+    curves = {"sft": ValidityCurves(inside=np.array([1.0, 0.5]), intact=np.array([1.0, 0.4]),
+                                    off_language=np.array([0.0, 0.5]), falls=np.array([0.0, 0.6]), n=10,
+                                    fall_costs=np.array([1, 2]))}
+    result = experiments.Result(metrics={}, artifacts={"curves": curves, "curves_no_slip": {}})
+    assert cache.save(cache_dir / "v.pt", exposure_bias.cache_state(result))
+    back = exposure_bias.restore_artifacts(cache.load(cache_dir / "v.pt"), exposure_bias.Config())
+    assert back["curves_no_slip"] == {}
+    got = back["curves"]["sft"]
+    assert got.n == 10 and got.cost_per_fall() == curves["sft"].cost_per_fall()
+    np.testing.assert_array_equal(got.inside, curves["sft"].inside)
+
+
+def test_an_uncacheable_experiment_says_so():
+    with pytest.raises(ValueError, match="prompt-oirl.* cannot be cached"):
+        experiments.run_experiment("prompt-oirl", cache=True)

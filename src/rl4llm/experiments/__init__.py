@@ -12,7 +12,9 @@ Every experiment is a module in this package that defines
 * ``draw(result: Result, config: Config) -> figure``: the figure from the result's metrics, curves and artifacts
   (``run`` uses it to make ``Result.figure``);
 * optionally, for artifacts worth caching, ``cache_state(result) -> dict`` (tensors and JSON-able values only,
-  e.g. a policy's ``state_dict``) and ``restore_artifacts(state, config) -> dict`` (the artifacts rebuilt from it).
+  e.g. a policy's ``state_dict``; :func:`to_state` converts numpy containers) and
+  ``restore_artifacts(state, config) -> dict`` (the artifacts rebuilt from it, e.g. the arrays ``draw`` needs);
+  a module whose figure needs artifacts that cannot be stored sets ``CACHEABLE = False``.
 
 Modules are discovered automatically, so adding an experiment is adding a file. The book calls
 ``run_experiment("name", seed=0, horizon=40)``, the CLI calls the same function, and both get a :class:`Result`
@@ -48,6 +50,8 @@ __all__ = [
     "save_result",
     "config_from_overrides",
     "result_key",
+    "to_state",
+    "from_state",
 ]
 
 
@@ -171,7 +175,40 @@ def result_key(name: str, config: Any) -> str:
 def _result_path(exp: Experiment, config: Any) -> Path:
     from rl4llm import cache
 
+    if not getattr(exp.module, "CACHEABLE", True):
+        raise ValueError(f"experiment {exp.name!r} cannot be cached (its figure needs artifacts that cannot be "
+                         "stored); run it with cache=False")
     return cache.cache_dir("results") / f"{exp.name}-{result_key(exp.name, config)}.pt"
+
+
+def to_state(obj: Any) -> Any:
+    """Nested dicts, lists and tuples of numpy arrays and scalars as a state :func:`rl4llm.cache.save` can write
+    (arrays as tensors, numpy scalars as Python numbers); :func:`from_state` reverses it. For ``cache_state``."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj)) if obj.dtype.kind in "biuf" else obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_state(v) for v in obj)
+    return obj
+
+
+def from_state(obj: Any) -> Any:
+    """The inverse of :func:`to_state`: tensors back to numpy arrays, containers kept."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: from_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(from_state(v) for v in obj)
+    return obj
 
 
 def _plain(v: Any) -> Any:

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.experiments import Result
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.utils import progress, set_torch_threads
 
 NAME = "action-space"
@@ -186,3 +187,15 @@ def draw(result: Result, config: Config):
 
     return plot_action_space(result.artifacts["measured"], result.artifacts["fits"], horizon=config.horizon,
                              target_return=config.target_return, max_steps=config.max_steps)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("measured", "fits")

@@ -25,12 +25,14 @@ own mistakes alone do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.experiments import Result
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.imitation.exposure import ValidityCurves, plot_validity_curves, validity_by_position
 from rl4llm.imitation.token_dagger import generate_streams, sample_streams, token_dagger, token_sft
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
@@ -170,3 +172,14 @@ def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, Val
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     label(ax, "learner", f"off-language words among {length}", "Total cost, with and without slips")
     return fig
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The validity curves the figure draws (the models are not kept)."""
+    return {k: {name: to_state(dataclasses.asdict(c)) for name, c in result.artifacts[k].items()}
+            for k in ("curves", "curves_no_slip")}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: {name: ValidityCurves(**from_state(c)) for name, c in state[k].items()}
+            for k in ("curves", "curves_no_slip")}

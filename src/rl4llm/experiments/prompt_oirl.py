@@ -30,6 +30,8 @@ from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "prompt-oirl"
 SUMMARY = "Prompt-OIRL: an offline reward model picks a prompt per query for a tiny arithmetic GPT-2"
+#: The figure needs the fitted reward model (``artifacts["study"]``), which the result cache does not store.
+CACHEABLE = False
 
 
 @dataclass

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
 from rl4llm.config import param, validate
-from rl4llm.experiments import Result
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.imitation.exposure import validity_by_position
 from rl4llm.irl.plots import plot_token_bridge
 from rl4llm.irl.token_bridge import (
@@ -176,3 +177,15 @@ def draw(result: Result, config: Config):
     """Validity and error hazard by position, lengths and gold reward of the demonstrator, SFT and IRL."""
     a = result.artifacts
     return plot_token_bridge(np.arange(1, config.horizon + 1), a["validity"], a["hazard"], a["lengths"], a["gold"])
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("validity", "hazard", "lengths", "gold")

@@ -30,11 +30,12 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.experiments import Result
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.utils import set_torch_threads
 
 NAME = "why-ppo"
@@ -255,3 +256,15 @@ def draw(result: Result, config: Config):
     return plot_why_ppo(a["grid"], a["curves"], a["finals"], labels=LABELS, short=SHORT,
                         random_return=result.metrics["random_return"],
                         title=f"{config.vocab_size}-word vocabulary, {config.horizon} words, terminal reward")
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("grid", "curves", "finals")
