@@ -23,6 +23,7 @@ import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
+from rl4llm.imitation.analysis import exact_cost_curves
 from rl4llm.imitation.plots import plot_compounding_error
 from rl4llm.imitation.tightrope import bc_cost_exact, dagger_cost_exact, tightrope_costs
 from rl4llm.utils import progress, set_torch_threads
@@ -104,5 +105,6 @@ def run(config: Config) -> Result:
 
 def draw(result: Result, config: Config):
     """BC's and DAgger's cost against the horizon (log-log), simulated and exact, with the fitted slopes."""
-    return plot_compounding_error(result.curves, config.eps, result.metrics["bc_slope"],
+    exact = exact_cost_curves(config.eps, max(int(r["horizon"]) for r in result.curves))
+    return plot_compounding_error(result.curves, config.eps, exact, result.metrics["bc_slope"],
                                   result.metrics["dagger_slope"])

@@ -19,7 +19,7 @@ import torch
 from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import train_dpo
-from rl4llm.rlhf.evaluation import evaluate_policy
+from rl4llm.rlhf.evaluation import evaluate_against_gold
 from rl4llm.rlhf.plots import plot_dpo
 from rl4llm.rlhf.rollout import sequence_logprob
 from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
@@ -65,11 +65,11 @@ def run(config: Config) -> Result:
     t0, c0 = time.perf_counter(), time.process_time()
     stages = prepare_stages(stages_config_from(config))
     policy = stages.new_policy()
-    evals = [{"step": 0, **evaluate_policy(stages.sft_model, stages)}]
+    evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
         if step % config.eval_every == 0 or step == config.steps:
-            evals.append({"step": step, **evaluate_policy(pol, stages)})
+            evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
     log = train_dpo(policy, stages.sft_model, chosen, rejected, beta=config.beta, steps=config.steps,

@@ -18,7 +18,7 @@ from typing import Any
 
 from rl4llm.config import param, validate
 from rl4llm.experiments import Result
-from rl4llm.rlhf.plots import plot_ppo_run
+from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
 from rl4llm.rlhf.ppo_run import run_ppo
 from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
@@ -110,7 +110,7 @@ def draw(result: Result, config: Config):
     """The run's figure: gold and proxy reward, and KL, against the PPO iteration."""
     title = (f"PPO-RLHF, β = {config.kl_coef:g}" if config.kl_target is None
              else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)")
-    return plot_ppo_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
+    return plot_rlhf_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
                         kl_target=config.kl_target)
 
 

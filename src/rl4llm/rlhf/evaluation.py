@@ -1,6 +1,6 @@
 """Evaluation of a policy against the shared stages: gold and proxy reward in SFT units, KL to the SFT policy.
 
-Every chapter-5 experiment measures its policies with :func:`evaluate_policy`, on samples drawn with the stages'
+Every chapter-5 experiment measures its policies with :func:`evaluate_against_gold`, on samples drawn with the stages'
 fixed evaluation seed, so numbers from different pages and methods (PPO, best-of-n, DPO) sit on one scale with
 the SFT policy at 0 (see :mod:`rl4llm.rlhf.stages`).
 """
@@ -16,11 +16,11 @@ from rl4llm.rlhf.rollout import decode_texts, response_logprobs
 from rl4llm.rlhf.stages import Stages, sample_many
 from rl4llm.utils import check_positive_int
 
-__all__ = ["evaluate_policy"]
+__all__ = ["evaluate_against_gold"]
 
 
 @torch.no_grad()
-def evaluate_policy(policy: torch.nn.Module, stages: Stages, n: int | None = None, seed: int | None = None,
+def evaluate_against_gold(policy: torch.nn.Module, stages: Stages, n: int | None = None, seed: int | None = None,
                     return_texts: bool = False) -> dict[str, Any]:
     """Sample ``n`` responses from ``policy`` and measure them against the gold reward and the proxy.
 

@@ -3,7 +3,7 @@
 :func:`run_ppo` starts the policy from the SFT model and the critic from the reward model
 (:mod:`rl4llm.rlhf.stages`), trains with :func:`rl4llm.rlhf.ppo.train_ppo_rlhf` against the reward model with a
 KL penalty towards the frozen SFT policy, and evaluates the policy on the gold reward every few iterations
-(:func:`rl4llm.rlhf.evaluation.evaluate_policy`).
+(:func:`rl4llm.rlhf.evaluation.evaluate_against_gold`).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from rl4llm.rlhf.evaluation import evaluate_policy
+from rl4llm.rlhf.evaluation import evaluate_against_gold
 from rl4llm.rlhf.stages import Stages
 from rl4llm.utils import check_positive_int
 
@@ -25,7 +25,7 @@ class PPORun:
     """A PPO-RLHF run from the shared stages: the trained policy, its per-iteration history and evaluations.
 
     ``evals`` holds one row per evaluation (iteration 0 is the SFT policy): ``iteration`` and the keys of
-    :func:`evaluate_policy`.
+    :func:`evaluate_against_gold`.
     """
 
     policy: torch.nn.Module
@@ -53,17 +53,17 @@ def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | Non
     """KL-penalised PPO from the SFT policy against the stages' reward model (or ``reward_fn``).
 
     The reference is the frozen SFT policy and the critic starts from the reward model. Every ``eval_every``
-    iterations (and at the start and the end) :func:`evaluate_policy` measures gold, proxy and KL on fresh samples.
+    iterations (and at the start and the end) :func:`evaluate_against_gold` measures gold, proxy and KL on fresh samples.
     """
     from rl4llm.rlhf.ppo import train_ppo_rlhf
 
     eval_every = check_positive_int("eval_every", eval_every)
     policy, critic = stages.new_policy(), stages.new_critic()
-    evals = [{"iteration": 0, **evaluate_policy(stages.sft_model, stages, n=eval_n)}]
+    evals = [{"iteration": 0, **evaluate_against_gold(stages.sft_model, stages, n=eval_n)}]
 
     def callback(it: int, pol: torch.nn.Module) -> None:
         if it % eval_every == 0 or it == config.iterations:
-            evals.append({"iteration": it, **evaluate_policy(pol, stages, n=eval_n)})
+            evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
 
     bos, eos, pad = stages.ids
     history = train_ppo_rlhf(policy, stages.sft_model, critic, reward_fn or stages.proxy, config, bos_id=bos,

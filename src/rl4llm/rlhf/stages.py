@@ -16,7 +16,7 @@ share, so that the chapter's pages (separate kernels) pay for them once:
 Rewards are reported in **SFT standard deviations with the SFT policy at 0**: the gold reward as
 :math:`(g - \\bar g_{SFT}) / \\sigma_{SFT}`, measured on ``n_eval`` SFT samples drawn with a fixed evaluation seed,
 and the proxy likewise (its normalisation uses the same samples).
-:func:`rl4llm.rlhf.evaluation.evaluate_policy` draws its samples with that seed, so it gives the SFT policy
+:func:`rl4llm.rlhf.evaluation.evaluate_against_gold` draws its samples with that seed, so it gives the SFT policy
 exactly 0 on both scales.
 
 Stages go through :mod:`rl4llm.cache` (in-process memo, and on disk under ``cache_dir("rlhf")``) in two levels:
