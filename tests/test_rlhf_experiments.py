@@ -11,7 +11,7 @@ from rl4llm.config import ConfigError, field_spec
 from rl4llm.experiments import config_from_overrides, get_experiment, result_key, run_experiment, save_result
 from rl4llm.rlhf.stages import StagesConfig, stages_config_from
 
-TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, minibatch_size=8,
+TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, n_minibatches=2,
                  eval_every=2)
 STAGE_EXPERIMENTS = ("rlhf", "dpo", "overoptimization")
 

@@ -85,8 +85,9 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
                     eval_every: int = 512) -> tuple[int | None, list[tuple[int, float]]]:
     """Train PPO on one token MDP until its greedy return reaches ``target_return``.
 
-    Returns ``(steps, evaluations)``: the environment steps taken when the greedy policy first reached the target
-    (``None`` if it did not within ``max_steps``) and the greedy return after every ``eval_every`` steps.
+    Returns ``(steps, evaluations)``: the environment steps the policy had learned from when its greedy policy
+    first reached the target (``None`` if it did not within ``max_steps``) and the greedy return after every
+    ``eval_every`` steps. Evaluations run in :func:`~rl4llm.rl.train_ppo`'s callback, after an update.
     """
     from rl4llm.envs import TokenMDPEnv
     from rl4llm.rl import evaluate, token_ppo_config, train_ppo
@@ -100,11 +101,11 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
     reached: list[int] = []
     next_eval = [0]
 
-    def callback(state):
-        # called after each batch is collected, before the update on it; steps are counted up to this batch
-        used = int(state["env_steps"])
+    def callback(iteration: int, info: dict, agent) -> bool | None:
+        # called after each update: the agent has learned from info["env_steps"] steps
+        used = int(info["env_steps"])
         if used >= next_eval[0]:
-            ret = float(evaluate(state["agent"], make_env, n_episodes=1, deterministic=True)[0])
+            ret = float(evaluate(agent, make_env, n_episodes=1, deterministic=True)[0])
             evals.append((int(used), ret))
             next_eval[0] = used + eval_every
             if ret >= target_return - 1e-9:
@@ -114,7 +115,7 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
 
     config = token_ppo_config(total_steps=max_steps, anneal_lr=False, seed=seed)
     result = train_ppo(make_env, config, callback=callback, desc=f"V={vocab_size} {mode}")
-    if not reached:
+    if not reached and (not evals or evals[-1][0] != result.env_steps):  # the final agent, if not evaluated yet
         ret = float(evaluate(result.agent, make_env, n_episodes=1, deterministic=True)[0])
         evals.append((int(result.env_steps), ret))
         if ret >= target_return - 1e-9:

@@ -41,18 +41,18 @@ class Config:
     label_noise: float = stage_field("label_noise")
     rm_steps: int = stage_field("rm_steps")
     # step 3: PPO
-    iterations: int = param(40, low=1, help="PPO iterations (one batch of responses each)")
+    iterations: int = param(40, low=1, help="collect/update rounds, one batch of responses each")
     batch_size: int = param(64, low=1, help="responses sampled per iteration")
-    minibatch_size: int = param(32, low=1, help="responses per gradient step (<= batch_size)")
-    epochs: int = param(2, low=1, help="passes over each batch")
-    lr: float = param(5e-4, low=0.0, low_inclusive=False, help="policy learning rate")
-    kl_coef: float = param(0.1, low=0.0, help="KL penalty coefficient beta (initial value if kl_target is set)")
+    n_minibatches: int = param(2, low=1, help="minibatches of responses per epoch (at most batch_size)")
+    n_epochs: int = param(2, low=1, help="passes over each iteration's batch")
+    lr: float = param(5e-4, low=0.0, low_inclusive=False, help="Adam learning rate of the policy")
+    kl_coef: float = param(0.1, low=0.0, help="KL coefficient beta (initial value if kl_target is set)")
     kl_target: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True, kind="float",
-                                    help="target KL in nats per sequence: adaptive beta (None: fixed beta)")
+                                    help="KL target (nats per sequence) of the adaptive controller; None: fixed")
     kl_horizon: float = param(500.0, low=0.0, low_inclusive=False, help="horizon of the adaptive KL controller")
     clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
-                            help="PPO clip range of the ratio; inf switches clipping off")
-    lam: float = param(0.95, low=0.0, high=1.0, help="GAE lambda")
+                            help="clip range of the ratio; inf: no clipping")
+    gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
     eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
     seed: int = param(0, low=0, help="random seed (stages and PPO)")
 
@@ -63,9 +63,9 @@ class Config:
 
     def ppo_config(self) -> PPORLHFConfig:
         return PPORLHFConfig(iterations=self.iterations, batch_size=self.batch_size,
-                             minibatch_size=self.minibatch_size, epochs=self.epochs, lr=self.lr,
+                             n_minibatches=self.n_minibatches, n_epochs=self.n_epochs, lr=self.lr,
                              kl_coef=self.kl_coef, kl_target=self.kl_target, kl_horizon=self.kl_horizon,
-                             clip_eps=self.clip_eps, lam=self.lam, seed=self.seed)
+                             clip_eps=self.clip_eps, gae_lambda=self.gae_lambda, seed=self.seed)
 
 
 def run(config: Config) -> Result:

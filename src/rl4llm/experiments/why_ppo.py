@@ -146,12 +146,11 @@ def train_method(method: str, make_env, config: Config, seed: int) -> tuple[list
     def greedy(agent) -> float:
         return float(evaluate(agent, make_env, n_episodes=1, seed=seed, deterministic=True)[0])
 
-    def callback(state) -> None:
-        # PPO calls back once per batch, after collecting it and before updating on it, so the agent has learned
-        # from the steps before this batch; DQN calls back every eval_every steps, after its update.
-        used = int(state["env_steps"]) - (0 if method == "dqn" else PPO_BATCH)
-        if used > 0 and used % config.eval_every == 0:
-            evals.append((used, greedy(state["agent"])))
+    def callback(iteration: int, info: dict, agent) -> None:
+        # both trainers call back after an update, with the steps the agent has learned from
+        used = int(info["env_steps"])
+        if used % config.eval_every == 0:
+            evals.append((used, greedy(agent)))
 
     desc = f"{method} seed {seed}"
     if method == "dqn":
@@ -160,7 +159,8 @@ def train_method(method: str, make_env, config: Config, seed: int) -> tuple[list
         res = train_dqn(make_env, dqn, callback=callback, log_every=config.eval_every, desc=desc)
     else:
         res = train_ppo(make_env, _ppo_config(method, config, seed), callback=callback, desc=desc)
-    evals.append((config.total_steps, greedy(res.agent)))  # the final policy (PPO stops at a whole batch)
+    if not evals or evals[-1][0] != config.total_steps:  # the final policy, if the callback did not see it
+        evals.append((config.total_steps, greedy(res.agent)))
     return evals, res.agent
 
 

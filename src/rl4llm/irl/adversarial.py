@@ -23,7 +23,7 @@ often than you do". Two forms are common, and on a task whose episodes can *end*
   early saves negative rewards. With ``absorbing=True`` the discriminator also scores the absorbing state that
   follows a terminal transition, so that how expert-like *ending* is gets learned too (Kostrikov et al. 2019).
 
-:func:`train_gail` alternates the two steps through :func:`rl4llm.rl.train_ppo`'s hooks: its ``callback`` runs
+:func:`train_gail` alternates the two steps through :func:`rl4llm.rl.train_ppo`'s hooks: its ``on_rollout`` hook runs
 after each rollout and trains the discriminator on the fresh policy samples against the demonstrations; its
 ``reward_fn`` then scores the same rollout with the updated discriminator, before PPO's update.
 """
@@ -40,8 +40,9 @@ import torch
 from torch import nn
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder, mlp
-from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, train_ppo
 from rl4llm.config import ConfigError, param, validate
+from rl4llm.rl.common import evaluate, make_env_fn
+from rl4llm.rl.ppo import PPOConfig, PPOResult, train_ppo
 from rl4llm.utils import check_choice, check_positive_int, set_seed
 
 __all__ = ["discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail"]
@@ -169,7 +170,8 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
                desc: str = "GAIL") -> GAILResult:
     """GAIL: PPO on the reward of a discriminator trained online against the demonstrations.
 
-    Each PPO iteration, :func:`rl4llm.rl.train_ppo` calls back after collecting its rollout; the callback takes
+    Each PPO iteration, :func:`rl4llm.rl.train_ppo` calls its ``on_rollout`` hook after collecting its rollout;
+    the hook takes
     ``disc_steps`` Adam steps on :func:`discriminator_loss` (the rollout's pairs against as many demonstrated
     pairs, resampled), and the rollout is then scored with :func:`adversarial_reward` of the updated
     discriminator (plus, with ``absorbing``, the absorbing state's value on terminal transitions) before
@@ -223,7 +225,7 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
         n_batch = p_obs.shape[0] + p_abs
         if config.anneal_disc_lr:
             for group in opt.param_groups:
-                group["lr"] = config.disc_lr * (1.0 - state["iteration"] / config.ppo.n_iterations)
+                group["lr"] = config.disc_lr * (1.0 - state["iteration"] / config.ppo.iterations)
         stats = {"disc_loss": 0.0, "disc_expert_acc": 0.0, "disc_policy_acc": 0.0}
         steps = max(1, config.disc_steps)
         for _ in range(steps):
@@ -248,14 +250,14 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
         reward = adversarial_reward(disc(obs, actions), config.reward_form)
         if config.absorbing:
             terminated = rollout["terminated"]
-            if terminated.shape != reward.shape:  # the callback saw a different batch: a misuse of the hooks
-                raise RuntimeError("reward_fn must score the transitions the callback just received")
+            if terminated.shape != reward.shape:  # the hook saw a different batch: a misuse of the hooks
+                raise RuntimeError("reward_fn must score the transitions on_rollout just received")
             r_abs = adversarial_reward(disc.absorbing(1), config.reward_form)[0]
             reward = reward + terminated * gamma / (1.0 - gamma) * r_abs
         return reward
     # -- end of the hooks --
 
-    ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, callback=train_discriminator, agent=agent,
+    ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, on_rollout=train_discriminator, agent=agent,
                            desc=desc)
     curves = [{**row, **d} for row, d in zip(ppo_result.curves, disc_log)]
     eval_returns = evaluate(ppo_result.agent, factory, n_episodes=config.eval_episodes, seed=10_000)

@@ -225,6 +225,7 @@ class RLConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+
 def optimise_reward(policy, reference, tokenizer, reward_fn: Callable[[list[list[int]]], torch.Tensor],
                     config: RLConfig | None = None, seed: int = 0,
                     log_fn: Callable[[list[list[int]]], dict[str, float]] | None = None,

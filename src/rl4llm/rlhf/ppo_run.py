@@ -61,7 +61,7 @@ def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | Non
     policy, critic = stages.new_policy(), stages.new_critic()
     evals = [{"iteration": 0, **evaluate_against_gold(stages.sft_model, stages, n=eval_n)}]
 
-    def callback(it: int, pol: torch.nn.Module) -> None:
+    def callback(it: int, info: dict, pol: torch.nn.Module) -> None:
         if it % eval_every == 0 or it == config.iterations:
             evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
 
