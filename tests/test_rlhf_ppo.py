@@ -9,7 +9,7 @@ import torch
 from rl4llm.lm import load_tiny_gpt2
 from rl4llm.rl import masked_whiten
 from rl4llm.rlhf.dpo import train_dpo
-from rl4llm.rlhf.pipeline import fuse_gelu
+from rl4llm.lm.model import fuse_gelu
 from rl4llm.rlhf.ppo import (
     PPORLHFConfig,
     kl_penalised_rewards,

@@ -40,9 +40,10 @@ import torch
 from torch import nn
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder, mlp
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.rl.common import evaluate, make_env_fn
 from rl4llm.rl.ppo import PPOConfig, PPOResult, train_ppo
-from rl4llm.utils import check_choice, check_positive_int, check_range, set_seed
+from rl4llm.utils import check_choice, check_positive_int, set_seed
 
 __all__ = ["discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail"]
 
@@ -124,48 +125,32 @@ class Discriminator(nn.Module):
 class GAILConfig:
     """GAIL's own settings; the generator's are a :class:`~rl4llm.rl.PPOConfig` (``ppo``).
 
-    Attributes:
-        disc_hidden: width of the discriminator's two hidden layers.
-        disc_lr: Adam step size of the discriminator.
-        disc_steps: discriminator updates per PPO iteration (each on the whole rollout against a resample of the
-            demonstrations of the same size); 0 leaves the discriminator at its random initialisation, a control
-            that shows what the *form* of the reward does without any learning.
-        disc_weight_decay: L2 penalty on the discriminator's weights (it sees few expert pairs and would
-            otherwise separate them perfectly).
-        anneal_disc_lr: decay the discriminator's step size linearly to 0 over training, as PPO's is, so that the
-            reward settles and the last PPO updates optimise a (nearly) fixed reward instead of chasing a moving
-            one.
-        reward_form: ``"gail"`` or ``"logit"`` (:func:`adversarial_reward`).
-        absorbing: learn a reward for the absorbing state after a terminal transition and add its discounted
-            value :math:`\\gamma\\, r_{abs} / (1 - \\gamma)` to the reward of terminal transitions.
-        eval_episodes: episodes of the final deterministic evaluation (true reward).
+    ``disc_steps = 0`` leaves the discriminator at its random initialisation, a control that shows what the *form*
+    of the reward does without any learning. ``absorbing`` learns a reward for the absorbing state after a
+    terminal transition and adds its discounted value :math:`\\gamma\\, r_{abs} / (1 - \\gamma)` to the reward of
+    terminal transitions.
     """
 
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_steps=60_000))
-    disc_hidden: int = 32
-    disc_lr: float = 3e-4
-    disc_steps: int = 2
-    disc_weight_decay: float = 1e-3
-    anneal_disc_lr: bool = True
-    reward_form: str = "gail"
-    absorbing: bool = False
-    eval_episodes: int = 10
+    disc_hidden: int = param(32, low=1, help="width of the discriminator's two hidden layers")
+    disc_lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam step size of the discriminator")
+    disc_steps: int = param(2, low=0, help="discriminator updates per PPO iteration, each on the whole rollout "
+                                          "against a resample of the demonstrations (0: a random, fixed reward)")
+    disc_weight_decay: float = param(1e-3, low=0.0, help="L2 penalty on the discriminator's weights (it sees few "
+                                                        "expert pairs and would otherwise separate them perfectly)")
+    anneal_disc_lr: bool = param(True, help="decay the discriminator's step size linearly to 0, as PPO's is, so "
+                                            "the last PPO updates optimise a nearly fixed reward")
+    reward_form: str = param("gail", choices=("gail", "logit"), help="the reward of adversarial_reward")
+    absorbing: bool = param(False, help="learn a reward for the absorbing state after a terminal transition")
+    eval_episodes: int = param(10, low=1, help="episodes of the final deterministic evaluation (true reward)")
 
     def __post_init__(self) -> None:
         if not isinstance(self.ppo, PPOConfig):
-            raise ValueError(f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
-        check_positive_int("disc_hidden", self.disc_hidden)
-        check_range("disc_lr", self.disc_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("disc_steps", self.disc_steps, 0)
-        check_range("disc_weight_decay", self.disc_weight_decay, 0.0, None)
-        check_choice("reward_form", self.reward_form, ("gail", "logit"))
-        for flag in ("absorbing", "anneal_disc_lr"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
-        check_positive_int("eval_episodes", self.eval_episodes)
+            raise ConfigError("ppo", f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
+        validate(self)
         if self.absorbing and self.ppo.gamma >= 1.0:
-            raise ValueError("absorbing=True needs ppo.gamma < 1 (the absorbing state's value is r / (1 - gamma))")
-
+            raise ConfigError("absorbing", "absorbing=True needs ppo.gamma < 1 (the absorbing state's value is "
+                                           "r / (1 - gamma))")
 
 @dataclass
 class GAILResult:
