@@ -160,8 +160,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if first in overrides or any(f.name == first for f in dataclasses.fields(exp.config_cls)):
                     msg = "--" + first.replace("_", "-") + msg[len(first):]
                 raise UsageError(msg) from None
-            print(json.dumps(experiments._jsonable(result.metrics), sort_keys=True))
-            print(f"wrote {args.out}/metrics.json, curves.csv, figure.png")
+            from rl4llm.distributed import is_main_process
+
+            if is_main_process():  # under accelerate launch, rank 0 wrote the files and reports them
+                print(json.dumps(experiments._jsonable(result.metrics), sort_keys=True))
+                print(f"wrote {args.out}/metrics.json, curves.csv, figure.png")
             return 0
         if args.command in SUBCOMMANDS:
             if extra:

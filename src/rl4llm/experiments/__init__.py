@@ -28,6 +28,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from rl4llm.distributed import is_main_process
+
 __all__ = [
     "Result",
     "Experiment",
@@ -127,7 +129,7 @@ def run_experiment(name: str, out: str | Path | None = None, **overrides: Any) -
     t0 = time.perf_counter()
     result = exp.run(config)
     result.metrics.setdefault("wall_s", round(time.perf_counter() - t0, 3))
-    if out is not None:
+    if out is not None and is_main_process():  # under a multi-process launcher, rank 0 writes
         save_result(result, out, config=config)
     return result
 

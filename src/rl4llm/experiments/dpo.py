@@ -15,7 +15,9 @@ from dataclasses import dataclass
 
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
+from rl4llm.lm.policies import MODEL_HELP
 from rl4llm.rlhf.dpo import train_dpo
 from rl4llm.rlhf.pipeline import StagesConfig, evaluate_policy, prepare_stages
 from rl4llm.rlhf.plots import plot_dpo
@@ -42,8 +44,10 @@ class Config:
     label_temperature: float = 0.1
     label_noise: float = 0.05
     seed: int = 0
+    model: str = param("tiny", help=MODEL_HELP)
 
     def __post_init__(self) -> None:
+        validate(self)
         check_range("beta", self.beta, 0.0, None, low_inclusive=False)
         check_positive_int("steps", self.steps)
         check_positive_int("batch_size", self.batch_size)
@@ -54,7 +58,7 @@ class Config:
     def stages_config(self) -> StagesConfig:
         return StagesConfig(sft_positivity=self.sft_positivity, n_pairs=self.n_pairs,
                             heldout_pairs=self.heldout_pairs, label_temperature=self.label_temperature,
-                            label_noise=self.label_noise, seed=self.seed)
+                            label_noise=self.label_noise, seed=self.seed, model=self.model)
 
 
 @torch.no_grad()

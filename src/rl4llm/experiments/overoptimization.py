@@ -23,7 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
+from rl4llm.lm.policies import MODEL_HELP
 from rl4llm.rlhf.best_of_n import best_of_n_curve
 from rl4llm.rlhf.overoptimization import fit_gao
 from rl4llm.rlhf.pipeline import StagesConfig, gold_of, prepare_stages, run_ppo, sample_many
@@ -47,8 +49,10 @@ class Config:
     bon_pool: int = 2048
     bon_max_n: int = 1024
     seed: int = 0
+    model: str = param("tiny", help=MODEL_HELP)
 
     def __post_init__(self) -> None:
+        validate(self)
         self.stages_config()  # validates rm_train_pairs
         if len(self.kl_coefs) == 0:
             raise ValueError("kl_coefs must name at least one KL coefficient")
@@ -64,7 +68,7 @@ class Config:
 
     def stages_config(self) -> StagesConfig:
         """The rlhf experiment's stages, with the reward model trained on ``rm_train_pairs`` pairs only."""
-        return StagesConfig(rm_train_pairs=self.rm_train_pairs, seed=self.seed)
+        return StagesConfig(rm_train_pairs=self.rm_train_pairs, seed=self.seed, model=self.model)
 
 
 def run(config: Config) -> Result:

@@ -6,6 +6,10 @@
 3. **PPO** against the reward model with a per-token KL penalty towards the SFT policy
    (:func:`rl4llm.rlhf.ppo.train_ppo_rlhf`; ``kl_target`` switches on the adaptive coefficient).
 
+``model`` picks the starting checkpoint (``tiny``, ``gpt2`` or a folder), ``device`` and ``mixed_precision`` where
+PPO runs; under ``accelerate launch --num_processes N`` the PPO rollouts and gradients are split over N processes
+(:mod:`rl4llm.distributed`) and only the main process writes files.
+
 Rewards are in SFT standard deviations with the SFT policy at 0; ``kl`` is :math:`\\mathrm{KL}(\\pi\\|\\pi_{SFT})`
 in nats per sequence, both measured on ``n_eval`` fresh samples of the final policy.
 """
@@ -15,7 +19,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
+from rl4llm.lm.policies import MODEL_HELP
 from rl4llm.rlhf.pipeline import StagesConfig, prepare_stages, run_ppo
 from rl4llm.rlhf.plots import plot_ppo_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
@@ -50,8 +57,13 @@ class Config:
     lam: float = 0.95
     eval_every: int = 5
     seed: int = 0
+    # where and at what scale (appendix "Scaling up")
+    model: str = param("tiny", help=MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
+        validate(self)
         self.stages_config()  # validates the stage fields
         self.ppo_config()  # validates the PPO fields
         check_positive_int("eval_every", self.eval_every)
@@ -60,7 +72,7 @@ class Config:
         return StagesConfig(sft_positivity=self.sft_positivity, n_pairs=self.n_pairs,
                             heldout_pairs=self.heldout_pairs, rm_train_pairs=self.rm_train_pairs,
                             label_temperature=self.label_temperature, label_noise=self.label_noise,
-                            rm_steps=self.rm_steps, seed=self.seed)
+                            rm_steps=self.rm_steps, seed=self.seed, model=self.model)
 
     def ppo_config(self) -> PPORLHFConfig:
         return PPORLHFConfig(iterations=self.iterations, batch_size=self.batch_size,
@@ -73,9 +85,11 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(config.stages_config())
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(config.stages_config())
     c1 = time.process_time()
-    ppo = run_ppo(stages, config.ppo_config(), eval_every=config.eval_every)
+    ppo = run_ppo(stages, config.ppo_config(), eval_every=config.eval_every, runtime=runtime)
     final = ppo.evals[-1]
     sft = ppo.evals[0]
     st = stages.stats

@@ -42,6 +42,7 @@ import torch
 
 from rl4llm.lm.language import EOS, GOLD_WEIGHTS, MAX_WORDS, gold_rewards, parses, sample_texts, sentiment_score
 from rl4llm.lm.language import words_of
+from rl4llm.lm.policies import check_model_name, resolve_policy
 from rl4llm.rlhf.preferences import label_preferences
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel, preference_accuracy, train_reward_model
 from rl4llm.rlhf.rollout import SequenceBatch, decode_texts, encode_texts, response_logprobs, sample_sequences
@@ -58,7 +59,7 @@ CACHE_VERSION = "rlhf-stages-3"
 EVAL_SEED_OFFSET = 1_000_003
 _RM_FIELDS = ("rm_train_pairs", "rm_steps", "rm_lr", "rm_batch_size")
 _SOURCES = ("rlhf/rollout.py", "rlhf/sft.py", "rlhf/preferences.py", "rlhf/reward_model.py", "rlhf/losses.py",
-            "rlhf/pipeline.py", "lm/generation.py", "lm/language.py", "lm/checkpoints/tiny-gpt2/SHA256SUMS.txt")
+            "rlhf/pipeline.py", "lm/generation.py", "lm/language.py", "lm/policies.py", "lm/checkpoints/tiny-gpt2/SHA256SUMS.txt")
 
 
 @dataclass(frozen=True)
@@ -80,8 +81,10 @@ class StagesConfig:
     n_eval: int = 512
     max_new_tokens: int = 28
     seed: int = 0
+    model: str = "tiny"  # the pretrained checkpoint: 'tiny', 'gpt2' or a folder (rl4llm.lm.policies)
 
     def __post_init__(self) -> None:
+        check_model_name(self.model)
         check_range("sft_positivity", self.sft_positivity, 0.0, 1.0)
         check_positive_int("n_demos", self.n_demos)
         check_positive_int("sft_steps", self.sft_steps, 0)
@@ -115,8 +118,8 @@ class StagesConfig:
         return self.seed + EVAL_SEED_OFFSET
 
     def _hash(self, fields: dict[str, Any]) -> str:
-        payload = json.dumps({"v": CACHE_VERSION, "code": _code_version(), "torch": torch.__version__, **fields},
-                             sort_keys=True)
+        payload = json.dumps({"v": CACHE_VERSION, "code": _code_version(), "torch": torch.__version__,
+                              "checkpoint": _checkpoint_version(self.model), **fields}, sort_keys=True)
         return hashlib.sha1(payload.encode()).hexdigest()[:16]
 
     def data_key(self) -> str:
@@ -137,6 +140,15 @@ def _code_version() -> str:
         h.update(rel.encode())
         h.update(path.read_bytes() if path.is_file() else b"missing")
     return h.hexdigest()[:16]
+
+
+def _checkpoint_version(model: str) -> str:
+    """What identifies a non-shipped checkpoint in a cache key: a folder's file names, sizes and times."""
+    folder = Path(model).expanduser()
+    if model in ("tiny", "tiny-gpt2") or not folder.is_dir():
+        return model
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir())
+                    if p.is_file())
 
 
 @dataclass
@@ -256,10 +268,8 @@ def fuse_gelu(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def _load_base():
-    from rl4llm.lm import load_tiny_gpt2
-
-    model, tokenizer = load_tiny_gpt2()
+def _load_base(model: str = "tiny"):
+    model, tokenizer = resolve_policy(model)
     return fuse_gelu(model), tokenizer
 
 
@@ -307,7 +317,7 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    base, tok = _load_base()
+    base, tok = _load_base(config.model)
     ids = special_ids(tok)
 
     # 1. SFT on demonstrations from the "preferred" distribution
@@ -426,7 +436,7 @@ def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool =
     rm_state = _load(rm_path) if use_disk_cache else None
     from_cache = rm_state is not None
     data = _data_stage(config, use_disk_cache)
-    base, tok = _load_base()
+    base, tok = _load_base(config.model)
     _freeze(base)
     sft = copy.deepcopy(base)
     sft.load_state_dict(data["sft"])
@@ -543,23 +553,33 @@ class PPORun:
 
 
 def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | None = None,
-            reward_fn: Any = None) -> PPORun:
+            reward_fn: Any = None, runtime: Any = None) -> PPORun:
     """KL-penalised PPO from the SFT policy against the stages' reward model (or ``reward_fn``).
 
     The reference is the frozen SFT policy and the critic starts from the reward model. Every ``eval_every``
     iterations (and at the start and the end) :func:`evaluate_policy` measures gold, proxy and KL on fresh samples.
+    ``runtime`` (:func:`rl4llm.distributed.make_runtime`) trains on its device and across its processes; the
+    evaluations stay on the CPU (every process draws the same evaluation samples from the same weights).
     """
     from rl4llm.rlhf.ppo import train_ppo_rlhf
 
     eval_every = check_positive_int("eval_every", eval_every)
     policy, critic = stages.new_policy(), stages.new_critic()
+    ref, proxy = stages.sft_model, reward_fn or stages.proxy
+    on_cpu = runtime is None or runtime.device.type == "cpu"
+    if not on_cpu:  # copies on the device: the stages (cached) stay on the CPU
+        policy, critic, ref = policy.to(runtime.device), critic.to(runtime.device), copy.deepcopy(ref).to(
+            runtime.device)
+        if reward_fn is None:
+            proxy = copy.deepcopy(stages.reward_model).to(runtime.device).score
     evals = [{"iteration": 0, **evaluate_policy(stages.sft_model, stages, n=eval_n)}]
 
     def callback(it: int, pol: torch.nn.Module) -> None:
         if it % eval_every == 0 or it == config.iterations:
+            pol = pol if on_cpu else copy.deepcopy(pol).cpu()
             evals.append({"iteration": it, **evaluate_policy(pol, stages, n=eval_n)})
 
     bos, eos, pad = stages.ids
-    history = train_ppo_rlhf(policy, stages.sft_model, critic, reward_fn or stages.proxy, config, bos_id=bos,
-                             eos_id=eos, pad_id=pad, gold_fn=stages.gold, callback=callback)
-    return PPORun(policy=policy, history=history, evals=evals)
+    history = train_ppo_rlhf(policy, ref, critic, proxy, config, bos_id=bos, eos_id=eos, pad_id=pad,
+                             gold_fn=stages.gold, callback=callback, runtime=runtime)
+    return PPORun(policy=policy if on_cpu else policy.cpu(), history=history, evals=evals)

@@ -27,8 +27,10 @@ update, as PPO assumes.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -39,6 +41,9 @@ from rl4llm.rlhf.kl import AdaptiveKLController, FixedKLController, kl_k1
 from rl4llm.rlhf.reward_model import ValueModel
 from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_sequences
 from rl4llm.utils import check_positive_int, check_range, progress
+
+if TYPE_CHECKING:
+    from rl4llm.distributed import Runtime
 
 __all__ = ["PPORLHFConfig", "PPORLHFHistory", "kl_penalised_rewards", "token_advantages", "token_entropy",
            "train_ppo_rlhf"]
@@ -179,17 +184,32 @@ def token_entropy(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     return -(logp.exp() * logp).sum(-1) * batch.response_mask
 
 
-def _masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    n = mask.sum().clamp_min(1.0)
-    mean = (x * mask).sum() / n
-    var = (((x - mean) * mask) ** 2).sum() / n
+def _masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8,
+                   total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+    """Whiten ``x`` over its masked entries; ``total`` sums a scalar over processes (statistics of the global
+    batch, :meth:`rl4llm.distributed.Runtime.sum`), default: this process only."""
+    total = total or (lambda t: t)
+    n = total(mask.sum()).clamp_min(1.0)
+    mean = total((x * mask).sum()) / n
+    var = total((((x - mean) * mask) ** 2).sum()) / n
     return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Parameter],
+              runtime: Runtime | None) -> None:
+    """``loss.backward()``; across processes, this rank's share of the global token mean, gradients summed."""
+    if runtime is None:
+        loss.backward()
+        return
+    (loss * runtime.token_share(n_tokens)).backward()
+    runtime.sum_gradients(params)
 
 
 def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                    reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
                    eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callable[[int, nn.Module], None] | None = None) -> PPORLHFHistory:
+                   callback: Callable[[int, nn.Module], None] | None = None,
+                   runtime: Runtime | None = None) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
     ``gold_fn`` (optional) scores each rollout with the gold reward for logging only; ``callback(it, policy)``
@@ -199,7 +219,17 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     ``clip_frac`` (fraction of tokens whose ratio left :math:`[1-\\epsilon, 1+\\epsilon]`) and ``approx_kl``
     (the k3 estimate of how far each update moved the policy, per token). Raises ``FloatingPointError`` instead of
     training on a non-finite loss.
+
+    ``runtime`` (:func:`rl4llm.distributed.make_runtime`; ``None``: one CPU process, float32) runs the loop on its
+    device and precision and, across processes, splits the rollouts by rank (each process samples its shards of
+    the global batch of ``batch_size``), all-reduces the gradients and the whitening statistics, and averages the
+    logged metrics over ranks. The models must already be on ``runtime.device``.
     """
+    if runtime is not None and config.minibatch_size % runtime.world_size:
+        raise ValueError(f"minibatch_size must be a multiple of the number of processes ({runtime.world_size}), "
+                         f"got {config.minibatch_size}")
+    local_mb = config.minibatch_size if runtime is None else config.minibatch_size // runtime.world_size
+    autocast = runtime.autocast if runtime is not None else contextlib.nullcontext
     gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
@@ -212,10 +242,17 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     history = PPORLHFHistory()
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
         # 1. rollouts and everything computed on them without gradients
-        batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                 generator=gen, temperature=config.temperature)
+        if runtime is None:
+            batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                     generator=gen, temperature=config.temperature)
+        else:  # this rank's shards of the global batch
+            with autocast():
+                batch = SequenceBatch.cat([sample_sequences(policy, rows, config.max_new_tokens, bos_id, eos_id,
+                                                            pad_id, generator=g, temperature=config.temperature)
+                                           for rows, g in runtime.shard_plan(config.batch_size, config.seed, it)],
+                                          pad_id)
         mask = batch.response_mask
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             old_logp = response_logprobs(policy, batch)
             entropy = token_entropy(policy, batch)
             ref_logp = response_logprobs(ref_model, batch)
@@ -226,29 +263,31 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
             # 3. GAE over the tokens (gamma = 1: nothing is discounted inside a short text)
             adv, returns = token_advantages(rewards, old_values, mask, config.gamma, config.lam)
             if config.whiten_advantages:
-                adv = _masked_whiten(adv, mask)
+                adv = _masked_whiten(adv, mask, total=None if runtime is None else runtime.sum)
         # 4. PPO epochs over minibatches of sequences
         stats = {"policy_loss": [], "value_loss": [], "clip_frac": [], "approx_kl": []}
         for _ in range(config.epochs):
             order = rng.permutation(len(batch))
-            for start in range(0, len(batch), config.minibatch_size):
-                idx = torch.as_tensor(order[start: start + config.minibatch_size])
+            for start in range(0, len(batch), local_mb):
+                idx = torch.as_tensor(order[start: start + local_mb])
                 mb = batch.index(idx)
                 m = mb.response_mask.bool()
-                new_logp = response_logprobs(policy, mb)
+                with autocast():
+                    new_logp = response_logprobs(policy, mb)
                 pg_loss = ppo_clip_loss(new_logp[m], old_logp[idx][m], adv[idx][m], config.clip_eps)
                 if not torch.isfinite(pg_loss):
                     raise FloatingPointError(f"PPO policy loss is {float(pg_loss)} at iteration {it}; lower lr "
                                              f"({config.lr}) or clip_eps ({config.clip_eps})")
                 opt.zero_grad()
-                pg_loss.backward()
+                _backward(pg_loss, m.sum(), policy.parameters(), runtime)
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 opt.step()
-                values = critic.values(mb)
+                with autocast():
+                    values = critic.values(mb)
                 v_loss = config.vf_coef * clipped_value_loss(values[m], old_values[idx][m], returns[idx][m],
                                                              config.vf_clip)
                 critic_opt.zero_grad()
-                v_loss.backward()
+                _backward(v_loss, m.sum(), critic.parameters(), runtime)
                 nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
                 critic_opt.step()
                 with torch.no_grad():
@@ -275,9 +314,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
         }
         if gold_fn is not None:
             row["gold"] = float(np.mean(gold_fn(batch)))
+        if runtime is not None:  # every rank logs the average over the ranks' rollouts
+            row = runtime.mean_over_ranks(row)
         history.rows.append(row)
-        # 5. adaptive KL coefficient (Ziegler et al. 2019)
-        ctl.update(kl_seq, len(batch))
+        # 5. adaptive KL coefficient (Ziegler et al. 2019), on the global batch's KL
+        ctl.update(row["kl"], config.batch_size)
         if callback is not None:
             callback(it, policy)
     return history
