@@ -129,6 +129,8 @@ def save_random_gpt2(folder: str | Path, tokenizer=None, seed: int = 0, **config
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel
 
+    from rl4llm.lm.model import quiet_loading
+
     tokenizer = build_bpe_tokenizer() if tokenizer is None else tokenizer
     fields = {"vocab_size": len(tokenizer), "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
               "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
@@ -137,6 +139,7 @@ def save_random_gpt2(folder: str | Path, tokenizer=None, seed: int = 0, **config
     model = GPT2LMHeadModel(GPT2Config(**fields))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
+    with quiet_loading():  # no "Writing model shards" bar
+        model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
