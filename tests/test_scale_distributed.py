@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -121,3 +122,43 @@ def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
     assert metrics["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)
     assert {"rlhf_gold_reward", "kl", "rm_accuracy"} <= set(metrics)
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
+
+
+@pytest.mark.parametrize("name", ["rlhf", "dpo", "overoptimization"])
+def test_language_model_experiments_take_model_and_device(name):
+    from rl4llm.config import ConfigError
+    from rl4llm.experiments import config_from_overrides
+
+    config = config_from_overrides(name)
+    assert (config.model, config.device) == ("tiny", "cpu")  # the book's default path
+    with pytest.raises(ConfigError) as err:
+        config_from_overrides(name, device="tpu")
+    assert err.value.field == "device"
+    with pytest.raises(ValueError, match="model"):
+        config_from_overrides(name, model="")
+    assert config_from_overrides(name, model="gpt2").stages_config().model == "gpt2"
+
+
+def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
+    import copy
+
+    from rl4llm.lm import load_tiny_gpt2
+    from rl4llm.rlhf.pipeline import gold_of
+    from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
+    from rl4llm.rlhf.reward_model import RewardModel, ValueModel
+    from rl4llm.rlhf.rollout import special_ids
+
+    policy, tok = load_tiny_gpt2()
+    policy.requires_grad_(True)
+    ref = copy.deepcopy(policy)
+    critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
+    before = [p.detach().clone() for p in policy.parameters()]
+    config = PPORLHFConfig(iterations=1, batch_size=8, minibatch_size=4, epochs=1, max_new_tokens=10)
+    bos, eos, pad = special_ids(tok)
+    rt = Runtime(torch.device("cpu"), mixed_precision="bf16")
+    history = train_ppo_rlhf(policy, ref, critic, lambda b: torch.as_tensor(gold_of(tok, b), dtype=torch.float32),
+                             config, bos_id=bos, eos_id=eos, pad_id=pad, runtime=rt)
+    row = history.rows[0]
+    assert all(np.isfinite(v) for v in row.values())
+    assert all(p.dtype == torch.float32 for p in policy.parameters())  # autocast: float32 weights, bf16 compute
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))

@@ -10,12 +10,14 @@ those of the ``rlhf`` experiment (:mod:`rl4llm.rlhf.pipeline`, same cache); the 
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 
 import torch
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, resolve_device
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import MODEL_HELP
 from rl4llm.rlhf.dpo import train_dpo
@@ -45,6 +47,7 @@ class Config:
     label_noise: float = 0.05
     seed: int = 0
     model: str = param("tiny", help=MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -73,18 +76,22 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
+    device = resolve_device(config.device)
     stages = prepare_stages(config.stages_config())
-    policy = stages.new_policy()
+    policy = stages.new_policy().to(device)
+    ref = stages.sft_model if device.type == "cpu" else copy.deepcopy(stages.sft_model).to(device)
     evals = [{"step": 0, **evaluate_policy(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
-        if step % config.eval_every == 0 or step == config.steps:
+        if step % config.eval_every == 0 or step == config.steps:  # evaluations run on the CPU
+            pol = pol if device.type == "cpu" else copy.deepcopy(pol).cpu()
             evals.append({"step": step, **evaluate_policy(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
-    log = train_dpo(policy, stages.sft_model, chosen, rejected, beta=config.beta, steps=config.steps,
+    log = train_dpo(policy, ref, chosen.to(device), rejected.to(device), beta=config.beta, steps=config.steps,
                     batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                     log_every=min(10, config.eval_every), callback=callback)
+    policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]
     metrics = {

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import MODEL_HELP
 from rl4llm.rlhf.best_of_n import best_of_n_curve
@@ -50,6 +51,8 @@ class Config:
     bon_max_n: int = 1024
     seed: int = 0
     model: str = param("tiny", help=MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -75,14 +78,16 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(config.stages_config())
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    with main_process_first(runtime):
+        stages = prepare_stages(config.stages_config())
 
     # RL: PPO against the proxy, one run per KL coefficient
     rl: dict[float, list[dict[str, float]]] = {}
     policy = None
     for coef in config.kl_coefs:
         ppo_cfg = PPORLHFConfig(iterations=config.iterations, lr=config.lr, kl_coef=float(coef), seed=config.seed)
-        out = run_ppo(stages, ppo_cfg, eval_every=config.eval_every)
+        out = run_ppo(stages, ppo_cfg, eval_every=config.eval_every, runtime=runtime)
         rl[float(coef)] = out.evals
         policy = out.policy if policy is None else policy  # the first coefficient's policy: the hack to inspect
 

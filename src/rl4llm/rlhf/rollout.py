@@ -58,6 +58,12 @@ class SequenceBatch:
         """Number of response tokens of each sequence, ``[B]``."""
         return self.response_mask.sum(1).long()
 
+    def to(self, device: torch.device | str) -> SequenceBatch:
+        """The batch on ``device`` (the same object when it is there already)."""
+        if self.input_ids.device == torch.device(device):
+            return self
+        return SequenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.response_mask.to(device))
+
     def index(self, idx: torch.Tensor | slice) -> SequenceBatch:
         """The sub-batch ``idx`` (rows)."""
         return SequenceBatch(self.input_ids[idx], self.attention_mask[idx], self.response_mask[idx])
