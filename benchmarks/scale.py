@@ -3,8 +3,9 @@
     python benchmarks/scale.py                          # GPT-2 124M configuration, chapter 5's PPO settings
     python benchmarks/scale.py --reduced --processes 1 2 --out scale.json     # the CPU-sized run (tested)
 
-The policy is a randomly initialised GPT-2 of the 124M configuration (``transformers.GPT2Config()``; no download,
-throughput does not depend on the weights) with a byte-level BPE tokenizer trained on the review language
+The policy is a randomly initialised GPT-2 of the 124M configuration (``transformers.GPT2Config()``, its 50,257-token
+output layer included; no download, throughput does not depend on the weights; sampled ids beyond the local
+tokenizer decode to nothing) with a byte-level BPE tokenizer trained on the review language
 (:func:`rl4llm.lm.build_bpe_tokenizer`), saved to a temporary folder and loaded through ``--model FOLDER`` like a
 real checkpoint. The reward is the exact gold reward of the decoded text. Each measurement runs
 :func:`rl4llm.rlhf.ppo.train_ppo_rlhf` for ``--iterations`` iterations of ``--batch-size`` rollouts (the global
@@ -37,7 +38,7 @@ from pathlib import Path
 
 #: The chapter's PPO settings (rl4llm.experiments.rlhf) and the reduced CPU setting.
 SETTINGS = {
-    "full": {"model": {}, "batch_size": 64, "minibatch_size": 32, "epochs": 2, "max_new_tokens": 28,
+    "full": {"model": {"vocab_size": 50257}, "batch_size": 64, "minibatch_size": 32, "epochs": 2, "max_new_tokens": 28,
              "iterations": 3},
     "reduced": {"model": {"n_layer": 2, "n_embd": 128, "n_head": 4, "n_positions": 64}, "batch_size": 16,
                 "minibatch_size": 8, "epochs": 2, "max_new_tokens": 28, "iterations": 2},
