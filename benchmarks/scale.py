@@ -38,14 +38,16 @@ from pathlib import Path
 
 #: The chapter's PPO settings (rl4llm.experiments.rlhf) and the reduced CPU setting.
 SETTINGS = {
-    "full": {"model": {"vocab_size": 50257}, "batch_size": 64, "minibatch_size": 32, "epochs": 2, "max_new_tokens": 28,
+    "full": {"model": {"vocab_size": 50257}, "batch_size": 64, "n_minibatches": 2, "n_epochs": 2, "max_new_tokens": 28,
              "iterations": 3},
     "reduced": {"model": {"n_layer": 2, "n_embd": 128, "n_head": 4, "n_positions": 64}, "batch_size": 16,
-                "minibatch_size": 8, "epochs": 2, "max_new_tokens": 28, "iterations": 2},
+                "n_minibatches": 2, "n_epochs": 2, "max_new_tokens": 28, "iterations": 2},
 }
 #: Keys of one measured run in the JSON (the book's appendix reads them).
 RUN_KEYS = ("trainer", "processes", "device", "mixed_precision", "iterations", "batch_size", "tokens",
             "wall_s", "tokens_per_s", "peak_rss_mb", "peak_gpu_mb", "parameters")
+#: Keys of the JSON's "ppo" entry: the PPORLHFConfig fields the setting fixes.
+PPO_KEYS = ("batch_size", "n_minibatches", "n_epochs", "max_new_tokens")
 #: Top-level keys of the JSON.
 TOP_KEYS = ("setting", "model_config", "ppo", "runs", "skipped", "machine")
 
@@ -63,7 +65,7 @@ def worker(args: argparse.Namespace) -> None:
     from rl4llm.distributed import make_runtime
     from rl4llm.lm import resolve_policy
     from rl4llm.lm.model import count_parameters
-    from rl4llm.rlhf.pipeline import gold_of
+    from rl4llm.rlhf.stages import gold_of
     from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
     from rl4llm.rlhf.rollout import special_ids
@@ -83,7 +85,7 @@ def worker(args: argparse.Namespace) -> None:
         return torch.as_tensor(gold_of(tok, batch), dtype=torch.float32, device=runtime.device)
 
     config = PPORLHFConfig(iterations=args.iterations, batch_size=setting["batch_size"],
-                           minibatch_size=setting["minibatch_size"], epochs=setting["epochs"],
+                           n_minibatches=setting["n_minibatches"], n_epochs=setting["n_epochs"],
                            max_new_tokens=setting["max_new_tokens"], lr=1e-5, critic_lr=1e-5, seed=0)
     bos, eos, pad = special_ids(tok)
     if runtime.device.type == "cuda":
@@ -179,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "setting": args.setting,
         "model_config": {k: model_config[k] for k in ("n_layer", "n_embd", "n_head", "vocab_size", "n_positions")},
-        "ppo": {k: setting[k] for k in ("batch_size", "minibatch_size", "epochs", "max_new_tokens")},
+        "ppo": {k: setting[k] for k in PPO_KEYS},
         "runs": runs,
         "skipped": skipped,
         "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,

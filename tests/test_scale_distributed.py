@@ -115,7 +115,7 @@ def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
     out = tmp_path / "run"
     res = _launch(2, "-m", "rl4llm.cli", "run", "rlhf", "--out", str(out), "--n-pairs", "40",
                   "--heldout-pairs", "10", "--rm-steps", "2", "--iterations", "2", "--batch-size", "8",
-                  "--minibatch-size", "4", "--eval-every", "2", cwd=tmp_path)
+                  "--n-minibatches", "2", "--eval-every", "2", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("wrote ") == 1  # rank 0 alone writes and reports
     metrics = json.loads((out / "metrics.json").read_text())
@@ -128,6 +128,7 @@ def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
 def test_language_model_experiments_take_model_and_device(name):
     from rl4llm.config import ConfigError
     from rl4llm.experiments import config_from_overrides
+    from rl4llm.rlhf.stages import stages_config_from
 
     config = config_from_overrides(name)
     assert (config.model, config.device) == ("tiny", "cpu")  # the book's default path
@@ -136,14 +137,14 @@ def test_language_model_experiments_take_model_and_device(name):
     assert err.value.field == "device"
     with pytest.raises(ValueError, match="model"):
         config_from_overrides(name, model="")
-    assert config_from_overrides(name, model="gpt2").stages_config().model == "gpt2"
+    assert stages_config_from(config_from_overrides(name, model="gpt2")).model == "gpt2"
 
 
 def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
     import copy
 
     from rl4llm.lm import load_tiny_gpt2
-    from rl4llm.rlhf.pipeline import gold_of
+    from rl4llm.rlhf.stages import gold_of
     from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
     from rl4llm.rlhf.rollout import special_ids
@@ -153,7 +154,7 @@ def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
     ref = copy.deepcopy(policy)
     critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
     before = [p.detach().clone() for p in policy.parameters()]
-    config = PPORLHFConfig(iterations=1, batch_size=8, minibatch_size=4, epochs=1, max_new_tokens=10)
+    config = PPORLHFConfig(iterations=1, batch_size=8, n_minibatches=2, n_epochs=1, max_new_tokens=10)
     bos, eos, pad = special_ids(tok)
     rt = Runtime(torch.device("cpu"), mixed_precision="bf16")
     history = train_ppo_rlhf(policy, ref, critic, lambda b: torch.as_tensor(gold_of(tok, b), dtype=torch.float32),
@@ -162,3 +163,16 @@ def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
     assert all(np.isfinite(v) for v in row.values())
     assert all(p.dtype == torch.float32 for p in policy.parameters())  # autocast: float32 weights, bf16 compute
     assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+
+
+def test_whitening_with_summed_statistics_is_whitening_of_the_global_batch():
+    """Two ranks holding the same rows: summing the statistics over them (``total`` doubles each sum) must whiten
+    as the one-process whitening of both ranks' rows together."""
+    from rl4llm.rl import masked_whiten
+
+    x = torch.tensor([[1.0, -2.0, 4.0], [0.5, 3.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    both = masked_whiten(torch.cat([x, x]), torch.cat([mask, mask]))
+    torch.testing.assert_close(masked_whiten(x, mask, total=lambda t: 2 * t), both[:2])
+    with pytest.raises(ValueError, match="total"):
+        masked_whiten(x, mask, total=3)
