@@ -1,4 +1,8 @@
-"""benchmarks/scale.py: the reduced CPU run works, and the JSON the book's appendix glues has its keys."""
+"""benchmarks/scale.py: the reduced CPU run works, and the JSON the book's appendix glues has its keys.
+
+The reduced run launches the benchmark in a subprocess (tens of seconds): its tests are ``slow``; the quick suite
+checks the committed JSON against the keys the benchmark declares.
+"""
 
 import importlib.util
 import json
@@ -31,6 +35,7 @@ def reduced_run(tmp_path_factory):
     return json.loads(out.read_text()), res.stdout
 
 
+@pytest.mark.slow
 def test_reduced_run_measures_ppo_rlhf(reduced_run):
     result, stdout = reduced_run
     (run,) = result["runs"]
@@ -47,6 +52,7 @@ def test_reduced_run_measures_ppo_rlhf(reduced_run):
     assert "ppo-rlhf" in stdout and "tokens/s" in stdout
 
 
+@pytest.mark.slow
 def test_skipped_trainers_are_reported(reduced_run):
     result, stdout = reduced_run
     if importlib.util.find_spec("trl") is None:
@@ -55,6 +61,7 @@ def test_skipped_trainers_are_reported(reduced_run):
         assert "grpo" in result["skipped"]
 
 
+@pytest.mark.slow
 def test_book_json_has_the_keys_the_benchmark_writes(reduced_run):
     result, _ = reduced_run
     book = json.loads(BOOK_JSON.read_text())
@@ -64,4 +71,13 @@ def test_book_json_has_the_keys_the_benchmark_writes(reduced_run):
         assert set(run) == set(mod.RUN_KEYS)
     assert set(book["model_config"]) == set(result["model_config"])
     assert set(book["ppo"]) == set(result["ppo"])
+    assert book["setting"] == "reduced" and sorted(r["processes"] for r in book["runs"]) == [1, 2]
+
+
+def test_book_json_has_the_keys_the_benchmark_declares():
+    book = json.loads(BOOK_JSON.read_text())
+    mod = _module()
+    assert set(book) == set(mod.TOP_KEYS)
+    assert book["runs"] and all(set(run) == set(mod.RUN_KEYS) for run in book["runs"])
+    assert book["ppo"] == {k: mod.SETTINGS["reduced"][k] for k in mod.PPO_KEYS}
     assert book["setting"] == "reduced" and sorted(r["processes"] for r in book["runs"]) == [1, 2]
