@@ -165,8 +165,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (ValueError, TypeError) as e:
                 raise UsageError(str(e)) from None
             result = experiments.run_experiment(args.name, out=args.out, **overrides)
-            print(json.dumps(experiments._jsonable(result.metrics), sort_keys=True))
-            print(f"wrote {args.out}/metrics.json, curves.csv, figure.png")
+            from rl4llm.distributed import is_main_process
+
+            if is_main_process():  # under accelerate launch, rank 0 wrote the files and reports them
+                print(json.dumps(experiments._jsonable(result.metrics), sort_keys=True))
+                print(f"wrote {args.out}/metrics.json, curves.csv, figure.png")
             return 0
         if args.command in SUBCOMMANDS:
             if extra:

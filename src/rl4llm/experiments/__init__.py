@@ -41,6 +41,8 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from rl4llm.distributed import is_main_process
+
 __all__ = [
     "Result",
     "Experiment",
@@ -149,16 +151,17 @@ def run_experiment(name: str, out: str | Path | None = None, *, cache: bool = Fa
     if path is not None:
         result = _load_result(exp, config, path)
         if result is not None:
-            if out is not None:
+            if out is not None and is_main_process():
                 save_result(result, out, config=config)
             return result
     t0 = time.perf_counter()
     result = exp.run(config)
     result.metrics.setdefault("wall_s", round(time.perf_counter() - t0, 3))
     if path is not None:
-        _store_result(exp, result, path)
+        if is_main_process():  # under a multi-process launcher, rank 0 writes
+            _store_result(exp, result, path)
         result.artifacts["from_cache"] = False
-    if out is not None:
+    if out is not None and is_main_process():
         save_result(result, out, config=config)
     return result
 

@@ -10,6 +10,7 @@ those of the ``rlhf`` experiment (:mod:`rl4llm.rlhf.stages`, same cache); the re
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import torch
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, resolve_device
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import train_dpo
 from rl4llm.rlhf.evaluation import evaluate_against_gold
@@ -45,6 +47,8 @@ class Config:
     label_temperature: float = stage_field("label_temperature")
     label_noise: float = stage_field("label_noise")
     seed: int = param(0, low=0, help="random seed (stages and DPO)")
+    model: str = stage_field("model")
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -63,18 +67,22 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
+    device = resolve_device(config.device)
     stages = prepare_stages(stages_config_from(config))
-    policy = stages.new_policy()
+    policy = stages.new_policy().to(device)
+    ref = stages.sft_model if device.type == "cpu" else copy.deepcopy(stages.sft_model).to(device)
     evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
-        if step % config.eval_every == 0 or step == config.steps:
+        if step % config.eval_every == 0 or step == config.steps:  # evaluations run on the CPU
+            pol = pol if device.type == "cpu" else copy.deepcopy(pol).cpu()
             evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
-    log = train_dpo(policy, stages.sft_model, chosen, rejected, beta=config.beta, steps=config.steps,
+    log = train_dpo(policy, ref, chosen.to(device), rejected.to(device), beta=config.beta, steps=config.steps,
                     batch_size=config.batch_size, lr=config.lr, seed=config.seed,
                     log_every=min(10, config.eval_every), callback=callback)
+    policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]
     metrics = {

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from rl4llm.config import ConfigError, param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.rlhf.best_of_n import best_of_n_curve
 from rl4llm.rlhf.overoptimization import fit_gao
@@ -52,6 +53,10 @@ class Config:
     bon_pool: int = param(2048, low=2, help="SFT samples in the best-of-n pool")
     bon_max_n: int = param(1024, low=1, help="largest n of best-of-n (<= bon_pool)")
     seed: int = param(0, low=0, help="random seed (stages, PPO, best-of-n pool)")
+    # where and at what scale (appendix "Scaling up")
+    model: str = stage_field("model")
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -66,14 +71,16 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(stages_config_from(config))
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(stages_config_from(config))
 
     # RL: PPO against the proxy, one run per KL coefficient
     rl: dict[float, list[dict[str, float]]] = {}
     policy = None
     for coef in config.kl_coefs:
         ppo_cfg = PPORLHFConfig(iterations=config.iterations, lr=config.lr, kl_coef=float(coef), seed=config.seed)
-        out = run_ppo(stages, ppo_cfg, eval_every=config.eval_every)
+        out = run_ppo(stages, ppo_cfg, eval_every=config.eval_every, runtime=runtime)
         rl[float(coef)] = out.evals
         policy = out.policy if policy is None else policy  # the first coefficient's policy: the hack to inspect
 

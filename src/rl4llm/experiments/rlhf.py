@@ -6,6 +6,10 @@
 3. **PPO** against the reward model with a per-token KL penalty towards the SFT policy
    (:func:`rl4llm.rlhf.ppo.train_ppo_rlhf`; ``kl_target`` switches on the adaptive coefficient).
 
+``model`` picks the starting checkpoint (``tiny``, ``gpt2`` or a folder), ``device`` and ``mixed_precision`` where
+PPO runs; under ``accelerate launch --num_processes N`` the PPO rollouts and gradients are split over N processes
+(:mod:`rl4llm.distributed`) and only the main process writes files.
+
 Rewards are in SFT standard deviations with the SFT policy at 0; ``kl`` is :math:`\\mathrm{KL}(\\pi\\|\\pi_{SFT})`
 in nats per sequence, both measured on ``n_eval`` fresh samples of the final policy.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
@@ -55,6 +60,10 @@ class Config:
     gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
     eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
     seed: int = param(0, low=0, help="random seed (stages and PPO)")
+    # where and at what scale (appendix "Scaling up")
+    model: str = stage_field("model")
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -72,9 +81,11 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(stages_config_from(config))
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(stages_config_from(config))
     c1 = time.process_time()
-    ppo = run_ppo(stages, config.ppo_config(), eval_every=config.eval_every)
+    ppo = run_ppo(stages, config.ppo_config(), eval_every=config.eval_every, runtime=runtime)
     final = ppo.evals[-1]
     sft = ppo.evals[0]
     st = stages.stats

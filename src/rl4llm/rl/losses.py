@@ -20,6 +20,7 @@ entropy :func:`entropy_bonus`; chapter 5 whitens its advantages over the respons
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -146,7 +147,8 @@ def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.T
     # END SOLUTION
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8,
+                  total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
     """Whiten ``x`` over the entries where ``mask`` is 1, :math:`(x - \\mu) / \\sqrt{\\sigma^2 + \\varepsilon}`;
     0 elsewhere.
 
@@ -156,6 +158,9 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float 
     (the population variance over the batch's response tokens, as in Ziegler et al.'s and TRL's PPO for
     language models; ``mask=None`` counts every entry). Chapter 1's :func:`normalize_advantages` is the
     per-minibatch form with the sample standard deviation added to :math:`\\varepsilon` outside the root.
+    ``total`` (default: none) sums each of the three scalar sums over processes first, so that a batch split
+    across processes is whitened with the whole batch's statistics
+    (:meth:`rl4llm.distributed.Runtime.sum`).
     """
     if not isinstance(x, torch.Tensor) or x.numel() == 0:
         raise ValueError("x must be a non-empty torch.Tensor")
@@ -164,9 +169,12 @@ def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float 
     else:
         _check_mask(mask, tuple(x.shape))
     eps = check_range("eps", eps, 0.0, None)
-    n = mask.sum().clamp_min(1.0)
-    mean = (x * mask).sum() / n
-    var = (((x - mean) * mask) ** 2).sum() / n
+    if total is not None and not callable(total):
+        raise ValueError("total must be callable or None")
+    total = total or (lambda t: t)
+    n = total(mask.sum()).clamp_min(1.0)
+    mean = total((x * mask).sum()) / n
+    var = total((((x - mean) * mask) ** 2).sum()) / n
     return (x - mean) * torch.rsqrt(var + eps) * mask
 
 

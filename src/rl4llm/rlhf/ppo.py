@@ -30,8 +30,10 @@ update, as PPO assumes.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,6 +46,9 @@ from rl4llm.rlhf.kl import AdaptiveKLController, FixedKLController, kl_k1
 from rl4llm.rlhf.reward_model import ValueModel
 from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_sequences
 from rl4llm.utils import check_range, progress
+
+if TYPE_CHECKING:
+    from rl4llm.distributed import Runtime
 
 __all__ = ["PPORLHFConfig", "PPORLHFHistory", "LMRollout", "collect_lm_rollout", "lm_advantages", "lm_ppo_update",
            "kl_penalised_rewards", "token_advantages", "token_entropy", "train_ppo_rlhf"]
@@ -206,59 +211,86 @@ class LMRollout:
 @torch.no_grad()
 def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                        reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
-                       eos_id: int, pad_id: int, generator: torch.Generator) -> LMRollout:
-    """Sample ``config.batch_size`` responses from ``policy`` and score them (no gradients)."""
-    batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                             generator=generator, temperature=config.temperature)
-    old_logp = response_logprobs(policy, batch)
-    entropy = float(entropy_bonus(_next_token_logits(policy, batch), batch.response_mask))
-    ref_logp = response_logprobs(ref_model, batch)
-    old_values = critic.values(batch)
-    score = reward_fn(batch).float()
+                       eos_id: int, pad_id: int, generator: torch.Generator, runtime: Runtime | None = None,
+                       iteration: int = 1) -> LMRollout:
+    """Sample ``config.batch_size`` responses from ``policy`` and score them (no gradients).
+
+    With a ``runtime`` (:mod:`rl4llm.distributed`) this process samples only its shards of the global batch
+    (:meth:`~rl4llm.distributed.Runtime.shard_plan` for ``iteration``, each shard with its own generator instead
+    of ``generator``), under the runtime's autocast.
+    """
+    if runtime is None:
+        batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                 generator=generator, temperature=config.temperature)
+    with contextlib.nullcontext() if runtime is None else runtime.autocast():
+        if runtime is not None:  # this rank's shards of the global batch
+            batch = SequenceBatch.cat([sample_sequences(policy, rows, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                                        generator=g, temperature=config.temperature)
+                                       for rows, g in runtime.shard_plan(config.batch_size, config.seed, iteration)],
+                                      pad_id)
+        old_logp = response_logprobs(policy, batch)
+        entropy = float(entropy_bonus(_next_token_logits(policy, batch), batch.response_mask))
+        ref_logp = response_logprobs(ref_model, batch)
+        old_values = critic.values(batch)
+        score = reward_fn(batch).float()
     return LMRollout(batch, old_logp, ref_logp, old_values, score, entropy)
 
 
 @torch.no_grad()
-def lm_advantages(rollout: LMRollout, kl_coef: float,
-                  config: PPORLHFConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lm_advantages(rollout: LMRollout, kl_coef: float, config: PPORLHFConfig,
+                  runtime: Runtime | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-token KL-penalised rewards, GAE advantages (whitened over the batch's tokens when ``config.norm_adv``)
-    and value targets; returns ``(advantages, returns, kl)``, each ``[B, T]`` and 0 on padding."""
+    and value targets; returns ``(advantages, returns, kl)``, each ``[B, T]`` and 0 on padding. With a
+    ``runtime`` across processes, the whitening statistics are those of the global batch (sums all-reduced)."""
     mask = rollout.batch.response_mask
     rewards, kl = kl_penalised_rewards(rollout.score, rollout.old_logp, rollout.ref_logp, mask, kl_coef)
     adv, returns = token_advantages(rewards, rollout.old_values, mask, config.gamma, config.gae_lambda)
     if config.norm_adv:
-        adv = masked_whiten(adv, mask)
+        adv = masked_whiten(adv, mask, total=None if runtime is None else runtime.sum)
     return adv, returns, kl
 
 
 def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimizer,
                   critic_opt: torch.optim.Optimizer, rollout: LMRollout, adv: torch.Tensor, returns: torch.Tensor,
-                  config: PPORLHFConfig, rng: np.random.Generator, iteration: int = 0) -> dict[str, float]:
+                  config: PPORLHFConfig, rng: np.random.Generator, iteration: int = 0,
+                  runtime: Runtime | None = None) -> dict[str, float]:
     """``config.n_epochs`` passes over minibatches of responses: a clipped-surrogate step of the policy, then a
     clipped-value step of the critic, each with its gradient norm clipped. Returns the mean ``policy_loss``,
-    ``value_loss``, ``clip_frac`` and ``approx_kl`` over the minibatches (per token)."""
+    ``value_loss``, ``clip_frac`` and ``approx_kl`` over the minibatches (per token).
+
+    With a ``runtime`` across ``W`` processes, each process's minibatches hold ``minibatch_size / W`` of its own
+    responses, and each backward pass is this rank's token share of the global minibatch's loss with the
+    gradients summed over ranks (:func:`_backward`): the step is the one-process step on the global minibatch.
+    """
+    if runtime is not None and config.minibatch_size % runtime.world_size:
+        raise ValueError(f"minibatch_size must be a multiple of the number of processes ({runtime.world_size}), "
+                         f"got {config.minibatch_size}")
+    local_mb = config.minibatch_size if runtime is None else config.minibatch_size // runtime.world_size
+    autocast = contextlib.nullcontext if runtime is None else runtime.autocast
     batch, old_logp, old_values = rollout.batch, rollout.old_logp, rollout.old_values
     stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clip_frac": [], "approx_kl": []}
     for _ in range(config.n_epochs):
         order = rng.permutation(len(batch))
-        for start in range(0, len(batch), config.minibatch_size):
-            idx = torch.as_tensor(order[start: start + config.minibatch_size])
+        for start in range(0, len(batch), local_mb):
+            idx = torch.as_tensor(order[start: start + local_mb])
             mb = batch.index(idx)
             m = mb.response_mask.bool()
-            new_logp = response_logprobs(policy, mb)
+            with autocast():
+                new_logp = response_logprobs(policy, mb)
             pg_loss = ppo_clip_loss(new_logp[m], old_logp[idx][m], adv[idx][m], config.clip_eps)
             if not torch.isfinite(pg_loss):
                 raise FloatingPointError(f"PPO policy loss is {float(pg_loss)} at iteration {iteration}; lower lr "
                                          f"({config.lr}) or clip_eps ({config.clip_eps})")
             opt.zero_grad()
-            pg_loss.backward()
+            _backward(pg_loss, m.sum(), policy.parameters(), runtime)
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             opt.step()
-            values = critic.values(mb)
+            with autocast():
+                values = critic.values(mb)
             v_loss = config.vf_coef * clipped_value_loss(values[m], old_values[idx][m], returns[idx][m],
                                                          config.clip_value)
             critic_opt.zero_grad()
-            v_loss.backward()
+            _backward(v_loss, m.sum(), critic.parameters(), runtime)
             nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
             critic_opt.step()
             stats["policy_loss"].append(pg_loss.item())
@@ -268,10 +300,20 @@ def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimi
     return {k: float(np.mean(v)) for k, v in stats.items()}
 
 
+def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Parameter],
+              runtime: Runtime | None) -> None:
+    """``loss.backward()``; across processes, this rank's share of the global token mean, gradients summed."""
+    if runtime is None:
+        loss.backward()
+        return
+    (loss * runtime.token_share(n_tokens)).backward()
+    runtime.sum_gradients(params)
+
+
 def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                    reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
                    eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callback | None = None) -> PPORLHFHistory:
+                   callback: Callback | None = None, runtime: Runtime | None = None) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
     ``gold_fn`` (optional) scores each rollout with the gold reward for logging only. ``callback(iteration, info,
@@ -283,6 +325,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     ratio left :math:`[1-\\epsilon, 1+\\epsilon]`) and ``approx_kl`` (the k3 estimate of how far each update moved
     the policy, per token), the diagnostics of :mod:`rl4llm.rl.losses` that chapter 1's PPO logs too. Raises
     ``FloatingPointError`` instead of training on a non-finite loss.
+
+    ``runtime`` (:func:`rl4llm.distributed.make_runtime`; ``None``: one CPU process, float32) runs the loop on its
+    device and precision and, across processes, splits the rollouts by rank (each process samples its shards of
+    the global batch of ``batch_size``), all-reduces the gradients and the whitening statistics, and averages the
+    logged metrics over ranks. The models must already be on ``runtime.device``.
     """
     if not isinstance(config, PPORLHFConfig):
         raise ValueError(f"config must be a PPORLHFConfig, got {type(config).__name__}")
@@ -301,11 +348,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
         # 1. collect responses and score them (reward model, reference, critic)
         rollout = collect_lm_rollout(policy, ref_model, critic, reward_fn, config, bos_id=bos_id, eos_id=eos_id,
-                                     pad_id=pad_id, generator=gen)
+                                     pad_id=pad_id, generator=gen, runtime=runtime, iteration=it)
         # 2-3. per-token KL-penalised rewards, GAE over the tokens, whitening
-        adv, returns, kl = lm_advantages(rollout, ctl.value, config)
+        adv, returns, kl = lm_advantages(rollout, ctl.value, config, runtime)
         # 4. PPO epochs over minibatches of responses
-        stats = lm_ppo_update(policy, critic, opt, critic_opt, rollout, adv, returns, config, rng, it)
+        stats = lm_ppo_update(policy, critic, opt, critic_opt, rollout, adv, returns, config, rng, it, runtime)
 
         mask = rollout.batch.response_mask
         kl_seq = float(kl.sum(1).mean())
@@ -313,9 +360,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                "length": float(mask.sum(1).mean()), "entropy": rollout.entropy, **stats}
         if gold_fn is not None:
             row["gold"] = float(np.mean(gold_fn(rollout.batch)))
+        if runtime is not None:  # every rank logs the average over the ranks' rollouts
+            row = runtime.mean_over_ranks(row)
         history.rows.append(row)
-        # 5. adaptive KL coefficient (Ziegler et al. 2019)
-        ctl.update(kl_seq, len(rollout.batch))
+        # 5. adaptive KL coefficient (Ziegler et al. 2019), on the global batch's KL
+        ctl.update(row["kl"], config.batch_size)
         if call_back(callback, it, row, policy):
             break
     return history

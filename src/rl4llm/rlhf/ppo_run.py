@@ -8,6 +8,7 @@ KL penalty towards the frozen SFT policy, and evaluates the policy on the gold r
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,23 +50,33 @@ class PPORun:
 
 
 def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | None = None,
-            reward_fn: Any = None) -> PPORun:
+            reward_fn: Any = None, runtime: Any = None) -> PPORun:
     """KL-penalised PPO from the SFT policy against the stages' reward model (or ``reward_fn``).
 
     The reference is the frozen SFT policy and the critic starts from the reward model. Every ``eval_every``
-    iterations (and at the start and the end) :func:`evaluate_against_gold` measures gold, proxy and KL on fresh samples.
+    iterations (and at the start and the end) :func:`evaluate_against_gold` measures gold, proxy and KL on fresh
+    samples. ``runtime`` (:func:`rl4llm.distributed.make_runtime`) trains on its device and across its processes;
+    the evaluations stay on the CPU (every process draws the same evaluation samples from the same weights).
     """
     from rl4llm.rlhf.ppo import train_ppo_rlhf
 
     eval_every = check_positive_int("eval_every", eval_every)
     policy, critic = stages.new_policy(), stages.new_critic()
+    ref, proxy = stages.sft_model, reward_fn or stages.proxy
+    on_cpu = runtime is None or runtime.device.type == "cpu"
+    if not on_cpu:  # copies on the device: the stages (cached) stay on the CPU
+        policy, critic = policy.to(runtime.device), critic.to(runtime.device)
+        ref = copy.deepcopy(ref).to(runtime.device)
+        if reward_fn is None:
+            proxy = copy.deepcopy(stages.reward_model).to(runtime.device).score
     evals = [{"iteration": 0, **evaluate_against_gold(stages.sft_model, stages, n=eval_n)}]
 
     def callback(it: int, info: dict, pol: torch.nn.Module) -> None:
         if it % eval_every == 0 or it == config.iterations:
+            pol = pol if on_cpu else copy.deepcopy(pol).cpu()
             evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
 
     bos, eos, pad = stages.ids
-    history = train_ppo_rlhf(policy, stages.sft_model, critic, reward_fn or stages.proxy, config, bos_id=bos,
-                             eos_id=eos, pad_id=pad, gold_fn=stages.gold, callback=callback)
-    return PPORun(policy=policy, history=history, evals=evals)
+    history = train_ppo_rlhf(policy, ref, critic, proxy, config, bos_id=bos, eos_id=eos, pad_id=pad,
+                             gold_fn=stages.gold, callback=callback, runtime=runtime)
+    return PPORun(policy=policy if on_cpu else policy.cpu(), history=history, evals=evals)

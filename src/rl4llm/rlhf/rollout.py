@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from rl4llm.lm.generation import sample as lm_sample
 from rl4llm.lm.generation import sequence_logprobs as lm_sequence_logprobs
 from rl4llm.lm.generation import token_logprobs as lm_token_logprobs
+from rl4llm.lm.policies import from_model_text, to_model_text
 from rl4llm.utils import check_positive_int, check_range
 
 __all__ = ["SequenceBatch", "sample_sequences", "response_logprobs", "sequence_logprob", "encode_texts",
@@ -56,6 +57,12 @@ class SequenceBatch:
     def lengths(self) -> torch.Tensor:
         """Number of response tokens of each sequence, ``[B]``."""
         return self.response_mask.sum(1).long()
+
+    def to(self, device: torch.device | str) -> SequenceBatch:
+        """The batch on ``device`` (the same object when it is there already)."""
+        if self.input_ids.device == torch.device(device):
+            return self
+        return SequenceBatch(self.input_ids.to(device), self.attention_mask.to(device), self.response_mask.to(device))
 
     def index(self, idx: torch.Tensor | slice) -> SequenceBatch:
         """The sub-batch ``idx`` (rows)."""
@@ -132,17 +139,19 @@ def sequence_logprob(model, batch: SequenceBatch) -> torch.Tensor:
 def encode_texts(tokenizer, texts: Sequence[str], max_new_tokens: int) -> SequenceBatch:
     """Encode texts as ``<bos>`` + their words, truncated to ``max_new_tokens`` response tokens.
 
-    Texts of the language end with the word ``<eos>``, which is kept; no ``<eos>`` is added to a text without
-    one (it stays unfinished, as the gold reward would judge it).
+    Texts of the language end with the word ``<eos>``, which is kept (as the tokenizer's end-of-sequence token,
+    :func:`rl4llm.lm.policies.to_model_text`); no ``<eos>`` is added to a text without one (it stays unfinished, as
+    the gold reward would judge it).
     """
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
     if len(texts) == 0:
         raise ValueError("texts must not be empty")
-    bos, _, pad = special_ids(tokenizer)
+    bos, eos, pad = special_ids(tokenizer)
+    drop = {bos, pad} - {eos}  # GPT-2: bos = pad = eos, and the eos ends the response
     rows = []
     for text in texts:
-        words = tokenizer(text, add_special_tokens=False)["input_ids"]
-        words = [w for w in words if w not in (bos, pad)]
+        words = tokenizer(to_model_text(tokenizer, text), add_special_tokens=False)["input_ids"]
+        words = [w for w in words if w not in drop]
         if not words:
             raise ValueError(f"cannot encode an empty response: {text!r}")
         rows.append([bos] + words[:max_new_tokens])
@@ -159,9 +168,12 @@ def decode_texts(tokenizer, batch: SequenceBatch) -> list[str]:
     """The responses as text, one word per token, **with** ``<eos>`` (padding and ``<bos>`` dropped).
 
     ``gold_reward(decode_texts(tok, batch)[i])`` is then the true score of response ``i``: the gold reward needs
-    the ``<eos>`` to know that a review is finished.
+    the ``<eos>`` to know that a review is finished. With a BPE tokenizer (GPT-2's) the text is decoded bytes and
+    the tokenizer's end-of-sequence token reads as ``<eos>`` (:func:`rl4llm.lm.policies.from_model_text`): the gold
+    reward only ever sees text.
     """
     out = []
     for ids, mask in zip(batch.input_ids[:, 1:], batch.response_mask, strict=True):
-        out.append(tokenizer.decode(ids[mask.bool()].tolist(), skip_special_tokens=False))
+        text = tokenizer.decode(ids[mask.bool()].tolist(), skip_special_tokens=False)
+        out.append(from_model_text(tokenizer, text))
     return out

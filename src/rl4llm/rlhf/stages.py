@@ -35,6 +35,7 @@ import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -44,6 +45,7 @@ from rl4llm import cache
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.lm.language import gold_rewards, sample_texts
 from rl4llm.lm.model import fuse_gelu
+from rl4llm.lm.policies import MODEL_HELP, check_model_name, resolve_policy
 from rl4llm.rlhf.preferences import label_preferences
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel, preference_accuracy, train_reward_model
 from rl4llm.rlhf.rollout import SequenceBatch, decode_texts, encode_texts, sample_sequences, special_ids
@@ -81,9 +83,14 @@ class StagesConfig:
     n_eval: int = param(512, low=2, help="evaluation samples (they define the SFT mean and standard deviation)")
     max_new_tokens: int = param(28, low=1, help="most tokens of a sampled response")
     seed: int = param(0, low=0, help="random seed of every stage")
+    model: str = param("tiny", help=MODEL_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
+        try:
+            check_model_name(self.model)
+        except ValueError as err:
+            raise ConfigError("model", str(err)) from None
         if self.heldout_pairs >= self.n_pairs:
             raise ConfigError("heldout_pairs",
                               f"heldout_pairs must be < n_pairs ({self.n_pairs}), got {self.heldout_pairs}")
@@ -104,11 +111,13 @@ class StagesConfig:
     def data_key(self) -> str:
         """Cache key of the SFT + preference stage (every field but the reward model's)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in _RM_FIELDS}
-        return cache.cache_key({"stage": "data", **fields}, [_MODULE])
+        return cache.cache_key({"stage": "data", "checkpoint": _checkpoint_version(self.model), **fields},
+                               [_MODULE])
 
     def key(self) -> str:
         """Cache key of the whole pipeline."""
-        return cache.cache_key({"stage": "reward-model", **dataclasses.asdict(self)}, [_MODULE])
+        return cache.cache_key({"stage": "reward-model", "checkpoint": _checkpoint_version(self.model),
+                                **dataclasses.asdict(self)}, [_MODULE])
 
 
 _STAGE_FIELDS = {f.name: f for f in dataclasses.fields(StagesConfig)}
@@ -132,6 +141,15 @@ def stages_config_from(config: Any) -> StagesConfig:
     """The :class:`StagesConfig` of an experiment's config: its fields named like the stages' fields (``seed``
     included), the stages' defaults for the others. Raises :class:`~rl4llm.config.ConfigError` naming the field."""
     return StagesConfig(**{name: getattr(config, name) for name in _STAGE_FIELDS if hasattr(config, name)})
+
+
+def _checkpoint_version(model: str) -> str:
+    """What identifies a non-shipped checkpoint in a cache key: a folder's file names, sizes and times."""
+    folder = Path(model).expanduser()
+    if model in ("tiny", "tiny-gpt2") or not folder.is_dir():
+        return model
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir())
+                    if p.is_file())
 
 
 @dataclass
@@ -202,10 +220,8 @@ def gold_of(tokenizer, batch: SequenceBatch) -> np.ndarray:
     return gold_rewards(decode_texts(tokenizer, batch))
 
 
-def _load_base():
-    from rl4llm.lm import load_tiny_gpt2
-
-    model, tokenizer = load_tiny_gpt2()
+def _load_base(model: str = "tiny"):
+    model, tokenizer = resolve_policy(model)
     return fuse_gelu(model), tokenizer
 
 
@@ -234,7 +250,7 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     gen = torch.Generator().manual_seed(config.seed)
     torch.manual_seed(config.seed)
-    base, tok = _load_base()
+    base, tok = _load_base(config.model)
     ids = special_ids(tok)
 
     # 1. SFT on demonstrations from the "preferred" distribution
@@ -372,7 +388,7 @@ def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool =
     rm_state = cache.load(rm_path) if use_disk_cache else None
     from_cache = rm_state is not None
     data = _data_stage(config, use_disk_cache)
-    base, tok = _load_base()
+    base, tok = _load_base(config.model)
     _freeze(base)
     sft = copy.deepcopy(base)
     sft.load_state_dict(data["sft"])

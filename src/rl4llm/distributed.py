@@ -1,0 +1,200 @@
+"""Devices, mixed precision and data parallelism across processes, through Hugging Face Accelerate.
+
+The book's trainers run in one CPU process by default. :func:`make_runtime` returns ``None`` there, and the
+trainers take their original code path, bit for bit. Otherwise it returns a :class:`Runtime`: the device, the
+autocast precision and, under ``accelerate launch`` (or ``torchrun``), this process's rank among
+``world_size`` processes, with the process group (gloo on CPU, NCCL on GPUs) that Accelerate set up.
+
+Data parallelism in an on-policy trainer is four operations, each one method here:
+
+1. **Rollouts split by rank.** The global batch of ``B`` rollouts is cut into ``shards`` shards of
+   ``B / shards`` rows; shard ``s`` is sampled with its own generator seeded by ``(seed, iteration, s)``, and rank
+   ``r`` samples shards ``r, r + W, r + 2W, ...`` (:meth:`Runtime.shard_plan`). The global batch is the same
+   whatever the number of processes ``W`` that share the shards.
+2. **Gradients all-reduced.** A loss that averages over the tokens of the *global* minibatch is
+   :math:`\\mathcal L = \\frac1N \\sum_{r} \\sum_{i \\in r} \\ell_i` with :math:`N = \\sum_r N_r`; each rank
+   back-propagates its share :math:`\\frac{N_r}{N} \\cdot \\mathrm{mean}_{i\\in r}\\ell_i` (:meth:`Runtime.token_share`)
+   and the gradients are summed over ranks (:meth:`Runtime.sum_gradients`). The result is the one-process gradient
+   of the global minibatch, whatever the ranks' token counts (averaging per-rank means would weight a rank's
+   tokens by :math:`1/N_r`, which is what ``verl``'s and OpenRLHF's loss-aggregation options are about).
+3. **Statistics over the global batch.** Advantage whitening needs the mean and variance of all ranks' tokens:
+   :meth:`Runtime.sum` all-reduces the sums.
+4. **Metrics gathered, files written once.** :meth:`Runtime.mean_over_ranks` averages a row of metrics;
+   :func:`is_main_process` guards every file write (``metrics.json``, checkpoints, caches written by rank 0).
+
+The gradient reduction is explicit (one ``all_reduce`` per parameter after ``backward``, as in CleanRL's
+multi-GPU PPO) rather than hidden in a ``DistributedDataParallel`` wrapper, so the trainers keep calling their
+models directly.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from rl4llm.utils import check_choice, check_positive_int
+
+__all__ = ["DEVICES", "PRECISIONS", "Runtime", "make_runtime", "world", "is_main_process", "resolve_device"]
+
+#: Values of every ``device`` config field.
+DEVICES = ("auto", "cpu", "cuda")
+#: Values of every ``mixed_precision`` config field: ``"no"`` (float32) or ``"bf16"`` autocast.
+PRECISIONS = ("no", "bf16")
+DEVICE_HELP = "where to train: 'cpu' (default, reproducible), 'cuda', or 'auto' (cuda when available)"
+PRECISION_HELP = "'bf16' runs forward passes under bfloat16 autocast (GPUs with bf16, or CPU); 'no' is float32"
+
+
+def world() -> tuple[int, int]:
+    """``(rank, world_size)`` of this process from the launcher's environment (``(0, 1)`` without a launcher).
+
+    ``accelerate launch`` and ``torchrun`` both set ``RANK`` and ``WORLD_SIZE``.
+    """
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def is_main_process() -> bool:
+    """True in the process that writes files (rank 0), and in a plain single process."""
+    return world()[0] == 0
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> ``cuda`` when a GPU is visible, else ``cpu``; ``"cuda"`` without a GPU is a ``ValueError``."""
+    check_choice("device", device, DEVICES)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device must be 'cpu' or 'auto' on this machine: 'cuda' was asked but no GPU is visible")
+    return torch.device(device)
+
+
+@dataclass
+class Runtime:
+    """Where and how a trainer runs: device, precision, and this process's place among ``world_size``."""
+
+    device: torch.device
+    mixed_precision: str = "no"
+    rank: int = 0
+    world_size: int = 1
+    shards: int = 1
+    accelerator: Any = None
+
+    def __post_init__(self) -> None:
+        check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        check_positive_int("world_size", self.world_size)
+        if not 0 <= self.rank < self.world_size:
+            raise ValueError(f"rank must be in [0, world_size - 1 = {self.world_size - 1}], got {self.rank}")
+        check_positive_int("shards", self.shards)
+        if self.shards % self.world_size:
+            raise ValueError(f"shards must be a multiple of world_size ({self.world_size}), got {self.shards}")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    # 1. rollouts split by rank
+    def shard_plan(self, batch_size: int, seed: int, iteration: int) -> list[tuple[int, torch.Generator]]:
+        """This rank's shards of a global batch: ``(rows, generator)`` for shards ``rank, rank + W, ...``.
+
+        Shard ``s`` has ``batch_size / shards`` rows (``ValueError`` unless it divides) and the generator seeded
+        with ``seed * 1_000_003 + iteration * 1009 + s``, so the global batch does not depend on ``world_size``.
+        """
+        batch_size = check_positive_int("batch_size", batch_size)
+        if batch_size % self.shards:
+            raise ValueError(f"batch_size must be a multiple of the rollout shards ({self.shards}), got {batch_size}")
+        rows = batch_size // self.shards
+        return [(rows, torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + iteration * 1009 + s))
+                for s in range(self.rank, self.shards, self.world_size)]
+
+    # 2. gradients
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The sum over ranks of ``tensor`` (a new tensor; ``tensor`` itself on one process)."""
+        if not self.distributed:
+            return tensor
+        out = tensor.detach().clone()
+        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.SUM)
+        return out
+
+    def token_share(self, n_local: int | float | torch.Tensor) -> float:
+        """:math:`N_r / N`: the weight of this rank's token-mean loss in the global token mean."""
+        local = torch.as_tensor(float(n_local), dtype=torch.float64)
+        total = float(self.sum(local))
+        if total <= 0:
+            raise ValueError("the global minibatch has no tokens")
+        return float(local) / total
+
+    def sum_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """All-reduce (sum) the ``.grad`` of every parameter in place (a parameter without one counts as 0)."""
+        if not self.distributed:
+            return
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+            torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+
+    # 4. metrics
+    def mean_over_ranks(self, row: dict[str, float]) -> dict[str, float]:
+        """Each value averaged over the ranks (the same keys on every rank)."""
+        if not self.distributed:
+            return dict(row)
+        keys = sorted(row)
+        values = self.sum(torch.tensor([float(row[k]) for k in keys], dtype=torch.float64)) / self.world_size
+        return {k: float(v) for k, v in zip(keys, values, strict=True)}
+
+    # device and precision
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """bfloat16 autocast on this device when ``mixed_precision == "bf16"``, else a no-op."""
+        if self.mixed_precision == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def barrier(self) -> None:
+        if self.distributed:
+            torch.distributed.barrier()
+
+
+def make_runtime(device: str = "cpu", mixed_precision: str = "no", shards: int | None = None) -> Runtime | None:
+    """The :class:`Runtime` of this process, or ``None`` on the default path (one CPU process, float32).
+
+    Under a launcher (``WORLD_SIZE > 1``) it creates the ``accelerate.Accelerator``, which initialises the process
+    group from the launcher's environment: gloo for ``accelerate launch --cpu``, NCCL on GPUs, and DeepSpeed or
+    FSDP plugins when the config file asks for them. ``shards`` (default: the world size) is the number of
+    rollout shards (:meth:`Runtime.shard_plan`); fix it to compare runs with different numbers of processes.
+    """
+    check_choice("device", device, DEVICES)
+    check_choice("mixed_precision", mixed_precision, PRECISIONS)
+    rank, world_size = world()
+    if device == "cpu" and mixed_precision == "no" and world_size == 1 and shards is None:
+        return None
+    accelerator = None
+    if world_size > 1:
+        from accelerate import Accelerator
+
+        accelerator = Accelerator(cpu=device == "cpu")
+        rank, world_size = accelerator.process_index, accelerator.num_processes
+        dev = accelerator.device
+    else:
+        dev = resolve_device(device)
+    return Runtime(device=dev, mixed_precision=mixed_precision, rank=rank, world_size=world_size,
+                   shards=world_size if shards is None else shards, accelerator=accelerator)
+
+
+@contextlib.contextmanager
+def main_process_first(runtime: Runtime | None) -> Iterator[None]:
+    """Rank 0 runs the block first (e.g. filling a disk cache), the other ranks after it (reading the cache)."""
+    if runtime is None or not runtime.distributed:
+        yield
+        return
+    if not runtime.is_main:
+        runtime.barrier()
+    yield
+    if runtime.is_main:
+        runtime.barrier()

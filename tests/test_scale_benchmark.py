@@ -1,0 +1,83 @@
+"""benchmarks/scale.py: the reduced CPU run works, and the JSON the book's appendix glues has its keys.
+
+The reduced run launches the benchmark in a subprocess (tens of seconds): its tests are ``slow``; the quick suite
+checks the committed JSON against the keys the benchmark declares.
+"""
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BOOK_JSON = ROOT / "book" / "appendix-scaling.json"
+
+
+def _module():
+    spec = importlib.util.spec_from_file_location("scale_benchmark", ROOT / "benchmarks" / "scale.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def reduced_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scale") / "scale.json"
+    env = {**os.environ, "RL4LLM_QUIET": "1"}
+    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--reduced", "--device", "cpu",
+                          "--processes", "1", "--iterations", "1", "--out", str(out)], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(out.read_text()), res.stdout
+
+
+@pytest.mark.slow
+def test_reduced_run_measures_ppo_rlhf(reduced_run):
+    result, stdout = reduced_run
+    (run,) = result["runs"]
+    assert run["trainer"] == "ppo-rlhf" and run["processes"] == 1 and run["device"] == "cpu"
+    assert run["iterations"] == 1 and run["batch_size"] == 16
+    # tokens: 16 responses of 1 to 28 tokens each
+    assert 16 <= run["tokens"] <= 16 * 28
+    assert run["tokens_per_s"] == pytest.approx(run["tokens"] / run["wall_s"], rel=0.02)
+    assert run["peak_rss_mb"] > 0 and run["peak_gpu_mb"] == 0.0
+    # 2 layers of width 128 over a 400-token vocabulary: embeddings + 2 blocks + final norm (tied head)
+    d, v, p = 128, 400, 64
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    assert run["parameters"] == v * d + p * d + 2 * block + 2 * d
+    assert "ppo-rlhf" in stdout and "tokens/s" in stdout
+
+
+@pytest.mark.slow
+def test_skipped_trainers_are_reported(reduced_run):
+    result, stdout = reduced_run
+    if importlib.util.find_spec("trl") is None:
+        assert "trl-grpo" in result["skipped"] and "trl-grpo: skipped" in stdout
+    if importlib.util.find_spec("rl4llm.rlvr") is None:
+        assert "grpo" in result["skipped"]
+
+
+@pytest.mark.slow
+def test_book_json_has_the_keys_the_benchmark_writes(reduced_run):
+    result, _ = reduced_run
+    book = json.loads(BOOK_JSON.read_text())
+    mod = _module()
+    assert set(book) == set(result) == set(mod.TOP_KEYS)
+    for run in book["runs"] + result["runs"]:
+        assert set(run) == set(mod.RUN_KEYS)
+    assert set(book["model_config"]) == set(result["model_config"])
+    assert set(book["ppo"]) == set(result["ppo"])
+    assert book["setting"] == "reduced" and sorted(r["processes"] for r in book["runs"]) == [1, 2]
+
+
+def test_book_json_has_the_keys_the_benchmark_declares():
+    book = json.loads(BOOK_JSON.read_text())
+    mod = _module()
+    assert set(book) == set(mod.TOP_KEYS)
+    assert book["runs"] and all(set(run) == set(mod.RUN_KEYS) for run in book["runs"])
+    assert book["ppo"] == {k: mod.SETTINGS["reduced"][k] for k in mod.PPO_KEYS}
+    assert book["setting"] == "reduced" and sorted(r["processes"] for r in book["runs"]) == [1, 2]

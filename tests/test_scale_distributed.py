@@ -1,0 +1,178 @@
+"""Data parallelism through Accelerate on CPU (gloo): the same gradient as one process, files written once."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from rl4llm.distributed import Runtime, is_main_process, make_runtime, resolve_device, world
+
+ROOT = Path(__file__).resolve().parents[1]
+ACCELERATE = Path(sys.executable).with_name("accelerate")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _launch(n: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``accelerate launch`` with ``n`` CPU processes (torch.distributed.run underneath; gloo backend)."""
+    env = {**os.environ, "RL4LLM_QUIET": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(n), "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_default_path_has_no_runtime(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.delenv("RANK", raising=False)
+    assert make_runtime() is None  # one CPU process, float32: the trainers' original code path
+    assert world() == (0, 1) and is_main_process()
+    rt = make_runtime("cpu", "bf16")
+    assert rt is not None and rt.world_size == 1 and rt.device.type == "cpu"
+
+
+def test_launcher_environment_decides_the_main_process(monkeypatch):
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert world() == (1, 2) and not is_main_process()
+
+
+def test_bad_device_and_precision_name_the_parameter():
+    with pytest.raises(ValueError, match="device"):
+        make_runtime("tpu")
+    with pytest.raises(ValueError, match="mixed_precision"):
+        make_runtime("cpu", "fp8")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device"):
+            resolve_device("cuda")
+    with pytest.raises(ValueError, match="shards"):
+        Runtime(torch.device("cpu"), rank=0, world_size=2, shards=3)
+
+
+def test_rollout_shards_do_not_depend_on_the_number_of_processes():
+    def seeds(rt):
+        return [(rows, g.initial_seed()) for rows, g in rt.shard_plan(16, seed=3, iteration=2)]
+
+    alone = seeds(Runtime(torch.device("cpu"), shards=4))
+    rank0 = seeds(Runtime(torch.device("cpu"), rank=0, world_size=2, shards=4))
+    rank1 = seeds(Runtime(torch.device("cpu"), rank=1, world_size=2, shards=4))
+    assert [r for r, _ in alone] == [4, 4, 4, 4]
+    assert sorted(rank0 + rank1) == sorted(alone) and not set(rank0) & set(rank1)
+    with pytest.raises(ValueError, match="batch_size"):
+        Runtime(torch.device("cpu"), shards=3).shard_plan(16, seed=0, iteration=1)
+
+
+def test_single_process_reductions_are_identities():
+    rt = Runtime(torch.device("cpu"))
+    assert rt.token_share(7) == 1.0
+    assert rt.mean_over_ranks({"a": 1.5}) == {"a": 1.5}
+    x = torch.tensor([1.0, 2.0])
+    assert torch.equal(rt.sum(x), x)
+
+
+def test_bf16_autocast_on_cpu():
+    rt = Runtime(torch.device("cpu"), mixed_precision="bf16")
+    layer = torch.nn.Linear(4, 4)
+    with rt.autocast():
+        y = layer(torch.ones(2, 4))
+    assert y.dtype == torch.bfloat16
+    with Runtime(torch.device("cpu")).autocast():
+        assert layer(torch.ones(2, 4)).dtype == torch.float32
+
+
+def test_two_processes_step_with_the_one_process_gradient(tmp_path):
+    """One PPO-RLHF update on the same global batch (two rollout shards): 2 gloo processes vs 1 process."""
+    worker = ROOT / "tests" / "_ppo_grad_worker.py"
+    env = {**os.environ, "RL4LLM_QUIET": "1"}
+    one = subprocess.run([sys.executable, str(worker), str(tmp_path / "one.pt")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _launch(2, str(worker), str(tmp_path / "two.pt"), cwd=tmp_path)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    assert (a["world_size"], b["world_size"]) == (1, 2)
+    assert len(a["grads"]) == len(b["grads"]) > 0
+    scale = max(float(g.abs().max()) for g in a["grads"])
+    assert scale > 1e-3  # a real gradient, not zeros
+    for ga, gb in zip(a["grads"], b["grads"], strict=True):
+        torch.testing.assert_close(gb, ga, rtol=0, atol=1e-5)
+    # the logged rollout statistics of the global batch agree too
+    for key in ("proxy", "length", "kl"):
+        assert b["row"][key] == pytest.approx(a["row"][key], abs=1e-6)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
+    out = tmp_path / "run"
+    res = _launch(2, "-m", "rl4llm.cli", "run", "rlhf", "--out", str(out), "--n-pairs", "40",
+                  "--heldout-pairs", "10", "--rm-steps", "2", "--iterations", "2", "--batch-size", "8",
+                  "--n-minibatches", "2", "--eval-every", "2", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 1  # rank 0 alone writes and reports
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)
+    assert {"rlhf_gold_reward", "kl", "rm_accuracy"} <= set(metrics)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
+
+
+@pytest.mark.parametrize("name", ["rlhf", "dpo", "overoptimization"])
+def test_language_model_experiments_take_model_and_device(name):
+    from rl4llm.config import ConfigError
+    from rl4llm.experiments import config_from_overrides
+    from rl4llm.rlhf.stages import stages_config_from
+
+    config = config_from_overrides(name)
+    assert (config.model, config.device) == ("tiny", "cpu")  # the book's default path
+    with pytest.raises(ConfigError) as err:
+        config_from_overrides(name, device="tpu")
+    assert err.value.field == "device"
+    with pytest.raises(ValueError, match="model"):
+        config_from_overrides(name, model="")
+    assert stages_config_from(config_from_overrides(name, model="gpt2")).model == "gpt2"
+
+
+def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
+    import copy
+
+    from rl4llm.lm import load_tiny_gpt2
+    from rl4llm.rlhf.stages import gold_of
+    from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
+    from rl4llm.rlhf.reward_model import RewardModel, ValueModel
+    from rl4llm.rlhf.rollout import special_ids
+
+    policy, tok = load_tiny_gpt2()
+    policy.requires_grad_(True)
+    ref = copy.deepcopy(policy)
+    critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
+    before = [p.detach().clone() for p in policy.parameters()]
+    config = PPORLHFConfig(iterations=1, batch_size=8, n_minibatches=2, n_epochs=1, max_new_tokens=10)
+    bos, eos, pad = special_ids(tok)
+    rt = Runtime(torch.device("cpu"), mixed_precision="bf16")
+    history = train_ppo_rlhf(policy, ref, critic, lambda b: torch.as_tensor(gold_of(tok, b), dtype=torch.float32),
+                             config, bos_id=bos, eos_id=eos, pad_id=pad, runtime=rt)
+    row = history.rows[0]
+    assert all(np.isfinite(v) for v in row.values())
+    assert all(p.dtype == torch.float32 for p in policy.parameters())  # autocast: float32 weights, bf16 compute
+    assert any(not torch.equal(a, b) for a, b in zip(before, policy.parameters()))
+
+
+def test_whitening_with_summed_statistics_is_whitening_of_the_global_batch():
+    """Two ranks holding the same rows: summing the statistics over them (``total`` doubles each sum) must whiten
+    as the one-process whitening of both ranks' rows together."""
+    from rl4llm.rl import masked_whiten
+
+    x = torch.tensor([[1.0, -2.0, 4.0], [0.5, 3.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
+    both = masked_whiten(torch.cat([x, x]), torch.cat([mask, mask]))
+    torch.testing.assert_close(masked_whiten(x, mask, total=lambda t: 2 * t), both[:2])
+    with pytest.raises(ValueError, match="total"):
+        masked_whiten(x, mask, total=3)
