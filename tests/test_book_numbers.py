@@ -129,6 +129,15 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"same 2,500 training pairs|for 300 steps of 32 pairs", "the dpo experiment's config"),
         (r"log-ratios are 0|minimised \(at 0\)", "an exercise's exact values"),
     ],
+    "appendix-scaling": [
+        (r"117k-parameter", "the shipped tiny GPT-2's size (its configuration, not a measurement)"),
+        (r"124M", "the name of GPT-2's smallest configuration"),
+        (r"ZeRO-2/3|/3\b", "the names of DeepSpeed's sharding stages"),
+        (r"is 64 rollouts per iteration|\(64 rollouts, minibatches of 32, 2 epochs, 28 new tokens\)",
+         "chapter 5's PPO settings (rlhf experiment defaults)"),
+        (r"about 5 GB of float32", "a hand computation: four 124M-parameter models' weights, gradients and Adam states"),
+        (r"for 1 and N processes|book's 2-core build|operation 2 above", "a process count, the build machine, a cross-reference"),
+    ],
     "teachers": [
         (r"\b0[1-7]\b", "assignment numbers"),
         (r"score 100% and the untouched copies 0 points|100% and the untouched copies at 0",
@@ -361,7 +370,8 @@ def test_every_glued_name_is_glued_on_its_page(page):
     text = page.read_text()
     patterns = _glue_patterns(text)
     for role in re.findall(r"\{glue(?::\w+)?\}`([^`]+)`", text):
-        name = role.rsplit(":", 1)[0] if re.search(r":[^:]*[a-z%]$", role) else role
+        # a trailing Python format spec (``:.2f``, ``:,``, ``:+.1%``) is not part of the name
+        name = role.rsplit(":", 1)[0] if re.search(r":[<>=^]?[+\- ]?#?0?\d*[,_]?(\.\d+)?[a-zA-Z%]?$", role) else role
         assert "::" not in name, f"{page}: {name} pastes from another page; glue it on this one"
         assert any(p.match(name) for p in patterns), f"{page}: {{glue:text}} uses {name!r}, which no cell glues"
 
