@@ -51,6 +51,7 @@ def test_differences_flags_changed_numbers_only():
 
 @pytest.mark.slow
 @pytest.mark.book_runs
+@pytest.mark.timeout(3600)  # the full why-ppo run alone takes several minutes on 2 cores
 @pytest.mark.parametrize("path", FILES, ids=lambda p: p.relative_to(ROOT / "book").as_posix())
 def test_quoted_runs_reproduce(path):
     tool = _tool()
