@@ -32,12 +32,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rl4llm.rl import clipped_value_loss, gae, ppo_clip_loss
 from rl4llm.rlhf.kl import AdaptiveKLController, FixedKLController, kl_k1
 from rl4llm.rlhf.reward_model import ValueModel
-from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_sequences
+from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_prompted_sequences, sample_sequences
 from rl4llm.utils import check_positive_int, check_range, progress
 
 __all__ = ["PPORLHFConfig", "PPORLHFHistory", "kl_penalised_rewards", "token_advantages", "token_entropy",
@@ -189,7 +190,9 @@ def _masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> to
 def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                    reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
                    eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callable[[int, nn.Module], None] | None = None) -> PPORLHFHistory:
+                   callback: Callable[[int, nn.Module], None] | None = None,
+                   prompt_fn: Callable[[int, np.random.Generator], list[list[int]]] | None = None,
+                   ) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
     ``gold_fn`` (optional) scores each rollout with the gold reward for logging only; ``callback(it, policy)``
@@ -199,6 +202,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     ``clip_frac`` (fraction of tokens whose ratio left :math:`[1-\\epsilon, 1+\\epsilon]`) and ``approx_kl``
     (the k3 estimate of how far each update moved the policy, per token). Raises ``FloatingPointError`` instead of
     training on a non-finite loss.
+
+    ``prompt_fn(n, rng)`` (optional, chapter 7) returns ``n`` prompts as token-id lists (each starting with
+    ``<bos>``); the responses then continue them (:func:`rl4llm.rlhf.rollout.sample_prompted_sequences`) and
+    ``reward_fn`` reads prompt and response from the batch. The critic reads default positions, so prompts of
+    one length (no left padding) keep its values exact. Without it, responses start from ``<bos>`` (chapter 5).
     """
     gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
@@ -212,8 +220,14 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     history = PPORLHFHistory()
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
         # 1. rollouts and everything computed on them without gradients
-        batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                 generator=gen, temperature=config.temperature)
+        if prompt_fn is None:
+            batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                     generator=gen, temperature=config.temperature)
+            start = 0
+        else:
+            batch, start = sample_prompted_sequences(policy, prompt_fn(config.batch_size, rng),
+                                                     config.max_new_tokens, eos_id, pad_id, generator=gen,
+                                                     temperature=config.temperature)
         mask = batch.response_mask
         with torch.no_grad():
             old_logp = response_logprobs(policy, batch)
@@ -221,10 +235,13 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
             ref_logp = response_logprobs(ref_model, batch)
             old_values = critic.values(batch)
             score = reward_fn(batch).float()
-            # 2. per-token KL-penalised rewards
-            rewards, kl = kl_penalised_rewards(score, old_logp, ref_logp, mask, ctl.value)
+            # 2. per-token KL-penalised rewards (on the response columns: every response starts at ``start``)
+            rewards, kl = kl_penalised_rewards(score, old_logp[:, start:], ref_logp[:, start:], mask[:, start:],
+                                               ctl.value)
             # 3. GAE over the tokens (gamma = 1: nothing is discounted inside a short text)
-            adv, returns = token_advantages(rewards, old_values, mask, config.gamma, config.lam)
+            adv, returns = token_advantages(rewards, old_values[:, start:], mask[:, start:], config.gamma,
+                                            config.lam)
+            adv, returns = F.pad(adv, (start, 0)), F.pad(returns, (start, 0))
             if config.whiten_advantages:
                 adv = _masked_whiten(adv, mask)
         # 4. PPO epochs over minibatches of sequences

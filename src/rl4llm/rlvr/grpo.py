@@ -51,7 +51,7 @@ class GRPOConfig:
     group_size: int = param(8, low=2, help="completions sampled per prompt (G)")
     prompts_per_iter: int = param(8, low=1, help="distinct training problems per iteration")
     iterations: int = param(30, low=1, help="collect / update rounds")
-    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
     clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
                             help="PPO clip range ε of the ratio; inf switches clipping off")
     kl_coef: float = param(0.0, low=0.0, help="β, weight of the per-token k3 KL to the reference in the loss")
@@ -110,7 +110,8 @@ def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTo
     policy, wall_s)`` runs after every iteration; a dict it returns is merged into that iteration's row (e.g.
     held-out pass@1); its own time is not counted in ``wall_s``. Each row holds ``reward`` (mean verifier
     reward), ``zero_adv_frac`` (share of groups whose rewards are all equal), ``length``, ``length_correct``,
-    ``length_wrong``, ``loss``, ``clip_frac``, ``kl`` (mean k3 per token), ``wall_s`` (training time so far).
+    ``length_wrong``, ``loss``, ``clip_frac``, ``kl`` (mean k3 per token), ``wall_s`` (training time so far), and
+    with a flawed verifier ``exact_reward`` (the exact verifier's mean on the same completions).
     """
     if config.kl_coef > 0 and ref_model is None:
         raise ValueError("ref_model is needed when kl_coef > 0")
@@ -151,7 +152,7 @@ def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTo
                 loss.backward()
                 nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
                 opt.step()
-                losses.append(float(loss))
+                losses.append(float(loss.detach()))
                 clip_fracs.append(0.0 if math.isinf(config.clip_eps) else stats["clip_frac"])
                 kls.append(stats["kl"])
         wall += time.perf_counter() - t0
@@ -170,6 +171,8 @@ def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTo
             "kl": float(np.mean(kls)),
             "wall_s": wall,
         }
+        if config.verifier != "exact":
+            row["exact_reward"] = float(verify(flat, comp.texts, "exact").mean())
         if callback is not None:
             extra = callback(it, policy, wall)
             if extra:
