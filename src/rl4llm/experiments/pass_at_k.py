@@ -8,9 +8,13 @@ large k the SFT policy, which spreads its samples more widely, catches up (Yue e
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
+from rl4llm import cache
 from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.rlvr.analysis import sft_evaluation, sft_model, train_method
@@ -38,17 +42,31 @@ class Config:
         validate(self)
 
 
+def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
+    """pass@k of the GRPO policy, cached on disk (the sampling costs more than the rest of the page)."""
+    key = cache.cache_key({"what": "grpo-pass-at-k", **dataclasses.asdict(config)},
+                          ["rl4llm.experiments.pass_at_k"])
+    path = cache.cache_dir("rlvr", f"grpo-pass-at-k-{key}.pt")
+    got = cache.load(path)
+    if got is None:
+        out = train_method("grpo", config.seed, keep_policy=True, iterations=config.iterations,
+                           group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr)
+        policy, tok = sft_model()
+        policy.load_state_dict(out["state_dict"])
+        got = evaluate_pass_at_k(policy, tok, n_problems=config.n_problems, n_samples=config.n_samples, ks=ks,
+                                 seed=1)
+        got["correct"] = got["correct"].tolist()
+        cache.save(path, got)
+    got["correct"] = np.asarray(got["correct"])
+    return got
+
+
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
     ks = tuple(range(1, config.n_samples + 1))
     sft = sft_evaluation(n_problems=config.n_problems, n_samples=config.n_samples)
-    out = train_method("grpo", config.seed, keep_policy=True, iterations=config.iterations,
-                       group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr)
-    policy, tok = sft_model()
-    policy.load_state_dict(out["state_dict"])
-    grpo = evaluate_pass_at_k(policy, tok, n_problems=config.n_problems, n_samples=config.n_samples, ks=ks,
-                              seed=1)
+    grpo = _grpo_evaluation(config, ks)
     sft_k = {int(k): float(v) for k, v in sft["pass_at_k"].items()}
     grpo_k = {int(k): float(v) for k, v in grpo["pass_at_k"].items()}
     solved_sft = sum(c > 0 for c in sft["correct"])
