@@ -9,18 +9,18 @@ training episodes, the environment step at which that mean first reached 475 (Ca
 mean return of 10 greedy evaluation episodes, then the means and the SB3 / rl4llm ratios. On a shared machine
 compare the CPU seconds: wall time depends on the other jobs.
 
-Stable-Baselines3 is *not* a dependency of rl4llm. Install it in a throwaway environment (these exact commands
-were used; pip keeps the local CPU build of torch and gymnasium 1.4)::
+Stable-Baselines3 is *not* a dependency of rl4llm. Install it in a throwaway environment, from the repository's
+root (pip keeps the CPU build of torch and gymnasium 1.4; stable-baselines3 2.9.2 was used)::
 
-    python3 -m venv /tmp/sb3-venv
-    /tmp/sb3-venv/bin/pip install torch==2.13.0          # first, so that pip takes the CPU wheel
-    /tmp/sb3-venv/bin/pip install stable-baselines3      # 2.9.2 here; keeps torch 2.13.0, gymnasium 1.4.0
-    /tmp/sb3-venv/bin/pip install -e /work/main          # rl4llm itself (path of this repository)
-    /tmp/sb3-venv/bin/pip list | grep -i -E "torch|gymnasium|stable"   # check nothing was replaced
+    python3 -m venv .sb3-venv
+    .sb3-venv/bin/pip install torch==2.13.0          # first, so that pip takes the CPU wheel
+    .sb3-venv/bin/pip install stable-baselines3      # keeps torch 2.13.0 and gymnasium 1.4.0
+    .sb3-venv/bin/pip install -e .                   # rl4llm itself
+    .sb3-venv/bin/pip list | grep -i -E "torch|gymnasium|stable"   # check nothing was replaced
 
 then run::
 
-    RL4LLM_QUIET=1 /tmp/sb3-venv/bin/python benchmarks/ppo_vs_sb3.py [--seeds 3] [--total-steps 100000]
+    RL4LLM_QUIET=1 .sb3-venv/bin/python benchmarks/ppo_vs_sb3.py [--seeds 3] [--total-steps 100000]
 """
 
 from __future__ import annotations
