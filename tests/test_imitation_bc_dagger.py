@@ -1,4 +1,5 @@
-"""Behaviour cloning and DAgger for gymnasium environments (the linear softmax learner)."""
+"""Behaviour cloning and DAgger for gymnasium environments: the package's one neural BC routine, and the linear
+softmax learner of the tightrope."""
 
 import math
 
@@ -9,18 +10,24 @@ import torch
 from gymnasium import spaces
 
 from rl4llm.envs.tightrope import CLIMB, TightropeEnv
+import rl4llm.imitation
+import rl4llm.irl
+import rl4llm.offline
 from rl4llm.imitation import (
     bc_loss,
     behaviour_cloning,
     beta_schedule,
+    clone_expert,
     collect_expert_demonstrations,
     dagger,
     dagger_rollout,
     fit_softmax_policy,
     one_hot_featurizer,
-    policy_table,
     tightrope_expert,
+    walker_table,
 )
+from rl4llm.rl.agent import ActorCritic
+from rl4llm.utils import set_seed
 
 
 class RingEnv(gymnasium.Env):
@@ -65,7 +72,7 @@ def test_bc_recovers_the_expert_on_a_deterministic_mdp_with_full_coverage():
     env = RingEnv()
     obs, acts = collect_expert_demonstrations(env, ring_expert, 40, seed=0)
     assert set(obs.tolist()) == set(range(RingEnv.N))  # every state is demonstrated
-    policy = behaviour_cloning(env, ring_expert, 40, seed=0)
+    policy = clone_expert(env, ring_expert, 40, seed=0)
     assert [policy.act(s) for s in range(RingEnv.N)] == list(RingEnv.EXPERT)
     probs = policy.probs(np.arange(RingEnv.N))
     assert np.allclose(probs.sum(1), 1.0)
@@ -117,11 +124,11 @@ def test_dagger_rollout_labels_with_the_expert_whoever_acts():
 
 def test_dagger_on_the_tightrope_learns_to_climb_where_bc_does_not():
     env = TightropeEnv(horizon=20, eps=0.1)
-    bc = behaviour_cloning(env, tightrope_expert, 30, seed=0)
-    assert (policy_table(bc)[1] != CLIMB).all()
+    bc = clone_expert(env, tightrope_expert, 30, seed=0)
+    assert (walker_table(bc)[1] != CLIMB).all()
     policy, log = dagger(env, tightrope_expert, n_iterations=3, episodes_per_iteration=20, beta_decay=0.5,
                          n_expert_episodes=30, seed=0)
-    assert policy_table(policy).tolist() == [[0, 1], [CLIMB, CLIMB]]
+    assert walker_table(policy).tolist() == [[0, 1], [CLIMB, CLIMB]]
     assert [row["beta"] for row in log] == [0.5, 0.25, 0.125]
     assert [row["dataset_size"] for row in log] == [30 * 20 + 20 * 20 * k for k in (1, 2, 3)]
 
@@ -135,4 +142,44 @@ def test_dagger_validation():
     with pytest.raises(TypeError, match="expert"):
         dagger(env, "expert")
     with pytest.raises(ValueError, match="n_episodes"):
-        behaviour_cloning(env, tightrope_expert, 0)
+        clone_expert(env, tightrope_expert, 0)
+
+
+def test_one_behaviour_cloning_routine_for_every_chapter():
+    assert rl4llm.offline.behaviour_cloning is rl4llm.irl.behaviour_cloning is rl4llm.imitation.behaviour_cloning
+
+
+def test_behaviour_cloning_fits_the_demonstrations_full_batch_and_minibatch():
+    obs_space, act_space = spaces.Discrete(7), spaces.Discrete(3)
+    states = np.repeat(np.arange(7), 5)
+    actions = np.array(RingEnv.EXPERT)[states]
+    for batch_size in (None, 8):
+        agent = behaviour_cloning(states, actions, obs_space, act_space, steps=300, lr=1e-2, batch_size=batch_size,
+                                  seed=0)
+        with torch.no_grad():
+            greedy = agent.logits(torch.arange(7)).argmax(-1).numpy()
+        assert greedy.tolist() == list(RingEnv.EXPERT)
+    a = behaviour_cloning(states, actions, obs_space, act_space, steps=5, batch_size=8, seed=3)
+    b = behaviour_cloning(states, actions, obs_space, act_space, steps=5, batch_size=8, seed=3)
+    c = behaviour_cloning(states, actions, obs_space, act_space, steps=5, batch_size=8, seed=4)
+    for p, q in zip(a.actor.parameters(), b.actor.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    assert any(not torch.equal(p, q) for p, q in zip(a.actor.parameters(), c.actor.parameters()))
+
+
+def test_a_full_batch_step_is_adams_first_step_on_the_whole_set():
+    # Adam's first step moves every parameter by lr * g / (|g| + eps): lr * sign(g) where the gradient of the
+    # cross-entropy over all pairs is not tiny; the critic is never touched
+    obs_space, act_space = spaces.Box(-1.0, 1.0, (3,), dtype=np.float32), spaces.Discrete(2)
+    obs = np.random.default_rng(0).uniform(-1, 1, size=(20, 3)).astype(np.float32)
+    actions = (obs[:, 0] > 0).astype(np.int64)
+    set_seed(5)
+    init = ActorCritic(obs_space, act_space, hidden=8)
+    loss = torch.nn.functional.cross_entropy(init.logits(torch.as_tensor(obs)), torch.as_tensor(actions))
+    grads = torch.autograd.grad(loss, list(init.actor.parameters()))
+    agent = behaviour_cloning(obs, actions, obs_space, act_space, hidden=8, steps=1, lr=0.01, seed=5)
+    for p0, g, p1 in zip(init.actor.parameters(), grads, agent.actor.parameters()):
+        big = g.abs() > 1e-4
+        torch.testing.assert_close(p1[big], (p0 - 0.01 * g.sign())[big], rtol=0, atol=1e-6)
+    for p0, p1 in zip(init.critic.parameters(), agent.critic.parameters()):
+        assert torch.equal(p0, p1)

@@ -12,7 +12,7 @@ from rl4llm.envs.tightrope import CLIMB, TightropeEnv
 from rl4llm.imitation import (
     bc_cost_exact,
     dagger_cost_exact,
-    policy_table,
+    walker_table,
     simulate_tightrope,
     tightrope_costs,
     train_tightrope_learner,
@@ -108,8 +108,8 @@ def test_env_passes_the_checker_and_pays_the_0_1_cost_against_the_expert():
 @pytest.mark.parametrize("horizon", [4, 32, 256])
 def test_learned_walkers_have_the_analysed_tables(horizon):
     # BC has never seen a fall: it follows the cue everywhere and never climbs; DAgger has, and climbs
-    assert policy_table(train_tightrope_learner(horizon, 0.05, "bc", seed=0)).tolist() == BC_TABLE.tolist()
-    assert policy_table(train_tightrope_learner(horizon, 0.05, "dagger", seed=0)).tolist() == DAGGER_TABLE.tolist()
+    assert walker_table(train_tightrope_learner(horizon, 0.05, "bc", seed=0)).tolist() == BC_TABLE.tolist()
+    assert walker_table(train_tightrope_learner(horizon, 0.05, "dagger", seed=0)).tolist() == DAGGER_TABLE.tolist()
 
 
 def test_tightrope_costs_match_the_analysis():

@@ -14,7 +14,8 @@ from rl4llm.irl.adversarial import (
     discriminator_loss,
     train_gail,
 )
-from rl4llm.irl.demos import behaviour_cloning, collect_demonstrations
+from rl4llm.imitation.bc import behaviour_cloning
+from rl4llm.irl.demos import collect_demonstrations
 from rl4llm.rl import PPOConfig
 
 
@@ -121,7 +122,7 @@ def test_collect_demonstrations_subsamples_and_bc_fits_them():
     assert returns.shape == (2,)
     expected_pairs = sum(len(range(0, int(r))) // 10 + (1 if int(r) % 10 else 0) for r in returns)
     assert abs(len(actions) - expected_pairs) <= 2  # one pair every 10 steps (random offset per episode)
-    agent = behaviour_cloning(obs, actions, env.observation_space, env.action_space, seed=0)
+    agent = behaviour_cloning(obs, actions, env.observation_space, env.action_space, weight_decay=1e-4, seed=0)
     with torch.no_grad():
         predicted = agent.logits(torch.as_tensor(obs)).argmax(-1).numpy()
     assert (predicted == actions).mean() > 0.9  # it fits the demonstrations it was given

@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from rl4llm.envs import GridWorldEnv
-from rl4llm.irl.planning import expected_return, sample_trajectories, tabular_bc, uniform_policy, value_iteration
+from rl4llm.envs.tabular import finite_horizon_value_iteration
+from rl4llm.imitation.bc import tabular_bc
+from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 
 P = np.array([[[0.9, 0.1], [0.3, 0.7]],
               [[0.2, 0.8], [0.6, 0.4]]])
@@ -16,7 +18,7 @@ P0 = np.array([0.5, 0.5])
 def test_value_iteration_is_optimal_among_all_deterministic_policies():
     reward = np.array([1.0, -0.2])
     horizon = 3
-    V, policy = value_iteration(P, reward, horizon)
+    V, policy = finite_horizon_value_iteration(P, reward, horizon)
     best = -np.inf
     # every time-dependent deterministic policy: one action per (t, s), 2^(2*3) = 64 of them
     for choice in itertools.product(range(2), repeat=2 * horizon):
@@ -40,7 +42,7 @@ def test_expected_return_by_hand():
 
 def test_sampled_returns_agree_with_the_exact_return():
     env = GridWorldEnv()
-    _, pi = value_iteration(env.P, env.reward, env.horizon)
+    _, pi = finite_horizon_value_iteration(env.P, env.reward, env.horizon)
     states, actions = sample_trajectories(env.P, pi, env.p0, 4000, rng=0)
     assert states.shape == actions.shape == (4000, env.horizon)
     assert np.all(states[:, 0] == 0)  # the start cell
@@ -63,7 +65,7 @@ def test_tabular_bc_counts_and_unseen_states():
 
 def test_planning_validation():
     with pytest.raises(ValueError, match="horizon must be an int >= 1"):
-        value_iteration(P, np.zeros(2), 0)
+        finite_horizon_value_iteration(P, np.zeros(2), 0)
     with pytest.raises(ValueError, match=r"actions must be in \[0, 1\]"):
         tabular_bc(np.array([[0]]), np.array([[2]]), 2, 2, 1)
     with pytest.raises(ValueError, match="n must be an int >= 1"):

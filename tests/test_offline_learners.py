@@ -92,7 +92,8 @@ def test_bc_recovers_the_expert_with_full_coverage():
     data = collect_dataset(env, table_policy(expert), 80, seed=0)
     counts = data.action_counts(mdp.n_states, mdp.n_actions)
     assert (counts.sum(1) > 0)[~mdp.terminal].all()
-    agent = behaviour_cloning(data, env.observation_space, env.action_space, steps=300, seed=0)
+    agent = behaviour_cloning(data.observations, data.actions, env.observation_space, env.action_space, steps=300,
+                              batch_size=256, lr=3e-3, seed=0)
     cloned = policy_table(agent, mdp.n_states)
     np.testing.assert_array_equal(cloned[~mdp.terminal].argmax(1), expert[~mdp.terminal].argmax(1))
     assert policy_return(mdp, cloned) == pytest.approx(policy_return(mdp, expert))
@@ -112,8 +113,12 @@ def test_offline_q_is_reproducible_and_validates():
         train_offline_q(data, spaces.Discrete(3), spaces.Discrete(1), cfg)
     with pytest.raises(ValueError, match="alpha"):
         conservative_q_learning(data, spaces.Discrete(3), spaces.Discrete(2), cfg, alpha=0.0)
-    with pytest.raises(TypeError, match="dataset"):
-        behaviour_cloning([1, 2], spaces.Discrete(3), spaces.Discrete(2))
+    with pytest.raises(ValueError, match="agree in N"):
+        behaviour_cloning([1, 2], [0], spaces.Discrete(3), spaces.Discrete(2))
+    with pytest.raises(ValueError, match="actions must be in"):
+        behaviour_cloning([1, 2], [0, 2], spaces.Discrete(3), spaces.Discrete(2))
+    with pytest.raises(ValueError, match="batch_size"):
+        behaviour_cloning([1, 2], [0, 1], spaces.Discrete(3), spaces.Discrete(2), batch_size=0)
 
 
 def test_offline_rl_experiment_contract():

@@ -10,8 +10,9 @@ import torch
 from rl4llm.experiments import config_from_overrides, list_experiments, run_experiment
 from rl4llm.experiments.action_space import fit_power_law
 from rl4llm.experiments.why_ppo import max_drop, review_task
-from rl4llm.rl.plots import (clipped_surrogate, episode_returns_by_gamma, gae_advantage_quality, plot_clipped_surrogate,
-                             plot_discounting, plot_gae_quality)
+from rl4llm.rl.analysis import (clipped_surrogate, clipped_surrogate_curves, discounting_returns,
+                                episode_returns_by_gamma, gae_advantage_quality)
+from rl4llm.rl.plots import plot_clipped_surrogate, plot_discounting, plot_gae_quality
 
 
 def test_experiments_are_registered():
@@ -102,7 +103,8 @@ def test_gae_quality_matches_the_analytic_values():
 
 def test_figures_have_labelled_axes():
     q = gae_advantage_quality([0.0, 0.5, 1.0], n_episodes=50)
-    for fig in (plot_discounting(horizon=20), plot_clipped_surrogate((0.2,)), plot_gae_quality(q, lam=0.5)):
+    for fig in (plot_discounting(discounting_returns((0.9, 1.0), horizon=20)),
+                plot_clipped_surrogate(clipped_surrogate_curves((0.2,))), plot_gae_quality(q, lam=0.5)):
         for ax in fig.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
 

@@ -20,8 +20,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from rl4llm.envs.tabular import _as_array, _check_reward, check_mdp
 from rl4llm.irl.adversarial import _check_logits
-from rl4llm.irl.maxent import _as_array, _check_policy, _check_reward, check_mdp
+from rl4llm.irl.maxent import _check_policy
 from rl4llm.utils import check_choice, check_positive_int
 
 __all__ = ["soft_value_iteration", "state_visitation_frequencies", "maxent_gradient", "discriminator_loss",

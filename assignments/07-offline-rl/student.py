@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from rl4llm.envs.tabular import TabularMDP, _check_policy
 from rl4llm.offline.cql import _check
-from rl4llm.offline.tabular import TabularMDP, _check_policy
 
 __all__ = ["evaluate_policy", "cql_penalty"]
 

@@ -6,7 +6,8 @@ Experiments build their figures with :func:`new_figure` and the palette below, s
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import matplotlib
 import matplotlib.pyplot as plt
@@ -104,3 +105,59 @@ def smooth(y: Sequence[float], window: int = 10) -> np.ndarray:
         lo = max(0, i + 1 - window)
         out[i] = (c[i + 1] - c[lo]) / (i + 1 - lo)
     return out
+
+
+def format_value(value: Any) -> str:
+    """A swept value as a legend shows it: a float in ``%g`` form (``0.2``, ``inf``), anything else as ``str``."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def sweep_columns(sweep: Sequence[tuple[Any, Any]], x: str, y: str) -> list[tuple[Any, np.ndarray, np.ndarray]]:
+    """``[(value, xs, ys)]``: columns ``x`` and ``y`` of each ``(value, result)`` pair's ``result.curves`` rows.
+
+    Rows missing either column (or holding ``None`` or ``""`` there, as in a CSV) are skipped; ``KeyError`` if a
+    result has no such row at all.
+    """
+    out = []
+    for value, result in sweep:
+        rows = [r for r in result.curves if r.get(x) not in (None, "") and r.get(y) not in (None, "")]
+        if not rows:
+            raise KeyError(f"the results' curves have no columns {x!r} and {y!r}")
+        out.append((value, np.array([r[x] for r in rows], dtype=float), np.array([r[y] for r in rows], dtype=float)))
+    return out
+
+
+def plot_sweep(ax, lines: Sequence[tuple[Any, Sequence[float], Sequence[float]]], *, param: str,
+               labels: Mapping[Any, str] | Sequence[str] | None = None, legend: str | None = "best",
+               **style: Any) -> list:
+    """Overlay one curve of y against x for each value of a swept knob, in the book's colours.
+
+    Args:
+        ax: the axes to draw on.
+        lines: ``[(value, xs, ys)]``, one entry per swept value, in legend order (e.g. :func:`sweep_columns`).
+        param: the knob's name as the legend shows it, e.g. ``"clip ε"``: line ``i`` is labelled
+            ``"clip ε = 0.2"`` and drawn in ``COLORS[i]``.
+        labels: instead, each line's label (a sequence, or a mapping from value to label for some values).
+        legend: where the legend goes (a matplotlib ``loc``), or ``None`` for no legend.
+        style: passed to every ``ax.plot`` call (e.g. ``marker="o", ms=3.5``; a ``fmt`` key gives the format
+            string such as ``"o-"``).
+
+    Returns the lines drawn.
+    """
+    if not lines:
+        raise ValueError("lines must hold at least one (value, xs, ys) entry")
+    fmt = style.pop("fmt", None)
+    drawn = []
+    for i, (value, xs, ys) in enumerate(lines):
+        if labels is None:
+            name = f"{param} = {format_value(value)}"
+        elif isinstance(labels, Mapping):
+            name = labels.get(value, f"{param} = {format_value(value)}")
+        else:
+            name = labels[i]
+        args = (xs, ys) if fmt is None else (xs, ys, fmt)
+        (line,) = ax.plot(*args, color=COLORS[i % len(COLORS)], label=name, **style)
+        drawn.append(line)
+    if legend is not None:
+        ax.legend(loc=legend)
+    return drawn

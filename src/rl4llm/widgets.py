@@ -22,9 +22,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import numpy as np
 
-from rl4llm.plotting import COLORS, label, new_figure
+from rl4llm.plotting import label, new_figure, plot_sweep, sweep_columns
 
 __all__ = ["slider", "Panel", "function_panel", "experiment_panel", "run_sweep", "sweep_figure"]
 
@@ -208,19 +207,14 @@ def sweep_figure(sweep: Sequence[tuple[Any, Any]], x: str, y: str, *, param: str
                  ylabel: str | None = None, title: str | None = None, ax=None):
     """Overlay the curve ``y`` against ``x`` (columns of each ``Result.curves``) for every swept value.
 
-    ``param`` names the swept knob in the legend (e.g. ``"clip ε"``). Returns the figure.
+    ``param`` names the swept knob in the legend (e.g. ``"clip ε"``); the drawing is
+    :func:`rl4llm.plotting.plot_sweep`. Returns the figure.
     """
     if ax is None:
         fig, ax = new_figure()
     else:
         fig = ax.figure
-    for i, (value, result) in enumerate(sweep):
-        rows = [r for r in result.curves if x in r and y in r]
-        if not rows:
-            raise KeyError(f"the results' curves have no columns {x!r} and {y!r}")
-        xs = np.array([r[x] for r in rows], dtype=float)
-        ys = np.array([r[y] for r in rows], dtype=float)
-        ax.plot(xs, ys, color=COLORS[i % len(COLORS)], label=f"{param} = {_fmt(value)}")
+    plot_sweep(ax, sweep_columns(sweep, x, y), param=param, legend=None)
     label(ax, xlabel or x, ylabel or y, title)
     ax.legend()
     return fig

@@ -129,7 +129,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "learned reward makes the expert's behaviour optimal again."
         ),
         targets=(
-            "rl4llm.irl.maxent:soft_value_iteration",
+            "rl4llm.envs.tabular:soft_value_iteration",
             "rl4llm.irl.maxent:state_visitation_frequencies",
             "rl4llm.irl.maxent:maxent_gradient",
             "rl4llm.irl.adversarial:discriminator_loss",
@@ -193,7 +193,7 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "scores both greedy policies with your evaluation."
         ),
         targets=(
-            "rl4llm.offline.tabular:evaluate_policy",
+            "rl4llm.envs.tabular:evaluate_policy",
             "rl4llm.offline.cql:cql_penalty",
         ),
     ),

@@ -8,6 +8,9 @@
   :mod:`rl4llm.envs.tightrope`.
 * ``rl4llm/GridWorld-v0``: a small gridworld with a known transition matrix, for MaxEnt IRL:
   :mod:`rl4llm.envs.gridworld`.
+
+:mod:`rl4llm.envs.tabular` holds the package's one tabular MDP (:class:`TabularMDP`, :class:`TabularEnv`) and its
+exact planners; the gridworld and chapter 2's cliff walk are built on it.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ for _id, _entry in _ENVS.items():
         gymnasium.register(id=_id, entry_point=_entry)
 
 from rl4llm.envs.gridworld import GridWorldEnv  # noqa: E402
+from rl4llm.envs.tabular import TabularEnv, TabularMDP  # noqa: E402
 from rl4llm.envs.tightrope import TightropeEnv  # noqa: E402
 from rl4llm.envs.token_mdp import TokenMDPEnv, target_match_reward, token_mdp_from_tokenizer  # noqa: E402
 
-__all__ = ["TokenMDPEnv", "TightropeEnv", "GridWorldEnv", "target_match_reward", "token_mdp_from_tokenizer"]
+__all__ = ["TokenMDPEnv", "TightropeEnv", "GridWorldEnv", "TabularMDP", "TabularEnv", "target_match_reward",
+           "token_mdp_from_tokenizer"]

@@ -16,17 +16,19 @@ Exact maximum-entropy IRL (Ziebart et al. 2008) needs the transition matrix, so 
   identity MaxEnt IRL is built on;
 * **episodes** start in ``start`` (default the top-left cell; attribute ``p0`` is the start distribution) and are
   truncated after ``horizon`` steps (a finite-horizon problem, never ``terminated``).
+
+The environment is a :class:`~rl4llm.envs.tabular.TabularEnv` over a :class:`~rl4llm.envs.tabular.TabularMDP`
+(attribute ``mdp``: ``P``, the state reward, no terminal state, ``gamma = 1``, ``horizon``), so the planners of
+:mod:`rl4llm.envs.tabular` apply to it as they do to the cliff walk of chapter 2.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 
+from rl4llm.envs.tabular import TabularEnv, TabularMDP
 from rl4llm.utils import check_choice, check_positive_int, check_range
 
 __all__ = ["GridWorldEnv", "DEFAULT_LAYOUT", "ACTIONS", "transition_matrix"]
@@ -69,7 +71,7 @@ def transition_matrix(height: int, width: int, slip: float) -> np.ndarray:
     return P
 
 
-class GridWorldEnv(gymnasium.Env):
+class GridWorldEnv(TabularEnv):
     """A gridworld with a known transition matrix ``P``, state ``features`` and a true ``reward``.
 
     Args:
@@ -82,8 +84,6 @@ class GridWorldEnv(gymnasium.Env):
         render_mode: ``None`` or ``"ansi"``.
     """
 
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
-
     def __init__(
         self,
         layout: Sequence[str] = DEFAULT_LAYOUT,
@@ -94,7 +94,6 @@ class GridWorldEnv(gymnasium.Env):
         start: int | None = 0,
         render_mode: str | None = None,
     ) -> None:
-        super().__init__()
         layout = tuple(str(row) for row in layout)
         if not layout or any(len(row) != len(layout[0]) or len(row) == 0 for row in layout):
             raise ValueError(f"layout must be non-empty rows of equal length, got {layout!r}")
@@ -112,9 +111,9 @@ class GridWorldEnv(gymnasium.Env):
         self.n_states = self.height * self.width
         self.n_actions = len(ACTIONS)
         self.slip = check_range("slip", slip, 0.0, 1.0)
-        self.horizon = check_positive_int("horizon", horizon)
+        horizon = check_positive_int("horizon", horizon)
         self.feature_kind = check_choice("features", features, ("terrain", "onehot"))
-        self.render_mode = check_choice("render_mode", render_mode, (None, "ansi"))
+        render_mode = check_choice("render_mode", render_mode, (None, "ansi"))
         if start is not None:
             start = check_positive_int("start", start, 0)
             if start >= self.n_states:
@@ -124,37 +123,21 @@ class GridWorldEnv(gymnasium.Env):
         #: terrain type of each state (0 floor, 1 swamp, 2 goal)
         self.terrain = np.array([_TERRAIN.index(ch) for row in layout for ch in row], dtype=np.int64)
         self.terrain_rewards = np.asarray(terrain_rewards)
-        #: true reward r(s), shape [S]
-        self.reward = self.terrain_rewards[self.terrain]
         #: state features phi(s), shape [S, d]
         self.features = (np.eye(len(_TERRAIN))[self.terrain] if self.feature_kind == "terrain"
                          else np.eye(self.n_states))
+        p0 = np.full(self.n_states, 1.0 / self.n_states) if start is None else np.eye(self.n_states)[start]
+        mdp = TabularMDP(P=transition_matrix(self.height, self.width, self.slip),
+                         R=self.terrain_rewards[self.terrain], terminal=np.zeros(self.n_states, dtype=bool), p0=p0,
+                         gamma=1.0, horizon=horizon, names=ACTIONS, shape=(self.height, self.width),
+                         info={"start": start})
+        super().__init__(mdp, horizon, render_mode)
+        #: true reward r(s), shape [S]
+        self.reward = mdp.R
         #: known dynamics P[s, a, s']
-        self.P = transition_matrix(self.height, self.width, self.slip)
+        self.P = mdp.P
         #: start distribution p0(s)
-        self.p0 = np.full(self.n_states, 1.0 / self.n_states) if start is None else np.eye(self.n_states)[start]
-
-        self.observation_space = spaces.Discrete(self.n_states)
-        self.action_space = spaces.Discrete(self.n_actions)
-        self._state = 0
-        self._t = 0
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        """Draw the start state from ``p0``; ``info`` has ``"t"`` (steps taken)."""
-        super().reset(seed=seed)
-        self._state = int(self.np_random.choice(self.n_states, p=self.p0))
-        self._t = 0
-        return self._state, {"t": 0}
-
-    def step(self, action):
-        """Collect ``r(s_t)``, then move to ``s_{t+1} ~ P[s_t, a_t]``; truncate after ``horizon`` steps."""
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be in [0, {self.n_actions - 1}], got {action!r}")
-        reward = float(self.reward[self._state])
-        self._state = int(self.np_random.choice(self.n_states, p=self.P[self._state, int(action)]))
-        self._t += 1
-        truncated = self._t >= self.horizon
-        return self._state, reward, False, truncated, {"t": self._t}
+        self.p0 = mdp.p0
 
     def render(self) -> str | None:
         """The layout with the agent drawn as ``A`` (``"ansi"`` mode)."""

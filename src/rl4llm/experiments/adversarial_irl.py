@@ -24,7 +24,8 @@ import numpy as np
 
 from rl4llm.experiments import Result
 from rl4llm.irl.adversarial import GAILConfig, train_gail
-from rl4llm.irl.demos import behaviour_cloning, collect_demonstrations, train_expert
+from rl4llm.imitation.bc import behaviour_cloning
+from rl4llm.irl.demos import collect_demonstrations, train_expert
 from rl4llm.irl.plots import plot_adversarial
 from rl4llm.rl.ppo import PPOConfig, evaluate
 from rl4llm.utils import check_choice, check_positive_int, progress, set_torch_threads
@@ -84,7 +85,7 @@ def run(config: Config) -> Result:
         obs, actions, _ = collect_demonstrations(expert, env_id, config.demo_episodes, seed=100 * s,
                                                  subsample=config.subsample)
         n_pairs = len(actions)
-        bc = behaviour_cloning(obs, actions, obs_space, act_space, seed=s)
+        bc = behaviour_cloning(obs, actions, obs_space, act_space, weight_decay=1e-4, seed=s)
         finals["bc"].append(float(evaluate(bc, env_id, config.eval_episodes, seed=10_000).mean()))
         for arm in arms[1:]:
             gail_config = GAILConfig(ppo=PPOConfig(total_steps=config.gail_steps, seed=s),
@@ -119,7 +120,7 @@ def bc_sweep(expert, demo_episodes=(1, 2, 4, 8, 16), seeds=(0, 1, 2), subsample:
     for n in progress(demo_episodes, desc="BC sweep"):
         for s in seeds:
             obs, actions, _ = collect_demonstrations(expert, env_id, int(n), seed=100 * s, subsample=subsample)
-            bc = behaviour_cloning(obs, actions, obs_space, act_space, seed=s)
+            bc = behaviour_cloning(obs, actions, obs_space, act_space, weight_decay=1e-4, seed=s)
             rows.append({"demo_episodes": int(n), "n_pairs": len(actions), "seed": s,
                          "bc_return": float(evaluate(bc, env_id, eval_episodes, seed=10_000).mean())})
     return rows

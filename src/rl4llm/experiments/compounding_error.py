@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.experiments import Result
+from rl4llm.imitation.analysis import exact_cost_curves
 from rl4llm.imitation.plots import plot_compounding_error
 from rl4llm.imitation.tightrope import bc_cost_exact, dagger_cost_exact, tightrope_costs
 from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
@@ -94,5 +95,6 @@ def run(config: Config) -> Result:
         metrics["dagger_slope_saturated"] = round(dg_sat, 4)
     longest = rows[-1]
     metrics["cost_ratio_longest"] = round(longest["bc_cost"] / max(longest["dagger_cost"], 1e-12), 4)
-    figure = plot_compounding_error(rows, config.eps, metrics["bc_slope"], metrics["dagger_slope"])
+    exact = exact_cost_curves(config.eps, max(int(r["horizon"]) for r in rows))
+    figure = plot_compounding_error(rows, config.eps, exact, metrics["bc_slope"], metrics["dagger_slope"])
     return Result(metrics=metrics, curves=rows, figure=figure)

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.experiments import Result
-from rl4llm.imitation.exposure import ValidityCurves, plot_validity_curves, validity_by_position
+from rl4llm.imitation.exposure import ValidityCurves, validity_by_position
+from rl4llm.imitation.plots import plot_validity_curves
 from rl4llm.imitation.token_dagger import generate_streams, sample_streams, token_dagger, token_sft
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
 from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads

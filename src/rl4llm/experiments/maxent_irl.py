@@ -24,7 +24,9 @@ import numpy as np
 from rl4llm.envs.gridworld import GridWorldEnv
 from rl4llm.experiments import Result
 from rl4llm.irl.maxent import maxent_irl, state_visitation_frequencies
-from rl4llm.irl.planning import expected_return, sample_trajectories, tabular_bc, uniform_policy, value_iteration
+from rl4llm.envs.tabular import finite_horizon_value_iteration
+from rl4llm.imitation.bc import tabular_bc
+from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 from rl4llm.irl.plots import plot_grid_maps
 from rl4llm.utils import check_choice, check_positive_int, check_range, progress
 
@@ -66,7 +68,7 @@ def fit(config: Config, log_curves: bool = True) -> tuple[GridWorldEnv, dict, li
     """Run one experiment without drawing: ``(env, metrics, curves, arrays)``."""
     env = GridWorldEnv(slip=config.slip, horizon=config.horizon, features=config.features)
     P, p0, r_true, H = env.P, env.p0, env.reward, env.horizon
-    _, pi_expert = value_iteration(P, r_true, H)
+    _, pi_expert = finite_horizon_value_iteration(P, r_true, H)
     rng = np.random.default_rng(config.seed)
     states, actions = sample_trajectories(P, pi_expert, p0, config.n_demos, rng)
 
@@ -80,7 +82,7 @@ def fit(config: Config, log_curves: bool = True) -> tuple[GridWorldEnv, dict, li
                      callback=log)
     for row, h in zip(curves, res.history):
         row.update(grad_norm=h["grad_norm"], objective=h["objective"])
-    _, pi_irl = value_iteration(P, res.reward, H)
+    _, pi_irl = finite_horizon_value_iteration(P, res.reward, H)
     pi_bc = tabular_bc(states, actions, env.n_states, env.n_actions, H)
     visits_expert = state_visitation_frequencies(P, pi_expert, p0)
     visits_irl = state_visitation_frequencies(P, pi_irl, p0)

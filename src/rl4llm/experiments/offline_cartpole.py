@@ -22,7 +22,7 @@ import gymnasium
 import numpy as np
 
 from rl4llm.experiments import Result
-from rl4llm.offline.bc import behaviour_cloning
+from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.offline.cartpole import ENV_ID, log_cartpole, train_behaviour_agent
 from rl4llm.offline.evaluation import monte_carlo_value_gap
 from rl4llm.offline.fqi import OfflineQConfig, train_offline_q
@@ -90,8 +90,8 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
         out[method] = {"q_net": result.q_net, "curves": curves, "return": final["return"],
                        "predicted": final["predicted"], "true": final["true"],
                        "overestimation": final["overestimation"]}
-    bc = behaviour_cloning(dataset, env.observation_space, env.action_space, steps=config.bc_steps,
-                           hidden=config.hidden, seed=seed)
+    bc = behaviour_cloning(dataset.observations, dataset.actions, env.observation_space, env.action_space,
+                           steps=config.bc_steps, batch_size=256, lr=3e-3, hidden=config.hidden, seed=seed, desc="BC")
     out["bc"] = {"agent": bc, "return": float(evaluate(bc, ENV_ID, config.eval_episodes, seed=eval_seed).mean())}
     env.close()
     return out

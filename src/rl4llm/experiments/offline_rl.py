@@ -25,7 +25,8 @@ import numpy as np
 from gymnasium import spaces
 
 from rl4llm.experiments import Result
-from rl4llm.offline.bc import behaviour_cloning, policy_table
+from rl4llm.imitation.bc import behaviour_cloning
+from rl4llm.offline.bc import policy_table
 from rl4llm.offline.dataset import collect_dataset, table_policy
 from rl4llm.offline.evaluation import greedy_value_gap, q_errors, tabular_tracker
 from rl4llm.offline.fqi import OfflineQConfig, q_table, train_offline_q
@@ -104,8 +105,8 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
                        "overestimation": gap["overestimation"],
                        "unseen_q_error": float(errors["unseen"].mean()) if errors["unseen"].size else 0.0}
     if "bc" in config.learner_list:
-        bc = behaviour_cloning(data, box, env.action_space, steps=config.bc_steps, hidden=config.hidden,
-                               seed=seed)
+        bc = behaviour_cloning(data.observations, data.actions, box, env.action_space, steps=config.bc_steps,
+                               batch_size=256, lr=3e-3, hidden=config.hidden, seed=seed, desc="BC")
         bc_policy = policy_table(bc, features)
         out["bc"] = {"policy": bc_policy, "return": policy_return(mdp, bc_policy)}
     return out

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from rl4llm.experiments import Result
 from rl4llm.plotting import new_figure
-from rl4llm.prompting.evaluation import k_sweep, oirl_study, type_prompt_accuracy
+from rl4llm.prompting.evaluation import k_sweep, oirl_study, predicted_success, type_prompt_accuracy
 from rl4llm.prompting.logs import collect_logs, load_logs, save_logs
 from rl4llm.prompting.plots import plot_choices, plot_k_sweep, plot_methods, plot_prompt_evaluation
 from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
@@ -91,5 +91,5 @@ def run(config: Config) -> Result:
     else:
         axes[0, 1].set_axis_off()
     plot_choices(logs, study, ax=axes[1, 0])
-    plot_prompt_evaluation(logs, study, ax=axes[1, 1])
+    plot_prompt_evaluation(logs, study, predicted_success(logs, study), ax=axes[1, 1])
     return Result(metrics=metrics, curves=rows, figure=fig, artifacts={"logs": logs, "study": study})

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from rl4llm.experiments import Result
 from rl4llm.rlhf.pipeline import StagesConfig, prepare_stages, run_ppo
-from rl4llm.rlhf.plots import plot_ppo_run
+from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
 from rl4llm.utils import check_positive_int, set_seed, set_torch_threads
 
@@ -111,5 +111,5 @@ def draw(result: Result, config: Config):
     """The run's figure: gold and proxy reward, and KL, against the PPO iteration."""
     title = (f"PPO-RLHF, β = {config.kl_coef:g}" if config.kl_target is None
              else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)")
-    return plot_ppo_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
+    return plot_rlhf_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
                         kl_target=config.kl_target)

@@ -1,7 +1,8 @@
 """Imitation learning (chapter 3): behaviour cloning, DAgger, compounding error and exposure bias.
 
 * :mod:`~rl4llm.imitation.policy`: the supervised learner (linear softmax) and the BC loss;
-* :mod:`~rl4llm.imitation.bc`: behaviour cloning on expert demonstrations, for any discrete gymnasium env;
+* :mod:`~rl4llm.imitation.bc`: the package's behaviour-cloning routine (a neural policy, used by chapters 2 and 4
+  too), and :func:`clone_expert`, a linear learner cloned from an expert on any discrete gymnasium env;
 * :mod:`~rl4llm.imitation.dagger`: DAgger with a beta-mixing schedule, for any discrete gymnasium env;
 * :mod:`~rl4llm.imitation.tightrope`: exact and measured costs behind Theorems 1.1 (BC, :math:`T^2\\epsilon`) and
   1.4 (DAgger, :math:`T\\epsilon`) on the tightrope chain;
@@ -12,21 +13,21 @@
 * :mod:`~rl4llm.imitation.plots`: the chapter's figures.
 """
 
-from rl4llm.imitation.bc import behaviour_cloning, collect_expert_demonstrations
+from rl4llm.imitation.bc import behaviour_cloning, clone_expert, collect_expert_demonstrations
 from rl4llm.imitation.dagger import beta_schedule, dagger, dagger_rollout
 from rl4llm.imitation.exposure import (
     ValidityCurves,
     current_review,
     mark_off_language,
-    plot_validity_curves,
     stream_expert,
     validity_by_position,
 )
+from rl4llm.imitation.plots import plot_validity_curves
 from rl4llm.imitation.policy import LinearSoftmaxPolicy, bc_loss, fit_softmax_policy, one_hot_featurizer
 from rl4llm.imitation.tightrope import (
     bc_cost_exact,
     dagger_cost_exact,
-    policy_table,
+    walker_table,
     simulate_tightrope,
     tightrope_costs,
     tightrope_expert,
@@ -48,13 +49,14 @@ __all__ = [
     "fit_softmax_policy",
     "one_hot_featurizer",
     "behaviour_cloning",
+    "clone_expert",
     "collect_expert_demonstrations",
     "beta_schedule",
     "dagger",
     "dagger_rollout",
     "bc_cost_exact",
     "dagger_cost_exact",
-    "policy_table",
+    "walker_table",
     "simulate_tightrope",
     "tightrope_costs",
     "tightrope_expert",

@@ -83,7 +83,7 @@ def dagger(env: gymnasium.Env, expert: Expert, n_iterations: int = 5, episodes_p
             initial expert demonstrations as iteration 1.
         n_expert_episodes: expert demonstrations that seed :math:`\\mathcal D` (>= 1).
         seed: seeds the episodes and the mixing coin.
-        featurize, l2: as in :func:`~rl4llm.imitation.bc.behaviour_cloning`.
+        featurize, l2: as in :func:`~rl4llm.imitation.bc.clone_expert`.
     """
     check_positive_int("n_iterations", n_iterations)
     check_positive_int("episodes_per_iteration", episodes_per_iteration)

@@ -37,11 +37,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rl4llm.lm.language import EOS, expert_next_distribution, valid_next, words_of
-from rl4llm.plotting import COLORS, label, new_figure
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["current_review", "stream_expert", "ValidityCurves", "validity_by_position", "mark_off_language",
-           "plot_validity_curves"]
+__all__ = ["current_review", "stream_expert", "ValidityCurves", "validity_by_position", "mark_off_language"]
 
 
 def current_review(words: str | Sequence[str]) -> list[str]:
@@ -170,43 +168,3 @@ def mark_off_language(text: str | Sequence[str], marker: str = "[]") -> str:
     return " ".join(out)
 
 
-def plot_validity_curves(curves: Mapping[str, ValidityCurves], *, slip: float | None = None,
-                         title: str | None = None, axes=None):
-    """Two panels against the generation length: the intact rate (solid) and the inside rate (dotted), and the
-    cumulative off-language cost; one colour per learner (``curves`` maps a legend label to its curves).
-
-    ``slip`` (the learners' per-word slip probability :math:`\\epsilon`, if any) adds the reference line
-    :math:`\\epsilon t` to the cost panel: the cost of a learner that slips but ends a broken review at once.
-    ``axes``: two matplotlib axes to draw into (default: a new figure). Returns the figure.
-    """
-    from matplotlib.lines import Line2D
-
-    if not curves:
-        raise ValueError("curves must hold at least one learner")
-    if axes is None:
-        fig, grid = new_figure(ncols=2, width=4.8, height=3.5)
-        ax1, ax2 = grid[0]
-    else:
-        ax1, ax2 = axes
-        fig = ax1.figure
-    for i, (name, c) in enumerate(curves.items()):
-        color = COLORS[i % len(COLORS)]
-        t = np.arange(1, c.horizon + 1)
-        ax1.plot(t, 100 * c.intact, color=color, label=name)
-        ax1.plot(t, 100 * c.inside, color=color, ls=":")
-        ax2.plot(t, c.cumulative_cost, color=color, label=name)
-    if slip is not None:
-        check_range("slip", slip, 0.0, 1.0)
-        t = np.arange(1, next(iter(curves.values())).horizon + 1)
-        ax2.plot(t, slip * t, color=COLORS[7], ls="--", lw=1.2, label=rf"$\epsilon t$, $\epsilon$ = {slip:g}")
-    ax1.set_ylim(0, 101)
-    label(ax1, "generated words t", "samples inside the language (%)", "Staying inside the language")
-    label(ax2, "generated words t", "off-language words among the first t", "Cumulative cost")
-    handles, names = ax1.get_legend_handles_labels()
-    handles += [Line2D([], [], color=COLORS[7], label="solid: current review intact"),
-                Line2D([], [], color=COLORS[7], ls=":", label="dotted: whole text inside")]
-    ax1.legend(handles=handles, fontsize=8, loc="lower left")
-    ax2.legend(fontsize=8, loc="upper left")
-    if title:
-        fig.suptitle(title, fontsize=11)
-    return fig

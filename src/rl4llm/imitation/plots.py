@@ -6,57 +6,37 @@
   expectations and the bounds :math:`T^2\\epsilon` (Theorem 1.1) and :math:`T\\epsilon` (Theorem 1.4);
 * :func:`plot_cost_at` (the widget's drawing): the exact cost curves for one :math:`\\epsilon` with the measured
   costs of learned walkers at one horizon;
-* :func:`plot_eps_sweep` (the static figure beside the widget): the exact cost curves for several :math:`\\epsilon`.
+* :func:`plot_eps_sweep` (the static figure beside the widget): the exact cost curves for several :math:`\\epsilon`;
+* :func:`plot_validity_curves`: how long generated texts stay inside the language (section 3.3, exposure bias).
+
+Every function only draws; the numbers come from :mod:`rl4llm.imitation.analysis` or the ``compounding-error``
+experiment.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from rl4llm.imitation.tightrope import (
-    bc_cost_exact,
-    dagger_cost_exact,
-    policy_table,
-    simulate_tightrope,
-    tightrope_costs,
-    train_tightrope_learner,
-)
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.utils import check_positive_int, check_range
+from rl4llm.utils import check_range
 
-__all__ = ["exact_cost_curves", "plot_per_step_cost", "plot_compounding_error", "plot_cost_at", "plot_eps_sweep"]
+if TYPE_CHECKING:
+    from rl4llm.imitation.exposure import ValidityCurves
 
-
-def exact_cost_curves(eps: float, t_max: int, n_points: int = 60) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Horizons ``T`` (log-spaced integers from 1 to ``t_max``) and the exact BC and DAgger costs at each."""
-    check_range("eps", eps, 0.0, 0.5, high_inclusive=False)
-    t_max = check_positive_int("t_max", t_max)
-    horizons = np.unique(np.round(np.logspace(0, np.log10(t_max), n_points)).astype(int))
-    bc = np.array([bc_cost_exact(int(t), eps) for t in horizons])
-    dagger = np.array([dagger_cost_exact(int(t), eps) for t in horizons])
-    return horizons, bc, dagger
+__all__ = ["plot_per_step_cost", "plot_compounding_error", "plot_cost_at", "plot_eps_sweep", "plot_validity_curves"]
 
 
-def plot_per_step_cost(horizon: int = 60, eps: float = 0.05, n_rollouts: int = 20000, seed: int = 0):
-    """Mean 0-1 cost at each step :math:`t` of an episode for a BC and a DAgger walker (both learned at this
-    horizon and :math:`\\epsilon`), with the exact :math:`1-(1-\\epsilon)^t` (BC) and :math:`\\epsilon p_t`
-    (DAgger, :math:`p_{t+1} = 1 - \\epsilon p_t`)."""
-    horizon = check_positive_int("horizon", horizon)
-    check_range("eps", eps, 0.0, 0.5, low_inclusive=False, high_inclusive=False)
-    t = np.arange(1, horizon + 1)
+def plot_per_step_cost(costs: dict):
+    """Mean 0-1 cost at each step :math:`t` of an episode for a BC and a DAgger walker, with the exact curves
+    (``costs`` from :func:`rl4llm.imitation.analysis.per_step_costs`)."""
+    t, eps, n_rollouts = costs["t"], costs["eps"], costs["n_rollouts"]
     fig, ax = new_figure(width=6.4, height=3.8)
-    p, dagger_exact = 1.0, []
-    for _ in t:
-        dagger_exact.append(eps * p)
-        p = 1 - eps * p
-    for i, (method, exact, name) in enumerate([("bc", 1 - (1 - eps) ** t, "BC"),
-                                               ("dagger", np.array(dagger_exact), "DAgger")]):
-        table = policy_table(train_tightrope_learner(horizon, eps, method, seed))
-        costs = simulate_tightrope(table, horizon, eps, n_rollouts, np.random.default_rng([seed, 2]), per_step=True)
-        ax.plot(t, costs.mean(0), "o", ms=3, color=COLORS[i], label=f"{name} walker, measured")
-        ax.plot(t, exact, color=COLORS[i], lw=1.2, label=f"{name}, exact")
+    for i, name in enumerate(("BC", "DAgger")):
+        ax.plot(t, costs["measured"][name], "o", ms=3, color=COLORS[i], label=f"{name} walker, measured")
+        ax.plot(t, costs["exact"][name], color=COLORS[i], lw=1.2, label=f"{name}, exact")
     ax.axhline(eps, color=PALETTE["grey"], ls="--", lw=1, label=r"$\epsilon$: the learner's error on the rope")
     ax.set_ylim(0, 1.02)
     label(ax, "step t of the episode", "P(the walker pays at step t)",
@@ -75,14 +55,15 @@ def _reference_lines(ax, eps: float, t: np.ndarray) -> None:
                     xytext=(3, 4), textcoords="offset points", fontsize=8)
 
 
-def plot_compounding_error(rows: Sequence[dict], eps: float, bc_slope: float | None = None,
-                           dagger_slope: float | None = None):
+def plot_compounding_error(rows: Sequence[dict], eps: float, exact: tuple[np.ndarray, np.ndarray, np.ndarray],
+                           bc_slope: float | None = None, dagger_slope: float | None = None):
     """Log-log: measured mean total cost (markers) of BC and DAgger per horizon, the exact expectations (thin
     lines), the two bounds (dashed) and the most any walker can pay (dotted); ``rows`` as in the
-    ``compounding-error`` experiment's curves (``horizon``, ``bc_cost``, ``dagger_cost``)."""
+    ``compounding-error`` experiment's curves (``horizon``, ``bc_cost``, ``dagger_cost``), ``exact`` the curves
+    ``(T, bc, dagger)`` of :func:`rl4llm.imitation.analysis.exact_cost_curves` up to the longest horizon."""
     horizons = np.array([r["horizon"] for r in rows], dtype=float)
     fig, ax = new_figure(width=6.4, height=4.3)
-    t, bc, dg = exact_cost_curves(eps, int(horizons.max()))
+    t, bc, dg = exact
     ax.plot(t, bc, color=COLORS[0], lw=1, alpha=0.7, label="BC, exact expectation")
     ax.plot(t, dg, color=COLORS[1], lw=1, alpha=0.7, label="DAgger, exact expectation")
     bc_name = "BC, measured" + (f" (slope {bc_slope:.2f} while εT ≤ 1)" if bc_slope is not None else "")
@@ -100,15 +81,13 @@ def plot_compounding_error(rows: Sequence[dict], eps: float, bc_slope: float | N
     return fig
 
 
-def plot_cost_at(horizon: int, eps: float, n_rollouts: int = 2000, seed: int = 0):
-    """The widget's figure: exact BC and DAgger cost curves for ``eps`` up to a few times ``horizon``, with the
-    measured costs of a BC and a DAgger walker trained and run at ``horizon`` (markers)."""
-    horizon = check_positive_int("horizon", horizon)
-    check_range("eps", eps, 0.0, 0.5, low_inclusive=False, high_inclusive=False)
-    t_max = max(4 * horizon, int(4 / eps), 10)
-    t, bc, dg = exact_cost_curves(eps, t_max)
-    bc_m = tightrope_costs(horizon, eps, "bc", n_rollouts=n_rollouts, seed=seed)
-    dg_m = tightrope_costs(horizon, eps, "dagger", n_rollouts=n_rollouts, seed=seed)
+def plot_cost_at(costs: dict):
+    """The widget's figure: exact BC and DAgger cost curves for one :math:`\\epsilon` up to a few times the
+    horizon, with the measured costs of a BC and a DAgger walker trained and run at that horizon (markers);
+    ``costs`` from :func:`rl4llm.imitation.analysis.costs_at_horizon`."""
+    horizon, eps, t_max = costs["horizon"], costs["eps"], costs["t_max"]
+    t, bc, dg = costs["t"], costs["bc"], costs["dagger"]
+    bc_m, dg_m = costs["bc_measured"], costs["dagger_measured"]
     fig, ax = new_figure(width=7.6, height=4.1)
     ax.plot(t, bc, color=COLORS[0], label="BC, exact")
     ax.plot(t, dg, color=COLORS[1], label="DAgger, exact")
@@ -124,20 +103,61 @@ def plot_cost_at(horizon: int, eps: float, n_rollouts: int = 2000, seed: int = 0
     return fig
 
 
-def plot_eps_sweep(eps_values: Sequence[float] = (0.005, 0.02, 0.08), t_max: int = 1000):
+def plot_eps_sweep(curves: Sequence[dict]):
     """Exact BC (solid) and DAgger (dashed) cost per step, :math:`J/T`, against the horizon for several
-    :math:`\\epsilon`: BC's per-step cost climbs towards 1 once :math:`\\epsilon T` passes 1, DAgger's stays
-    near :math:`\\epsilon`."""
+    :math:`\\epsilon` (``curves`` from :func:`rl4llm.imitation.analysis.eps_sweep_curves`): BC's per-step cost
+    climbs towards 1 once :math:`\\epsilon T` passes 1, DAgger's stays near :math:`\\epsilon`."""
     fig, ax = new_figure(width=7.4, height=4.1)
-    for i, eps in enumerate(eps_values):
-        t, bc, dg = exact_cost_curves(eps, t_max)
+    for i, c in enumerate(curves):
         color = COLORS[i % len(COLORS)]
-        ax.plot(t, bc / t, color=color, label=rf"BC, $\epsilon$ = {eps:g}")
-        ax.plot(t, dg / t, color=color, ls="--", label=rf"DAgger, $\epsilon$ = {eps:g}")
-        ax.plot([1 / eps], [bc_cost_exact(int(round(1 / eps)), eps) / round(1 / eps)], "o", color=color, ms=5)
+        ax.plot(c["t"], c["bc"] / c["t"], color=color, label=rf"BC, $\epsilon$ = {c['eps']:g}")
+        ax.plot(c["t"], c["dagger"] / c["t"], color=color, ls="--", label=rf"DAgger, $\epsilon$ = {c['eps']:g}")
+        ax.plot([c["knee_t"]], [c["knee_bc_per_step"]], "o", color=color, ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
     label(ax, "horizon T (log scale)", "cost per step J / T (log scale)",
           r"Cost per step; dots mark $\epsilon T = 1$")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    return fig
+
+
+def plot_validity_curves(curves: Mapping[str, ValidityCurves], *, slip: float | None = None,
+                         title: str | None = None, axes=None):
+    """Two panels against the generation length: the intact rate (solid) and the inside rate (dotted), and the
+    cumulative off-language cost; one colour per learner (``curves`` maps a legend label to its curves).
+
+    ``slip`` (the learners' per-word slip probability :math:`\\epsilon`, if any) adds the reference line
+    :math:`\\epsilon t` to the cost panel: the cost of a learner that slips but ends a broken review at once.
+    ``axes``: two matplotlib axes to draw into (default: a new figure). Returns the figure.
+    """
+    from matplotlib.lines import Line2D
+
+    if not curves:
+        raise ValueError("curves must hold at least one learner")
+    if axes is None:
+        fig, grid = new_figure(ncols=2, width=4.8, height=3.5)
+        ax1, ax2 = grid[0]
+    else:
+        ax1, ax2 = axes
+        fig = ax1.figure
+    for i, (name, c) in enumerate(curves.items()):
+        color = COLORS[i % len(COLORS)]
+        t = np.arange(1, c.horizon + 1)
+        ax1.plot(t, 100 * c.intact, color=color, label=name)
+        ax1.plot(t, 100 * c.inside, color=color, ls=":")
+        ax2.plot(t, c.cumulative_cost, color=color, label=name)
+    if slip is not None:
+        check_range("slip", slip, 0.0, 1.0)
+        t = np.arange(1, next(iter(curves.values())).horizon + 1)
+        ax2.plot(t, slip * t, color=COLORS[7], ls="--", lw=1.2, label=rf"$\epsilon t$, $\epsilon$ = {slip:g}")
+    ax1.set_ylim(0, 101)
+    label(ax1, "generated words t", "samples inside the language (%)", "Staying inside the language")
+    label(ax2, "generated words t", "off-language words among the first t", "Cumulative cost")
+    handles, names = ax1.get_legend_handles_labels()
+    handles += [Line2D([], [], color=COLORS[7], label="solid: current review intact"),
+                Line2D([], [], color=COLORS[7], ls=":", label="dotted: whole text inside")]
+    ax1.legend(handles=handles, fontsize=8, loc="lower left")
+    ax2.legend(fontsize=8, loc="upper left")
+    if title:
+        fig.suptitle(title, fontsize=11)
     return fig

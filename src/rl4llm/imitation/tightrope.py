@@ -37,12 +37,12 @@ import math
 import numpy as np
 
 from rl4llm.envs.tightrope import CLIMB, TightropeEnv
-from rl4llm.imitation.bc import behaviour_cloning
+from rl4llm.imitation.bc import clone_expert
 from rl4llm.imitation.dagger import dagger
 from rl4llm.imitation.policy import LinearSoftmaxPolicy
 from rl4llm.utils import check_choice, check_positive_int, check_range
 
-__all__ = ["bc_cost_exact", "dagger_cost_exact", "tightrope_expert", "policy_table", "simulate_tightrope",
+__all__ = ["bc_cost_exact", "dagger_cost_exact", "tightrope_expert", "walker_table", "simulate_tightrope",
            "train_tightrope_learner", "tightrope_costs"]
 
 
@@ -77,7 +77,7 @@ def tightrope_expert(env, obs) -> int:
     return int(env.unwrapped.expert_action())
 
 
-def policy_table(policy: LinearSoftmaxPolicy) -> np.ndarray:
+def walker_table(policy: LinearSoftmaxPolicy) -> np.ndarray:
     """The greedy action of ``policy`` for each tightrope observation, as a ``[2, 2]`` table ``[fallen, cue]``."""
     table = np.zeros((2, 2), dtype=np.int64)
     for fallen in (0, 1):
@@ -130,7 +130,7 @@ def train_tightrope_learner(horizon: int, eps: float, method: str, seed: int, l2
     env = TightropeEnv(horizon=horizon, eps=eps)
     n_demo = max(5, math.ceil(1000 / horizon))
     if method == "bc":
-        return behaviour_cloning(env, tightrope_expert, n_demo, seed=seed, l2=l2)
+        return clone_expert(env, tightrope_expert, n_demo, seed=seed, l2=l2)
     policy, _ = dagger(env, tightrope_expert, n_iterations=4, episodes_per_iteration=max(5, math.ceil(1500 / horizon)),
                        beta_decay=0.0, n_expert_episodes=n_demo, seed=seed, l2=l2)
     return policy
@@ -150,4 +150,4 @@ def tightrope_costs(horizon: int, eps: float, method: str, n_rollouts: int = 200
     check_positive_int("seed", seed, 0)
     policy = train_tightrope_learner(horizon, eps, method, seed)
     rng = np.random.default_rng([seed, 1])
-    return float(simulate_tightrope(policy_table(policy), horizon, eps, n_rollouts, rng).mean())
+    return float(simulate_tightrope(walker_table(policy), horizon, eps, n_rollouts, rng).mean())

@@ -2,11 +2,13 @@
 
 * :mod:`~rl4llm.irl.maxent`: maximum-entropy IRL, exact, on a known MDP: soft value iteration, state-visitation
   frequencies, the feature-matching gradient, :func:`maxent_irl` (section 4.1);
-* :mod:`~rl4llm.irl.planning`: value iteration, exact expected returns, trajectory sampling and tabular
-  behaviour cloning on the same MDP (section 4.1);
+* :mod:`~rl4llm.irl.planning`: exact expected returns and trajectory sampling on the same MDP (section 4.1),
+  where behaviour cloning is :func:`~rl4llm.imitation.bc.tabular_bc`; the planners themselves (value iteration, soft value iteration) are those of the
+  package's one tabular MDP, :mod:`rl4llm.envs.tabular`;
 * :mod:`~rl4llm.irl.adversarial`: GAIL's discriminator loss and rewards, and :func:`train_gail` with the
   package's PPO as the generator (section 4.2);
-* :mod:`~rl4llm.irl.demos`: a PPO expert, its demonstrations, and behaviour cloning on them (section 4.2);
+* :mod:`~rl4llm.irl.demos`: a PPO expert and its demonstrations (section 4.2), cloned by the package's
+  :func:`~rl4llm.imitation.bc.behaviour_cloning`;
 * :mod:`~rl4llm.irl.token_bridge`: the same recipe on the token MDP of the tiny GPT-2, validity and mistake rate
   against position (section 4.3);
 * :mod:`~rl4llm.irl.plots`: the chapter's figures.
@@ -20,7 +22,8 @@ from rl4llm.irl.adversarial import (
     discriminator_loss,
     train_gail,
 )
-from rl4llm.irl.demos import behaviour_cloning, collect_demonstrations, train_expert
+from rl4llm.imitation.bc import behaviour_cloning, tabular_bc
+from rl4llm.irl.demos import collect_demonstrations, train_expert
 from rl4llm.irl.maxent import (
     MaxEntResult,
     feature_expectations,
@@ -29,7 +32,7 @@ from rl4llm.irl.maxent import (
     soft_value_iteration,
     state_visitation_frequencies,
 )
-from rl4llm.irl.planning import expected_return, sample_trajectories, tabular_bc, uniform_policy, value_iteration
+from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 from rl4llm.irl.token_bridge import (
     NGramReward,
     RLConfig,
@@ -42,7 +45,7 @@ from rl4llm.irl.token_bridge import (
 __all__ = [
     "soft_value_iteration", "state_visitation_frequencies", "feature_expectations", "maxent_gradient",
     "maxent_irl", "MaxEntResult",
-    "value_iteration", "expected_return", "sample_trajectories", "tabular_bc", "uniform_policy",
+    "expected_return", "sample_trajectories", "tabular_bc", "uniform_policy",
     "discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail",
     "train_expert", "collect_demonstrations", "behaviour_cloning",
     "error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig",

@@ -5,9 +5,9 @@ plays (:func:`collect_demonstrations`). Following Ho & Ermon (2016), a demonstra
 state-action pair every ``subsample`` steps), which keeps the states spread along the whole episode while
 making the data scarce.
 
-Behaviour cloning (:func:`behaviour_cloning`) is supervised learning of the expert's actions with the same
-network the adversarial learner uses (the actor of :class:`~rl4llm.rl.ActorCritic`), so that the comparison
-isolates the learning signal:
+Behaviour cloning (the package's :func:`rl4llm.imitation.bc.behaviour_cloning`, full-batch) is supervised
+learning of the expert's actions with the same network the adversarial learner uses (the actor of
+:class:`~rl4llm.rl.ActorCritic`), so that the comparison isolates the learning signal:
 
 .. math::  \\min_\\theta\\; -\\frac1N \\sum_{i=1}^N \\log \\pi_\\theta(a_i \\mid s_i).
 """
@@ -22,9 +22,9 @@ import torch
 
 from rl4llm.rl.agent import ActorCritic
 from rl4llm.rl.ppo import PPOConfig, make_env_fn, train_ppo
-from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
+from rl4llm.utils import check_positive_int
 
-__all__ = ["train_expert", "collect_demonstrations", "behaviour_cloning"]
+__all__ = ["train_expert", "collect_demonstrations"]
 
 
 def train_expert(make_env: Callable[[], gymnasium.Env] | str = "CartPole-v1", total_steps: int = 40_000,
@@ -74,29 +74,3 @@ def collect_demonstrations(agent, make_env: Callable[[], gymnasium.Env] | str, n
     return np.stack(obs_list), np.asarray(act_list, dtype=np.int64), np.asarray(returns)
 
 
-def behaviour_cloning(obs, actions, observation_space: gymnasium.Space, action_space: gymnasium.Space,
-                      hidden: int = 64, epochs: int = 1000, lr: float = 1e-3, weight_decay: float = 1e-4,
-                      seed: int = 0) -> ActorCritic:
-    """Fit the actor of a fresh :class:`~rl4llm.rl.ActorCritic` to the demonstrations (full-batch Adam).
-
-    Returns the agent (its critic is untrained), so it can be evaluated like any PPO agent with
-    :func:`rl4llm.rl.evaluate`.
-    """
-    obs_t = torch.as_tensor(np.asarray(obs), dtype=torch.float32)
-    act_t = torch.as_tensor(np.asarray(actions), dtype=torch.long)
-    if obs_t.shape[0] == 0 or act_t.shape != (obs_t.shape[0],):
-        raise ValueError(f"obs [N, ...] and actions [N] must be non-empty and agree in N, got {tuple(obs_t.shape)} "
-                         f"and {tuple(act_t.shape)}")
-    epochs = check_positive_int("epochs", epochs)
-    lr = check_range("lr", lr, 0.0, None, low_inclusive=False)
-    weight_decay = check_range("weight_decay", weight_decay, 0.0, None)
-    set_torch_threads(1)
-    set_seed(check_positive_int("seed", seed, 0))
-    agent = ActorCritic(observation_space, action_space, hidden=hidden)
-    opt = torch.optim.Adam(agent.actor.parameters(), lr=lr, weight_decay=weight_decay)
-    for _ in progress(range(epochs), desc="behaviour cloning"):
-        loss = torch.nn.functional.cross_entropy(agent.logits(obs_t), act_t)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return agent

@@ -4,7 +4,7 @@ Ziebart et al. (2008) model the demonstrator as *Boltzmann-rational*: among all 
 often as the demonstrations do, pick the one with maximal (causal) entropy. With a reward linear in state
 features, :math:`r_\\theta(s) = \\theta^\\top \\phi(s)`, and a horizon :math:`H`, that behaviour is the soft-optimal
 policy of :math:`r_\\theta`, computed backwards in time by **soft value iteration**
-(:func:`soft_value_iteration`):
+(:func:`rl4llm.envs.tabular.soft_value_iteration`, the planner of the package's one tabular MDP):
 
 .. math::
    V_H(s) = 0, \\qquad
@@ -43,6 +43,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rl4llm.envs.tabular import _as_array, check_mdp, soft_value_iteration
 from rl4llm.utils import check_positive_int, check_range, progress
 
 __all__ = [
@@ -56,43 +57,6 @@ __all__ = [
 ]
 
 
-def _as_array(name: str, x, ndim: int) -> np.ndarray:
-    try:
-        arr = np.asarray(x, dtype=np.float64)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a numeric array, got {type(x).__name__}") from err
-    if arr.ndim != ndim:
-        raise ValueError(f"{name} must have {ndim} dimensions, got shape {arr.shape}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite")
-    return arr
-
-
-def check_mdp(P, p0=None) -> tuple[np.ndarray, np.ndarray | None]:
-    """Validate a transition matrix ``P[s, a, s']`` (rows sum to 1) and a start distribution ``p0[s]``."""
-    P = _as_array("P", P, 3)
-    n_states = P.shape[0]
-    if P.shape[2] != n_states or P.shape[1] < 1 or n_states < 1:
-        raise ValueError(f"P must have shape [S, A, S], got {P.shape}")
-    if np.any(P < 0) or not np.allclose(P.sum(-1), 1.0, atol=1e-8):
-        raise ValueError("P must hold probabilities: P[s, a, :] >= 0 and sums to 1 for every s, a")
-    if p0 is None:
-        return P, None
-    p0 = _as_array("p0", p0, 1)
-    if p0.shape != (n_states,):
-        raise ValueError(f"p0 must have shape [S] = [{n_states}], got {p0.shape}")
-    if np.any(p0 < 0) or not np.isclose(p0.sum(), 1.0, atol=1e-8):
-        raise ValueError("p0 must be a probability distribution over states (>= 0, sums to 1)")
-    return P, p0
-
-
-def _check_reward(reward, n_states: int) -> np.ndarray:
-    reward = _as_array("reward", reward, 1)
-    if reward.shape != (n_states,):
-        raise ValueError(f"reward must have shape [S] = [{n_states}], got {reward.shape}")
-    return reward
-
-
 def _check_policy(policy, horizon: int | None, n_states: int, n_actions: int) -> np.ndarray:
     policy = _as_array("policy", policy, 3)
     if policy.shape[1:] != (n_states, n_actions) or (horizon is not None and policy.shape[0] != horizon):
@@ -101,42 +65,6 @@ def _check_policy(policy, horizon: int | None, n_states: int, n_actions: int) ->
     if np.any(policy < 0) or not np.allclose(policy.sum(-1), 1.0, atol=1e-6):
         raise ValueError("policy must hold probabilities: policy[t, s, :] >= 0 and sums to 1")
     return policy
-
-
-def soft_value_iteration(P, reward, horizon: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Finite-horizon soft value iteration: the maximum-entropy policy of a state reward.
-
-    .. math::
-       V_H = 0,\\quad Q_t(s,a) = r(s) + \\sum_{s'} P(s'|s,a) V_{t+1}(s'),\\quad
-       V_t(s) = \\log\\sum_a e^{Q_t(s,a)},\\quad \\pi_t(a|s) = e^{Q_t(s,a) - V_t(s)}.
-
-    :math:`V_0(s)` is the best achievable value of :math:`\\mathbb E[\\sum_t r(s_t) + \\mathcal H(\\pi_t(\\cdot|s_t))]`
-    from ``s``; for deterministic dynamics it equals :math:`\\log \\sum_{\\tau} e^{R(\\tau)}` over all action
-    sequences from ``s``.
-
-    Args:
-        P: transition matrix ``[S, A, S]``.
-        reward: state reward ``[S]``, collected at every step from the state acted in (``r_t = r(s_t)``).
-        horizon: number of steps ``H >= 1``.
-
-    Returns:
-        ``(Q, V, policy)`` with shapes ``[H, S, A]``, ``[H + 1, S]`` and ``[H, S, A]``.
-    """
-    P, _ = check_mdp(P)
-    reward = _check_reward(reward, P.shape[0])
-    horizon = check_positive_int("horizon", horizon)
-    n_states, n_actions = P.shape[0], P.shape[1]
-    # BEGIN SOLUTION
-    Q = np.zeros((horizon, n_states, n_actions))
-    V = np.zeros((horizon + 1, n_states))
-    policy = np.zeros((horizon, n_states, n_actions))
-    for t in reversed(range(horizon)):
-        Q[t] = reward[:, None] + P @ V[t + 1]
-        q_max = Q[t].max(axis=1, keepdims=True)
-        V[t] = (q_max + np.log(np.exp(Q[t] - q_max).sum(axis=1, keepdims=True)))[:, 0]
-        policy[t] = np.exp(Q[t] - V[t][:, None])
-    return Q, V, policy
-    # END SOLUTION
 
 
 def state_visitation_frequencies(P, policy, p0, return_per_step: bool = False) -> np.ndarray:

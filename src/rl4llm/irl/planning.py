@@ -1,9 +1,10 @@
-"""Exact planning, evaluation and sampling on a tabular MDP with a known transition matrix (book section 4.1).
+"""Exact evaluation and sampling on a tabular MDP with a known transition matrix (book section 4.1).
 
 The tools around maximum-entropy IRL (:mod:`rl4llm.irl.maxent`) on the gridworld: the expert is the optimal
-policy of the true reward (:func:`value_iteration`), demonstrations are sampled from it (:func:`sample_trajectories`),
-behaviour cloning is the tabular classifier of :func:`tabular_bc`, and every policy is scored exactly, without
-sampling noise, by :func:`expected_return`:
+policy of the true reward (:func:`rl4llm.envs.tabular.finite_horizon_value_iteration`), demonstrations are
+sampled from it (:func:`sample_trajectories`), behaviour cloning is the tabular classifier
+:func:`rl4llm.imitation.bc.tabular_bc`, and every policy is scored exactly, without sampling noise, by
+:func:`expected_return`:
 
 .. math::  J(\\pi) = \\mathbb E_\\pi\\Big[\\sum_{t=0}^{H-1} r(s_t)\\Big] = \\sum_s D_\\pi(s)\\, r(s),
 
@@ -15,31 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl4llm.irl.maxent import _check_policy, _check_reward, check_mdp, state_visitation_frequencies
-from rl4llm.utils import check_positive_int, check_range
+from rl4llm.envs.tabular import _check_reward, check_mdp
+from rl4llm.irl.maxent import _check_policy, state_visitation_frequencies
+from rl4llm.utils import check_positive_int
 
-__all__ = ["value_iteration", "expected_return", "sample_trajectories", "tabular_bc", "uniform_policy"]
-
-
-def value_iteration(P, reward, horizon: int) -> tuple[np.ndarray, np.ndarray]:
-    """Finite-horizon value iteration: a deterministic optimal policy of a state reward.
-
-    .. math::  V_H = 0,\\quad Q_t(s, a) = r(s) + \\sum_{s'} P(s'|s,a) V_{t+1}(s'),\\quad V_t(s) = \\max_a Q_t(s, a).
-
-    Ties go to the lowest action index. Returns ``(V [H + 1, S], policy [H, S, A])`` with one-hot rows.
-    """
-    P, _ = check_mdp(P)
-    reward = _check_reward(reward, P.shape[0])
-    horizon = check_positive_int("horizon", horizon)
-    n_states, n_actions = P.shape[0], P.shape[1]
-    V = np.zeros((horizon + 1, n_states))
-    policy = np.zeros((horizon, n_states, n_actions))
-    for t in reversed(range(horizon)):
-        Q = reward[:, None] + P @ V[t + 1]
-        best = Q.argmax(axis=1)
-        V[t] = Q[np.arange(n_states), best]
-        policy[t, np.arange(n_states), best] = 1.0
-    return V, policy
+__all__ = ["expected_return", "sample_trajectories", "uniform_policy"]
 
 
 def uniform_policy(horizon: int, n_states: int, n_actions: int) -> np.ndarray:
@@ -82,29 +63,3 @@ def sample_trajectories(P, policy, p0, n: int, rng: np.random.Generator | int) -
     return states, actions
 
 
-def tabular_bc(states, actions, n_states: int, n_actions: int, horizon: int, smoothing: float = 0.0) -> np.ndarray:
-    """Behaviour cloning for a tabular MDP: the demonstrated action frequencies in each state.
-
-    .. math::  \\hat\\pi(a \\mid s) = \\frac{N(s, a) + \\alpha}{N(s) + A\\alpha},
-
-    stationary (the same at every step); a state the demonstrations never visit gets the uniform distribution,
-    since BC has nothing to go on there. Returns ``[H, S, A]``.
-    """
-    states, actions = np.asarray(states), np.asarray(actions)
-    if states.shape != actions.shape or states.size == 0:
-        raise ValueError(f"states and actions must be non-empty arrays of one shape, got {states.shape} and "
-                         f"{actions.shape}")
-    n_states = check_positive_int("n_states", n_states)
-    n_actions = check_positive_int("n_actions", n_actions)
-    horizon = check_positive_int("horizon", horizon)
-    smoothing = check_range("smoothing", smoothing, 0.0, None)
-    if states.min() < 0 or states.max() >= n_states:
-        raise ValueError(f"states must be in [0, {n_states - 1}]")
-    if actions.min() < 0 or actions.max() >= n_actions:
-        raise ValueError(f"actions must be in [0, {n_actions - 1}]")
-    counts = np.zeros((n_states, n_actions))
-    np.add.at(counts, (states.reshape(-1), actions.reshape(-1)), 1.0)
-    counts += smoothing
-    totals = counts.sum(axis=1, keepdims=True)
-    pi = np.where(totals > 0, counts / np.where(totals > 0, totals, 1.0), 1.0 / n_actions)
-    return np.broadcast_to(pi, (horizon, n_states, n_actions)).copy()

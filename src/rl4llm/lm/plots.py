@@ -2,31 +2,21 @@
 
 * :func:`plot_pretraining`: the shipped checkpoint's training run, from its ``training_log.json``;
 * :func:`plot_gold_distribution`: the gold reward of grammar samples at several ``positivity`` settings;
-* :func:`temperature_sweep` / :func:`plot_temperature_sweep`: how the sampling temperature trades the gold reward
-  and the parse rate of the tiny GPT-2's samples.
+* :func:`plot_temperature_sweep`: how the sampling temperature trades the gold reward and the parse rate of the
+  tiny GPT-2's samples.
+
+Every function only draws; the numbers come from :mod:`rl4llm.lm.analysis`.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping
 
 import numpy as np
 
-from rl4llm.lm.language import gold_rewards, parse_rate, sample_texts
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["training_log", "plot_pretraining", "plot_gold_distribution", "temperature_sweep",
-           "plot_temperature_sweep"]
-
-
-def training_log(folder: str | Path | None = None) -> dict:
-    """The ``training_log.json`` of a checkpoint folder (default: the shipped tiny GPT-2)."""
-    from rl4llm.lm.model import CHECKPOINT_DIR
-
-    return json.loads((Path(folder or CHECKPOINT_DIR) / "training_log.json").read_text())
+__all__ = ["plot_pretraining", "plot_gold_distribution", "plot_temperature_sweep"]
 
 
 def plot_pretraining(log: dict):
@@ -47,20 +37,18 @@ def plot_pretraining(log: dict):
     return fig
 
 
-def plot_gold_distribution(positivities: Sequence[float] = (0.1, 0.5, 0.9), n: int = 2000, seed: int = 0):
-    """Grouped bars: the distribution of the gold reward of ``n`` grammar samples for each ``positivity``.
+def plot_gold_distribution(samples: Mapping[float, np.ndarray]):
+    """Grouped bars: the distribution of the gold reward of grammar samples for each ``positivity`` (``samples``
+    from :func:`rl4llm.lm.analysis.gold_distribution`).
 
     The reward of a grammatical text takes few values (multiples of 0.25), so each value gets a group of bars.
     """
-    check_positive_int("n", n)
-    samples = []
-    for i, p in enumerate(positivities):
-        check_range("positivity", p, 0.0, 1.0)
-        samples.append(gold_rewards(sample_texts(n, np.random.default_rng([seed, i]), positivity=p)))
-    values = np.unique(np.round(np.concatenate(samples), 3))
+    positivities = list(samples)
+    n = len(next(iter(samples.values())))
+    values = np.unique(np.round(np.concatenate(list(samples.values())), 3))
     fig, ax = new_figure(width=6.4, height=3.3)
     width = 0.8 / len(positivities)
-    for i, (p, g) in enumerate(zip(positivities, samples)):
+    for i, (p, g) in enumerate(samples.items()):
         frac = np.array([np.mean(np.isclose(g, v, atol=1e-3)) for v in values]) * 100
         ax.bar(np.arange(len(values)) + (i - (len(positivities) - 1) / 2) * width, frac, width,
                color=COLORS[i % len(COLORS)], label=f"positivity {p:g} (mean {g.mean():+.2f})")
@@ -68,20 +56,6 @@ def plot_gold_distribution(positivities: Sequence[float] = (0.1, 0.5, 0.9), n: i
     label(ax, "gold reward R(x)", "% of texts", f"Gold reward of {n} grammar samples per setting")
     ax.legend(loc="upper left")
     return fig
-
-
-def temperature_sweep(model, tokenizer, temperatures: Sequence[float], n: int = 300, seed: int = 0
-                      ) -> list[dict[str, float]]:
-    """For each sampling temperature, the mean gold reward, parse rate and length of ``n`` samples."""
-    from rl4llm.lm.generation import generate_texts
-
-    rows = []
-    for tau in temperatures:
-        check_range("temperature", tau, 0.0, None, low_inclusive=False)
-        texts = generate_texts(model, tokenizer, n, temperature=float(tau), seed=seed)
-        rows.append({"temperature": float(tau), "gold": float(gold_rewards(texts).mean()),
-                     "parse_rate": parse_rate(texts), "length": float(np.mean([len(t.split()) for t in texts]))})
-    return rows
 
 
 def plot_temperature_sweep(rows: list[dict[str, float]], highlight: float | None = None):

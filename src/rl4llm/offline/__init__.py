@@ -4,7 +4,8 @@
   terminations, truncations) and logging it from a behaviour policy;
 * :mod:`~rl4llm.offline.tabular`: a finite MDP with known dynamics, exact policy evaluation and value iteration,
   the cliff walk;
-* :mod:`~rl4llm.offline.bc`: behaviour cloning from a dataset;
+* :mod:`~rl4llm.offline.bc`: behaviour cloning from a dataset (the package's one BC routine) and the cloned
+  policy's table;
 * :mod:`~rl4llm.offline.cql`: CQL's conservative penalty and the fitted-Q losses (pure tensor functions);
 * :mod:`~rl4llm.offline.fqi`: the training loop, fitted Q-iteration (offline DQN) with or without the penalty;
 * :mod:`~rl4llm.offline.evaluation`: over-estimation, exactly (tabular) or by Monte Carlo;

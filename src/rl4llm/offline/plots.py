@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.colors import LinearSegmentedColormap
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
 
-from rl4llm.offline.tabular import TabularMDP
 from rl4llm.plotting import PALETTE, band, label, new_figure
+
+if TYPE_CHECKING:
+    from rl4llm.offline.tabular import TabularMDP
 
 __all__ = [
     "METHOD_COLORS",
@@ -24,7 +26,7 @@ __all__ = [
     "plot_returns",
     "plot_q_errors",
     "plot_offline_comparison",
-    "plot_sweep",
+    "plot_offline_sweep",
     "plot_fresh_data",
 ]
 
@@ -263,7 +265,7 @@ def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[
     return fig
 
 
-def plot_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool = False,
+def plot_offline_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool = False,
                references: Mapping[str, float] | None = None):
     """True returns (left) and over-estimation (right) of each learner against a swept ``offline-rl`` knob.
 

@@ -1,33 +1,24 @@
-"""A small discrete MDP whose true values are computed exactly (book section 2.1).
+"""The cliff walk: offline RL's small discrete MDP, whose true values are computed exactly (book section 2.1).
 
 Offline RL's failure mode is an *estimate* that disagrees with the *truth*: a Q-network that believes an action is
-worth more than it is. To measure that gap we need the truth, so the chapter's main testbed is a tabular MDP with
-known transition probabilities :math:`P(s' \\mid s, a)`, rewards :math:`r(s, a, s')` and terminal states.
-
-For a policy :math:`\\pi(a \\mid s)` (a ``[S, A]`` matrix of probabilities) the Bellman expectation equations
-
-.. math::
-   Q^\\pi(s, a) = \\bar r(s, a) + \\gamma \\sum_{s'} P(s' \\mid s, a)\\,(1 - \\text{term}(s'))\\,V^\\pi(s'), \\qquad
-   V^\\pi(s) = \\sum_a \\pi(a \\mid s)\\,Q^\\pi(s, a),
-
-with :math:`\\bar r(s, a) = \\sum_{s'} P(s' \\mid s, a)\\, r(s, a, s')`, are linear in :math:`V^\\pi`;
-:func:`evaluate_policy` solves them exactly, :math:`V^\\pi = (I - \\gamma P_\\pi)^{-1} \\bar r_\\pi`. The optimal
-values :math:`Q^*` come from value iteration (:func:`value_iteration`).
+worth more than it is. To measure that gap we need the truth, so the chapter's main testbed is a
+:class:`~rl4llm.envs.tabular.TabularMDP` with known transition probabilities :math:`P(s' \\mid s, a)`, rewards
+:math:`r(s, a, s')` and terminal states, whose exact values come from :mod:`rl4llm.envs.tabular`
+(:func:`evaluate_policy` solves the Bellman expectation equations, :func:`value_iteration` gives :math:`Q^*`).
 
 :func:`cliff_walk` builds the chapter's MDP (after Sutton & Barto's cliff walking, example 6.6): a grid whose
-bottom row is a cliff between the start and the goal. :class:`TabularEnv` turns any :class:`TabularMDP` into a
-gymnasium environment, so datasets are logged from it exactly as from CartPole.
+bottom row is a cliff between the start and the goal; :func:`safe_route` is its cautious behaviour and
+:func:`epsilon_greedy_probs` makes any deterministic behaviour noisy. :class:`TabularEnv` turns the MDP into a
+gymnasium environment, so datasets are logged from it exactly as from CartPole. The MDP, the environment and the
+planners are re-exported here, so the chapter's code imports from one place.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
-import gymnasium
 import numpy as np
-from gymnasium import spaces
 
+from rl4llm.envs.tabular import (TabularEnv, TabularMDP, evaluate_policy, greedy_policy, policy_return,
+                                 value_iteration)
 from rl4llm.utils import check_positive_int, check_range
 
 __all__ = [
@@ -48,126 +39,6 @@ CLIFF_ACTIONS: tuple[str, ...] = ("up", "right", "down", "left")
 _MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1))
 
 
-@dataclass
-class TabularMDP:
-    """A finite MDP with known dynamics.
-
-    Attributes:
-        P: ``[S, A, S]`` transition probabilities :math:`P(s' \\mid s, a)` (rows sum to one).
-        R: ``[S, A, S]`` reward :math:`r(s, a, s')` of a transition.
-        terminal: ``[S]`` bool; entering a terminal state ends the episode (its value is 0).
-        p0: ``[S]`` start distribution (zero on terminal states).
-        gamma: discount in ``[0, 1)``.
-        names: optional action names; ``shape``: optional ``(height, width)`` for grid MDPs (state = row * width + col).
-        features: optional ``[S, d]`` float features :math:`\\phi(s)` that a function approximator sees instead
-            of the state index (e.g. a cell's coordinates), so that it must generalise between states.
-    """
-
-    P: np.ndarray
-    R: np.ndarray
-    terminal: np.ndarray
-    p0: np.ndarray
-    gamma: float = 0.95
-    names: tuple[str, ...] = ()
-    shape: tuple[int, int] | None = None
-    features: np.ndarray | None = None
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.P = np.asarray(self.P, dtype=np.float64)
-        self.R = np.asarray(self.R, dtype=np.float64)
-        self.terminal = np.asarray(self.terminal, dtype=bool)
-        self.p0 = np.asarray(self.p0, dtype=np.float64)
-        if self.P.ndim != 3 or self.P.shape[0] != self.P.shape[2]:
-            raise ValueError(f"P must be [S, A, S], got shape {self.P.shape}")
-        S, A, _ = self.P.shape
-        if self.R.shape != (S, A, S):
-            raise ValueError(f"R must be [S, A, S] = {(S, A, S)}, got shape {self.R.shape}")
-        if self.terminal.shape != (S,):
-            raise ValueError(f"terminal must be [S] = [{S}], got shape {self.terminal.shape}")
-        if self.p0.shape != (S,):
-            raise ValueError(f"p0 must be [S] = [{S}], got shape {self.p0.shape}")
-        if (self.P < 0).any() or not np.allclose(self.P.sum(-1), 1.0):
-            raise ValueError("P must hold probabilities: non-negative, each P[s, a, :] summing to 1")
-        if not np.isfinite(self.R).all():
-            raise ValueError("R must be finite")
-        if (self.p0 < 0).any() or not np.isclose(self.p0.sum(), 1.0) or (self.p0[self.terminal] > 0).any():
-            raise ValueError("p0 must be a distribution over non-terminal states")
-        self.gamma = check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
-        if self.features is not None:
-            self.features = np.asarray(self.features, dtype=np.float32)
-            if self.features.ndim != 2 or self.features.shape[0] != S or not np.isfinite(self.features).all():
-                raise ValueError(f"features must be a finite [S, d] array with S = {S}, got shape "
-                                 f"{self.features.shape}")
-
-    @property
-    def n_states(self) -> int:
-        return self.P.shape[0]
-
-    @property
-    def n_actions(self) -> int:
-        return self.P.shape[1]
-
-    @property
-    def expected_reward(self) -> np.ndarray:
-        """``[S, A]`` :math:`\\bar r(s, a) = \\sum_{s'} P(s' \\mid s, a)\\, r(s, a, s')`."""
-        return (self.P * self.R).sum(-1)
-
-
-def _check_policy(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
-    policy = np.asarray(policy, dtype=np.float64)
-    if policy.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"policy must be an [S, A] = {(mdp.n_states, mdp.n_actions)} matrix of probabilities, "
-                         f"got shape {policy.shape}")
-    if (policy < -1e-12).any() or not np.allclose(policy.sum(1), 1.0):
-        raise ValueError("policy rows must be probability distributions (non-negative, summing to 1)")
-    return policy
-
-
-def evaluate_policy(mdp: TabularMDP, policy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Exact :math:`V^\\pi` (``[S]``) and :math:`Q^\\pi` (``[S, A]``) of a stochastic policy ``[S, A]``.
-
-    Solves the linear system :math:`(I - \\gamma P_\\pi M) V = \\bar r_\\pi` where
-    :math:`P_\\pi(s, s') = \\sum_a \\pi(a \\mid s) P(s' \\mid s, a)`, :math:`\\bar r_\\pi(s) = \\sum_a \\pi(a\\mid s)
-    \\bar r(s, a)` and :math:`M` zeroes the columns of terminal states (entering one ends the return). Then
-    :math:`Q^\\pi = \\bar r + \\gamma P M V^\\pi`. Terminal states get value 0.
-    """
-    policy = _check_policy(mdp, policy)
-    # BEGIN SOLUTION
-    alive = (~mdp.terminal).astype(np.float64)  # M: no value flows back from a terminal state
-    r_bar = mdp.expected_reward
-    P_pi = np.einsum("sa,sat->st", policy, mdp.P) * alive[None, :]
-    r_pi = (policy * r_bar).sum(1)
-    V = np.linalg.solve(np.eye(mdp.n_states) - mdp.gamma * P_pi, r_pi)
-    V = V * alive
-    Q = r_bar + mdp.gamma * np.einsum("sat,t->sa", mdp.P, alive * V)
-    # END SOLUTION
-    return V, Q
-
-
-def value_iteration(mdp: TabularMDP, tol: float = 1e-10, max_iterations: int = 100_000) -> np.ndarray:
-    """Optimal :math:`Q^*` (``[S, A]``): iterate :math:`Q \\leftarrow \\bar r + \\gamma P M \\max_{a'} Q` to ``tol``."""
-    tol = check_range("tol", tol, 0.0, None, low_inclusive=False)
-    max_iterations = check_positive_int("max_iterations", max_iterations)
-    alive = (~mdp.terminal).astype(np.float64)
-    r_bar = mdp.expected_reward
-    Q = np.zeros((mdp.n_states, mdp.n_actions))
-    for _ in range(max_iterations):
-        Q_new = r_bar + mdp.gamma * np.einsum("sat,t->sa", mdp.P, alive * Q.max(1))
-        if np.abs(Q_new - Q).max() < tol:
-            return Q_new
-        Q = Q_new
-    raise RuntimeError(f"value iteration did not converge to tol={tol} in {max_iterations} iterations")
-
-
-def greedy_policy(q_values: np.ndarray) -> np.ndarray:
-    """The deterministic policy ``[S, A]`` (one-hot rows) taking :math:`\\arg\\max_a Q(s, a)`, lowest index on ties."""
-    q_values = np.asarray(q_values, dtype=np.float64)
-    if q_values.ndim != 2:
-        raise ValueError(f"q_values must be [S, A], got shape {q_values.shape}")
-    return np.eye(q_values.shape[1])[q_values.argmax(1)]
-
-
 def epsilon_greedy_probs(actions: np.ndarray, n_actions: int, epsilon: float) -> np.ndarray:
     """``[S, A]`` probabilities of taking ``actions[s]`` w.p. :math:`1 - \\epsilon`, else a uniformly random action.
 
@@ -182,12 +53,6 @@ def epsilon_greedy_probs(actions: np.ndarray, n_actions: int, epsilon: float) ->
     if actions.size and (actions.min() < 0 or actions.max() >= n_actions):
         raise ValueError(f"actions must be in [0, {n_actions - 1}]")
     return (1.0 - epsilon) * np.eye(n_actions)[actions] + epsilon / n_actions
-
-
-def policy_return(mdp: TabularMDP, policy: np.ndarray) -> float:
-    """The expected discounted return from the start distribution, :math:`J(\\pi) = \\sum_s p_0(s) V^\\pi(s)`."""
-    V, _ = evaluate_policy(mdp, policy)
-    return float(mdp.p0 @ V)
 
 
 def cliff_walk(height: int = 4, width: int = 7, slip: float = 0.0, gamma: float = 0.95,
@@ -264,54 +129,3 @@ def safe_route(mdp: TabularMDP) -> np.ndarray:
     return actions
 
 
-class TabularEnv(gymnasium.Env):
-    """A :class:`TabularMDP` as a gymnasium environment (observation = state index, ``Discrete(S)``).
-
-    Episodes start from ``p0``, are **terminated** on entering a terminal state and **truncated** after
-    ``horizon`` steps. ``info`` has ``"t"``.
-    """
-
-    metadata = {"render_modes": ["ansi"], "render_fps": 4}
-
-    def __init__(self, mdp: TabularMDP, horizon: int = 50, render_mode: str | None = None) -> None:
-        super().__init__()
-        if not isinstance(mdp, TabularMDP):
-            raise TypeError(f"mdp must be a TabularMDP, got {type(mdp).__name__}")
-        self.mdp = mdp
-        self.horizon = check_positive_int("horizon", horizon)
-        if render_mode not in (None, "ansi"):
-            raise ValueError(f"render_mode must be None or 'ansi', got {render_mode!r}")
-        self.render_mode = render_mode
-        self.observation_space = spaces.Discrete(mdp.n_states)
-        self.action_space = spaces.Discrete(mdp.n_actions)
-        self._state, self._t = 0, 0
-
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        self._state = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.p0))
-        self._t = 0
-        return self._state, {"t": 0}
-
-    def step(self, action):
-        if not self.action_space.contains(action):
-            raise ValueError(f"action must be in [0, {self.mdp.n_actions - 1}], got {action!r}")
-        s, a = self._state, int(action)
-        s2 = int(self.np_random.choice(self.mdp.n_states, p=self.mdp.P[s, a]))
-        reward = float(self.mdp.R[s, a, s2])
-        self._state = s2
-        self._t += 1
-        terminated = bool(self.mdp.terminal[s2])
-        truncated = (not terminated) and self._t >= self.horizon
-        return s2, reward, terminated, truncated, {"t": self._t}
-
-    def render(self) -> str | None:
-        if self.render_mode != "ansi" or self.mdp.shape is None:
-            return None
-        height, width = self.mdp.shape
-        cells = []
-        for s in range(self.mdp.n_states):
-            ch = "C" if self.mdp.terminal[s] else "."
-            if s == self.mdp.info.get("goal"):
-                ch = "G"
-            cells.append("A" if s == self._state else ch)
-        return "\n".join("".join(cells[r * width:(r + 1) * width]) for r in range(height))

@@ -25,7 +25,8 @@ from rl4llm.prompting.reward_model import fit_prompt_reward_model, roc_auc
 from rl4llm.prompting.selection import evaluate_prompts, score_matrix, select_prompts
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["split_queries", "type_prompt_accuracy", "oirl_study", "k_sweep", "log_size_sweep", "call_budget_curve"]
+__all__ = ["split_queries", "type_prompt_accuracy", "oirl_study", "predicted_success", "k_sweep", "log_size_sweep",
+           "call_budget_curve"]
 
 
 def split_queries(n_queries: int, test_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -191,6 +192,12 @@ def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_que
 
 SWEEP_METRICS = ("oirl_accuracy", "best_single_prompt_accuracy", "random_accuracy", "confidence_accuracy",
                  "oracle_accuracy", "rm_auc_heldout_queries")
+
+
+def predicted_success(logs: PromptLogs, study: dict[str, Any]) -> np.ndarray:
+    """The study's reward model's predicted success of every prompt on each held-out query, ``[n_test, n_prompts]``
+    (rows follow ``study["test_q"]``)."""
+    return score_matrix(study["model"], logs.query_feats[study["test_q"]], logs.prompt_feats)
 
 
 def _sweep(logs: PromptLogs, key: str, values: list[int], seeds: Sequence[int], **kwargs: Any,

@@ -1,22 +1,24 @@
-"""Figures of chapter 6 (all in the book's style, from :mod:`rl4llm.plotting`)."""
+"""Figures of chapter 6 (all in the book's style, from :mod:`rl4llm.plotting`).
+
+Every function only draws: the numbers come from :mod:`rl4llm.prompting.evaluation` or the logs themselves.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.lines import Line2D
 
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.prompting.evaluation import type_prompt_accuracy
-from rl4llm.prompting.logs import PromptLogs
-from rl4llm.prompting.selection import score_matrix
+
+if TYPE_CHECKING:
+    from rl4llm.prompting.logs import PromptLogs
 
 __all__ = ["plot_accuracy_table", "plot_methods", "plot_k_sweep", "plot_choices", "plot_log_size_sweep",
-           "plot_prompt_evaluation", "plot_call_budget", "plot_prompt_features", "type_prompt_accuracy",
-           "METHOD_LABELS"]
+           "plot_prompt_evaluation", "plot_call_budget", "plot_prompt_features", "PROMPT_METHOD_LABELS"]
 
-METHOD_LABELS = {
+PROMPT_METHOD_LABELS = {
     "random_accuracy": "random prompt",
     "best_single_prompt_accuracy": "best single prompt",
     "prompt_only_accuracy": "RM, prompt features only",
@@ -38,9 +40,10 @@ def _axes(ax, width: float, height: float):
     return ax.figure, ax
 
 
-def plot_accuracy_table(logs: PromptLogs, ax=None, query_ids: np.ndarray | None = None):
-    """Heat map: accuracy of every prompt (columns) on every query type (rows); held-out prompts marked *."""
-    types, acc = type_prompt_accuracy(logs, query_ids)
+def plot_accuracy_table(logs: PromptLogs, table: tuple[list[str], np.ndarray], ax=None):
+    """Heat map: accuracy of every prompt (columns) on every query type (rows); held-out prompts marked *.
+    ``table`` is :func:`rl4llm.prompting.evaluation.type_prompt_accuracy`'s ``(types, accuracy)``."""
+    types, acc = table
     fig, ax = _axes(ax, 8.5, 3.4)
     im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i in range(acc.shape[0]):
@@ -60,12 +63,12 @@ def plot_accuracy_table(logs: PromptLogs, ax=None, query_ids: np.ndarray | None 
 def plot_methods(metrics: dict[str, Any], ax=None, title: str = "Choosing a prompt per query"):
     """Bars: accuracy on held-out queries of each way of choosing a prompt."""
     fig, ax = _axes(ax, 6.0, 3.2)
-    keys = [k for k in METHOD_LABELS if k in metrics and np.isfinite(metrics[k])]
+    keys = [k for k in PROMPT_METHOD_LABELS if k in metrics and np.isfinite(metrics[k])]
     vals = [metrics[k] for k in keys]
     ax.barh(range(len(keys)), vals, color=[METHOD_COLORS[k] for k in keys])
     for i, v in enumerate(vals):
         ax.text(v + 0.01, i, f"{v:.2f}", va="center", fontsize=8)
-    ax.set_yticks(range(len(keys)), [METHOD_LABELS[k] for k in keys])
+    ax.set_yticks(range(len(keys)), [PROMPT_METHOD_LABELS[k] for k in keys])
     ax.set_xlim(0, 1.1)
     label(ax, "accuracy on held-out queries", "", title)
     return fig
@@ -74,7 +77,7 @@ def plot_methods(metrics: dict[str, Any], ax=None, title: str = "Choosing a prom
 def _lines(ax, xs: list[float], rows: list[dict[str, float]], keys: tuple[str, ...], loc: str = "best") -> None:
     for key in keys:
         ax.plot(xs, [r[key] for r in rows], marker="o", ms=3, color=METHOD_COLORS[key],
-                ls=METHOD_STYLES.get(key, "-"), label=METHOD_LABELS[key])
+                ls=METHOD_STYLES.get(key, "-"), label=PROMPT_METHOD_LABELS[key])
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7, loc=loc)
 
@@ -130,13 +133,13 @@ def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
     return fig
 
 
-def plot_prompt_evaluation(logs: PromptLogs, study: dict[str, Any], ax=None):
+def plot_prompt_evaluation(logs: PromptLogs, study: dict[str, Any], predicted: np.ndarray, ax=None):
     """Scatter: for every (query type, prompt) cell of the held-out queries, the reward model's predicted success
-    rate against the LM's measured one; colour: logged or held-out prompt, marker: query type."""
+    rate (``predicted``, from :func:`rl4llm.prompting.evaluation.predicted_success`) against the LM's measured
+    one; colour: logged or held-out prompt, marker: query type."""
     fig, ax = _axes(ax, 4.6, 4.2)
     test_q = study["test_q"]
     prompts = np.arange(logs.n_prompts)
-    predicted = score_matrix(study["model"], logs.query_feats[test_q], logs.prompt_feats)
     actual = logs.matrix()[test_q]
     qtypes = logs.query_type[test_q]
     types = sorted(set(qtypes.tolist()))

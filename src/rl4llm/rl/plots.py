@@ -1,25 +1,19 @@
 """Figures of chapter 1 (reinforcement learning): returns and horizons, advantages, PPO's clipped objective, and the
 experiments of sections 1.3, 1.5 and 1.6.
 
-The small computations behind the widgets (returns of an episode for a discount, the clipped surrogate against the
-ratio, GAE's bias and variance) live here too, next to the figure that shows them, so that a page calls one
-function per figure.
+Every function here only draws: the numbers come from :mod:`rl4llm.rl.analysis` (returns for several discounts,
+GAE's accuracy, gradient spread, the clipped surrogate) or from an experiment's result.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-import torch
+from rl4llm.plotting import COLORS, PALETTE, label, new_figure, plot_sweep, sweep_columns
 
-from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.utils import check_positive_int, check_range
-
-__all__ = ["episode_returns_by_gamma", "plot_discounting", "gae_advantage_quality", "plot_gae_quality",
-           "policy_gradient_spread", "plot_gradient_spread", "clipped_surrogate", "plot_clipped_surrogate",
+__all__ = ["plot_discounting", "plot_gae_quality", "plot_gradient_spread", "plot_clipped_surrogate",
            "plot_clip_sweep", "plot_ppo_run", "plot_why_ppo", "plot_action_space"]
 
 
@@ -27,22 +21,9 @@ __all__ = ["episode_returns_by_gamma", "plot_discounting", "gae_advantage_qualit
 # Section 1.1: returns and the horizon
 
 
-def episode_returns_by_gamma(rewards: Sequence[float], gammas: Sequence[float]) -> dict[float, np.ndarray]:
-    """Reward-to-go :math:`G_t` of one episode (terminated at its last step) for each discount in ``gammas``,
-    computed with :func:`rl4llm.rl.discounted_returns`."""
-    from rl4llm.rl.returns import discounted_returns
-
-    r = torch.as_tensor(np.asarray(rewards, dtype=np.float32))
-    if r.dim() != 1 or r.numel() == 0:
-        raise ValueError("rewards must be a non-empty 1-D sequence")
-    done = torch.zeros_like(r)
-    done[-1] = 1.0
-    return {float(g): discounted_returns(r, done, float(g)).numpy() for g in gammas}
-
-
-def plot_discounting(gammas: Sequence[float] = (0.9, 0.97, 0.99, 1.0), horizon: int = 100, *,
-                     highlight: float | None = None):
-    """Two panels: the reward-to-go :math:`G_t` of an episode of ``horizon`` steps for each discount,
+def plot_discounting(returns: Mapping[str, Mapping[float, np.ndarray]], *, highlight: float | None = None):
+    """Two panels: the reward-to-go :math:`G_t` of one episode for each discount
+    (:func:`rl4llm.rl.analysis.discounting_returns`),
 
     * left, a reward of 1 at every step (CartPole): :math:`G_0` saturates at the effective horizon
       :math:`1 / (1 - \\gamma)` once the episode is longer than it;
@@ -51,19 +32,11 @@ def plot_discounting(gammas: Sequence[float] = (0.9, 0.97, 0.99, 1.0), horizon: 
 
     ``highlight`` draws that discount in bold (the widget's current value).
     """
-    horizon = check_positive_int("horizon", horizon, 2)
-    gammas = [check_range("gamma", g, 0.0, 1.0) for g in gammas]
-    if highlight is not None:
-        highlight = check_range("highlight", highlight, 0.0, 1.0)
-        gammas = sorted(set(gammas) | {highlight})
+    dense, sparse = returns["dense"], returns["sparse"]
     fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
     ax1, ax2 = axes[0]
-    dense = episode_returns_by_gamma(np.ones(horizon), gammas)
-    sparse_r = np.zeros(horizon)
-    sparse_r[-1] = 1.0
-    sparse = episode_returns_by_gamma(sparse_r, gammas)
-    t = np.arange(horizon)
-    for i, g in enumerate(gammas):
+    for i, g in enumerate(dense):
+        t = np.arange(len(dense[g]))
         bold = highlight is not None and g == highlight
         style = dict(color=COLORS[i % len(COLORS)], lw=2.5 if bold else 1.5,
                      alpha=1.0 if (highlight is None or bold) else 0.45)
@@ -82,85 +55,16 @@ def plot_discounting(gammas: Sequence[float] = (0.9, 0.97, 0.99, 1.0), horizon: 
 # Section 1.2: advantages, GAE and baselines
 
 
-def gae_advantage_quality(lams: Sequence[float], *, gamma: float = 1.0, vocab_size: int = 4, horizon: int = 16,
-                          critic_noise: float = 0.03, n_episodes: int = 2000, seed: int = 0) -> dict:
-    """How well GAE(:math:`\\gamma, \\lambda`) recovers the true advantage, measured exactly on a token MDP.
-
-    A uniformly random policy writes ``horizon`` tokens from ``vocab_size``; the terminal reward is the fraction
-    of positions matching a fixed target. For this policy everything is known in closed form: with
-    :math:`m_t = \\mathbb 1[a_t = \\text{target}_t]` and :math:`p = 1/V`,
-
-    .. math::
-       V(s_t) = \\gamma^{T-1-t} \\frac{1}{T}\\Big(\\sum_{k<t} m_k + (T - t) p\\Big), \\qquad
-       A(s_t, a_t) = \\gamma^{T-1-t} \\frac{m_t - p}{T}.
-
-    GAE (:func:`rl4llm.rl.gae`) is computed on ``n_episodes`` sampled episodes with three critics: the exact
-    :math:`V`, the exact :math:`V` plus independent Gaussian noise of standard deviation ``critic_noise`` at every
-    state (a critic that has not finished learning), and no critic (:math:`V \\equiv 0`). The score is the
-    correlation between :math:`\\hat A_t` and :math:`A(s_t, a_t)` at each position, averaged over positions: 1
-    means the estimate ranks the actions exactly as the true advantage does (their scale does not matter, since PPO
-    normalises advantages).
-
-    Returns ``{"lams": array, "critics": {name: array of correlations}}``.
-    """
-    from rl4llm.rl.returns import gae
-
-    gamma = check_range("gamma", gamma, 0.0, 1.0)
-    vocab_size = check_positive_int("vocab_size", vocab_size, 2)
-    horizon = check_positive_int("horizon", horizon, 2)
-    critic_noise = check_range("critic_noise", critic_noise, 0.0, None)
-    n_episodes = check_positive_int("n_episodes", n_episodes, 10)
-    lams = [check_range("lam", lam, 0.0, 1.0) for lam in lams]
-    rng = np.random.default_rng(seed)
-    p = 1.0 / vocab_size
-    T = horizon
-    m = (rng.random((T, n_episodes)) < p).astype(np.float64)  # a_t == target_t under the uniform policy
-    t = np.arange(T)[:, None]
-    disc = gamma ** (T - 1 - t)
-    before = np.cumsum(m, axis=0) - m  # matches strictly before t
-    v = disc * (before + (T - t) * p) / T
-    adv_true = disc * (m - p) / T
-    rewards = np.zeros((T, n_episodes))
-    rewards[-1] = m.sum(0) / T
-    terminated = np.zeros((T, n_episodes))
-    terminated[-1] = 1.0
-    noise = rng.normal(0.0, critic_noise, size=(T + 1, n_episodes))
-    critics = {
-        "exact critic": v,
-        f"noisy critic (σ = {critic_noise:g})": v + noise[:T],
-        "no critic (V = 0)": np.zeros_like(v),
-    }
-    out: dict[str, np.ndarray] = {}
-    zeros = torch.zeros(T, n_episodes, dtype=torch.float64)
-    for name, values in critics.items():
-        next_values = np.concatenate([values[1:], np.zeros((1, n_episodes))])  # V(s_T) never used: terminated
-        scores = []
-        for lam in lams:
-            adv = gae(torch.as_tensor(rewards), torch.as_tensor(values), torch.as_tensor(next_values),
-                      torch.as_tensor(terminated), zeros, gamma, lam).numpy()
-            scores.append(np.mean([_corr(adv[k], adv_true[k]) for k in range(T)]))
-        out[name] = np.array(scores)
-    return {"lams": np.array(lams), "critics": out, "gamma": gamma, "horizon": T}
-
-
-def _corr(x: np.ndarray, y: np.ndarray) -> float:
-    sx, sy = x.std(), y.std()
-    if sx < 1e-12 or sy < 1e-12:
-        return 0.0
-    return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
-
-
 def plot_gae_quality(quality: dict, *, lam: float | None = None):
     """Two panels: the weight :math:`(\\gamma\\lambda)^k` that GAE puts on the TD error :math:`k` steps ahead, and
     the measured correlation of :math:`\\hat A^{\\lambda}` with the true advantage against :math:`\\lambda`
-    (from :func:`gae_advantage_quality`). ``lam`` marks one value (the widget's); by default several are drawn."""
+    (from :func:`rl4llm.rl.analysis.gae_advantage_quality`). ``lam`` marks one value (the widget's); by default several are drawn."""
     gamma = quality["gamma"]
     fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
     ax1, ax2 = axes[0]
     k = np.arange(quality["horizon"])
     shown = [lam] if lam is not None else [0.0, 0.5, 0.9, 0.95, 1.0]
-    for i, lm in enumerate(shown):
-        ax1.plot(k, (gamma * lm) ** k, "o-", ms=3, color=COLORS[i % len(COLORS)], label=f"λ = {lm:g}")
+    plot_sweep(ax1, [(float(lm), k, (gamma * lm) ** k) for lm in shown], param="λ", legend=None, fmt="o-", ms=3)
     label(ax1, "steps ahead k", "weight on TD error $\\delta_{t+k}$", f"GAE weights (γ = {gamma:g})")
     ax1.legend()
     for i, (name, scores) in enumerate(quality["critics"].items()):
@@ -173,83 +77,6 @@ def plot_gae_quality(quality: dict, *, lam: float | None = None):
     label(ax2, "λ", "corr(estimated, true advantage)", "Quality of GAE, measured")
     ax2.legend(loc="lower center", fontsize=8)
     return fig
-
-
-def policy_gradient_spread(env_id: str = "CartPole-v1", *, n_batches: int = 100, episodes_per_batch: int = 4,
-                           gamma: float = 0.99, seed: int = 0) -> dict:
-    """Measure the spread of REINFORCE gradient estimates of one fixed policy with three baselines.
-
-    A freshly initialised :class:`~rl4llm.rl.ActorCritic` plays ``n_batches`` batches of ``episodes_per_batch``
-    episodes. For every batch the gradient of :func:`rl4llm.rl.reinforce_loss` with respect to the policy's
-    parameters is computed with no baseline, with the batch's mean return, and with a value function fitted
-    beforehand to Monte-Carlo returns of 100 other episodes. All three are unbiased, so the mean of all the estimates
-    is the reference gradient; the function returns each batch's cosine similarity to it, and the mean squared
-    distance of the estimates from it relative to its squared norm.
-    """
-    import gymnasium
-
-    from rl4llm.rl.agent import ActorCritic
-    from rl4llm.rl.reinforce import reinforce_loss
-    from rl4llm.rl.returns import discounted_returns
-    from rl4llm.utils import set_seed
-
-    n_batches = check_positive_int("n_batches", n_batches, 2)
-    episodes_per_batch = check_positive_int("episodes_per_batch", episodes_per_batch)
-    gamma = check_range("gamma", gamma, 0.0, 1.0)
-    set_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    env = gymnasium.make(env_id)
-    agent = ActorCritic(env.observation_space, env.action_space)
-    first = [True]
-
-    def episodes(n):
-        obs_l, act_l, ret_l = [], [], []
-        for _ in range(n):
-            obs, _ = env.reset(seed=seed) if first[0] else env.reset()
-            first[0] = False
-            o, a, r, done = [], [], [], False
-            while not done:
-                action = agent.act(obs, generator=gen)
-                o.append(np.asarray(obs, dtype=np.float32))
-                a.append(action)
-                obs, reward, term, trunc, _ = env.step(action)
-                r.append(float(reward))
-                done = term or trunc
-            rr = torch.tensor(r)
-            ends = torch.zeros_like(rr)
-            ends[-1] = 1.0
-            obs_l.append(torch.as_tensor(np.stack(o)))
-            act_l.append(torch.as_tensor(a))
-            ret_l.append(discounted_returns(rr, ends, gamma))
-        return torch.cat(obs_l), torch.cat(act_l), torch.cat(ret_l)
-
-    # fit the critic to Monte-Carlo returns of separate episodes (the policy stays fixed)
-    obs, _, rets = episodes(100)
-    opt = torch.optim.Adam(agent.critic.parameters(), lr=1e-2)
-    for _ in range(200):
-        loss = ((agent.value(obs) - rets) ** 2).mean()
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    params = list(agent.actor.parameters())
-    grads: dict[str, list[torch.Tensor]] = {"no baseline": [], "mean return": [], "learned V(s)": []}
-    for _ in range(n_batches):
-        obs, act, rets = episodes(episodes_per_batch)
-        logp = agent.dist(obs).log_prob(act)
-        with torch.no_grad():
-            values = agent.value(obs)
-        for name, base in (("no baseline", None), ("mean return", rets.mean().expand_as(rets)),
-                           ("learned V(s)", values)):
-            g = torch.autograd.grad(reinforce_loss(logp, rets, base), params, retain_graph=True)
-            grads[name].append(torch.cat([x.reshape(-1) for x in g]))
-    env.close()
-    stacked = {k: torch.stack(v) for k, v in grads.items()}
-    reference = torch.cat(list(stacked.values())).mean(0)
-    ref_norm2 = float(reference.pow(2).sum())
-    cos = {k: torch.nn.functional.cosine_similarity(v, reference[None], dim=1).numpy() for k, v in stacked.items()}
-    rel_var = {k: float((v - reference).pow(2).sum(1).mean()) / ref_norm2 for k, v in stacked.items()}
-    return {"cosines": cos, "relative_variance": rel_var, "episodes_per_batch": episodes_per_batch,
-            "n_batches": n_batches}
 
 
 def plot_gradient_spread(spread: dict):
@@ -272,41 +99,21 @@ def plot_gradient_spread(spread: dict):
 # Section 1.3: PPO's clipped objective
 
 
-def clipped_surrogate(ratios: Sequence[float], advantage: float, clip_eps: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample value of PPO's objective :math:`\\min(\\rho A, \\text{clip}(\\rho, 1-\\epsilon, 1+\\epsilon) A)`
-    and its derivative with respect to :math:`\\rho`, evaluated with :func:`rl4llm.rl.ppo_clip_loss` (whose
-    value is the negated objective)."""
-    from rl4llm.rl.losses import ppo_clip_loss
-
-    check_range("advantage", advantage, None, None)
-    values, slopes = [], []
-    for rho in ratios:
-        rho = check_range("ratio", rho, 0.0, None, low_inclusive=False)
-        logp = torch.tensor([math.log(rho)], dtype=torch.float64, requires_grad=True)
-        loss = ppo_clip_loss(logp, torch.zeros(1, dtype=torch.float64),
-                             torch.tensor([float(advantage)], dtype=torch.float64), clip_eps)
-        (g,) = torch.autograd.grad(loss, logp)
-        values.append(-loss.item())
-        slopes.append(-float(g) / rho)  # d/d rho = d/d log rho / rho
-    return np.array(values), np.array(slopes)
-
-
-def plot_clipped_surrogate(clip_eps: Sequence[float] = (0.2,), *, ratios: Sequence[float] | None = None):
+def plot_clipped_surrogate(curves: Mapping[str, object]):
     """PPO's per-sample objective against the ratio :math:`\\rho`, for :math:`A = +1` (left) and :math:`A = -1`
-    (right), one line per clip range; flat stretches (zero gradient) are where the clip binds. The unclipped
-    surrogate :math:`\\rho A` is drawn dotted."""
-    rho = np.linspace(0.05, 2.0, 391) if ratios is None else np.asarray(ratios, dtype=float)
+    (right), one line per clip range (``curves`` from :func:`rl4llm.rl.analysis.clipped_surrogate_curves`); with
+    one clip range the stretches where the clip binds (zero gradient) are shaded. The unclipped surrogate
+    :math:`\\rho A` is drawn dotted."""
+    rho = curves["ratios"]
     fig, axes = new_figure(ncols=2, width=4.4, height=3.3, sharey=False)
-    for ax, adv in zip(axes[0], (1.0, -1.0)):
+    for ax, (adv, by_eps) in zip(axes[0], curves["curves"].items()):
         ax.plot(rho, rho * adv, ":", color=PALETTE["grey"], label="unclipped ρA (ε = ∞)")
-        for i, eps in enumerate(clip_eps):
-            vals, slopes = clipped_surrogate(rho, adv, eps)
-            color = COLORS[i % len(COLORS)]
-            ax.plot(rho, vals, color=color, lw=2, label=f"ε = {eps:g}")
-            if len(clip_eps) == 1:  # shade where the clip binds: the gradient is zero there
-                flat = np.abs(slopes) < 1e-12
-                ax.fill_between(rho, 0, 1, where=flat, color=color, alpha=0.1, linewidth=0,
-                                transform=ax.get_xaxis_transform(), label="zero gradient")
+        plot_sweep(ax, [(eps, rho, vals) for eps, (vals, _) in by_eps.items()], param="ε", legend=None, lw=2)
+        if len(by_eps) == 1:  # shade where the clip binds: the gradient is zero there
+            (_, slopes), = by_eps.values()
+            flat = np.abs(slopes) < 1e-12
+            ax.fill_between(rho, 0, 1, where=flat, color=COLORS[0], alpha=0.1, linewidth=0,
+                            transform=ax.get_xaxis_transform(), label="zero gradient")
         ax.axvline(1.0, color="black", lw=0.6)
         sign = "+1" if adv > 0 else "−1"
         label(ax, "probability ratio ρ = π_θ(a|s) / π_old(a|s)", "objective min(ρA, clip(ρ)A)",
@@ -318,22 +125,18 @@ def plot_clipped_surrogate(clip_eps: Sequence[float] = (0.2,), *, ratios: Sequen
 def plot_clip_sweep(sweep: Sequence[tuple[float, object]]):
     """Learning curves (mean return of the last 20 episodes) and update sizes (approximate KL) of ppo-cartpole
     runs at several clip ranges (``[(clip_eps, Result)]`` from :func:`rl4llm.widgets.run_sweep`)."""
-    from rl4llm.widgets import sweep_figure
-
     fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
     ax1, ax2 = axes[0]
-    sweep_figure(sweep, "env_steps", "mean_return", param="clip ε", xlabel="environment steps",
-                 ylabel="mean return (last 20 episodes)", title="Learning curves", ax=ax1)
+    plot_sweep(ax1, sweep_columns(sweep, "env_steps", "mean_return"), param="clip ε", legend=None)
+    label(ax1, "environment steps", "mean return (last 20 episodes)", "Learning curves")
+    ax1.legend()
     ax1.axhline(475, ls="--", color=PALETTE["grey"])
-    for i, (eps, res) in enumerate(sweep):
-        x = np.array([r["env_steps"] for r in res.curves])
-        y = np.array([r["approx_kl"] for r in res.curves])
-        k = 5
-        ys = np.convolve(y, np.ones(k) / k, mode="same")
-        ax2.plot(x, ys, color=COLORS[i % len(COLORS)], label=f"clip ε = {eps:g}")
+    k = 5  # a centred moving average of the update sizes
+    kl = [(eps, x, np.convolve(y, np.ones(k) / k, mode="same"))
+          for eps, x, y in sweep_columns(sweep, "env_steps", "approx_kl")]
+    plot_sweep(ax2, kl, param="clip ε")
     ax2.set_yscale("log")
     label(ax2, "environment steps", "approx. KL(old ‖ new) per update", "Size of each update (smoothed)")
-    ax2.legend()
     return fig
 
 

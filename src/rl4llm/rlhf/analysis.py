@@ -6,6 +6,10 @@
 * :func:`action_space_profile`: at each position of the policy's own samples, how many of the vocabulary's
   tokens keep the text in the language, how much probability the policy puts on them, and how fast a policy
   that ignored the pretraining (uniform over the vocabulary) would leave the language.
+* :func:`preference_curves` and :func:`heldout_scores`: the simulated labeller's preference probability, and the
+  reward model's scores of held-out responses beside their gold reward (section 5.1's figures).
+
+:mod:`rl4llm.rlhf.plots` draws what these functions return.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from rl4llm.rlhf.pipeline import Stages, sample_many
 from rl4llm.rlhf.rollout import decode_texts
 from rl4llm.utils import check_positive_int
 
-__all__ = ["quality_by_length", "action_space_profile", "sample_table", "kl_estimates", "best_of_n_path"]
+__all__ = ["quality_by_length", "action_space_profile", "sample_table", "kl_estimates", "best_of_n_path",
+           "preference_curves", "heldout_scores"]
 
 
 @torch.no_grad()
@@ -164,3 +169,28 @@ def best_of_n_path(stages: Stages, pool: int = 2048, ns: Sequence[int] = (1, 2, 
     batch = sample_many(stages.sft_model, pool, stages.config.max_new_tokens, stages.ids,
                         torch.Generator().manual_seed(seed))
     return best_of_n_curve(stages.proxy(batch).numpy(), stages.gold(batch), list(ns))
+
+
+def preference_curves(temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0), label_noise: float = 0.05,
+                      gold_difference: np.ndarray | None = None) -> dict[str, Any]:
+    """The simulated labeller's :math:`P(y_1 \\succ y_2)` (:func:`rl4llm.rlhf.preferences.preference_probability`)
+    against the gold difference :math:`g(y_1) - g(y_2)` (default 301 points in :math:`[-1.5, 1.5]`), per temperature.
+
+    Returns ``{"gold_difference": [N], "label_noise": float, "probability": {temperature: [N]}}``.
+    """
+    from rl4llm.rlhf.preferences import preference_probability
+
+    d = np.linspace(-1.5, 1.5, 301) if gold_difference is None else np.asarray(gold_difference, dtype=float)
+    probability = {tau: preference_probability(d, np.zeros_like(d), tau, label_noise) for tau in temperatures}
+    return {"gold_difference": d, "label_noise": label_noise, "probability": probability}
+
+
+@torch.no_grad()
+def heldout_scores(stages: Stages) -> dict[str, np.ndarray]:
+    """The reward model's score (proxy) and the gold reward, both in SFT standard deviations, of the held-out
+    preference pairs' responses (chosen ones first, then rejected ones): ``{"gold": [2n], "proxy": [2n]}``."""
+    held_c, held_r = stages.heldout_pairs()
+    start = stages.config.n_pairs - stages.config.heldout_pairs
+    proxy = np.concatenate([stages.proxy(held_c).numpy(), stages.proxy(held_r).numpy()])
+    gold = stages.gold_z(np.concatenate([stages.gold_chosen[start:], stages.gold_rejected[start:]]))
+    return {"gold": gold, "proxy": proxy}

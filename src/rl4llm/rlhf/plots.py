@@ -1,7 +1,8 @@
 """Figures of chapter 5 (RLHF on the tiny GPT-2). Every reward is in SFT standard deviations, SFT policy at 0.
 
-Each function takes measured numbers (experiment curves, stage outputs) and returns a figure; none trains
-anything, so the book's cells stay one line and the experiments' figures and the pages' figures look alike.
+Each function takes measured numbers (experiment curves, stage outputs, the results of
+:mod:`rl4llm.rlhf.analysis`) and returns a figure; none computes or trains anything, so the experiments' figures
+and the pages' figures look alike.
 """
 
 from __future__ import annotations
@@ -11,10 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from rl4llm.plotting import COLORS, PALETTE, label, new_figure, smooth
+from rl4llm.plotting import COLORS, PALETTE, format_value, label, new_figure, plot_sweep, smooth, sweep_columns
 
-__all__ = ["plot_ppo_run", "plot_stages", "plot_reward_model", "plot_preference_model", "plot_overoptimization",
-           "plot_kl_sweep", "plot_clip_sweep", "plot_by_length", "plot_action_space", "plot_dpo",
+__all__ = ["plot_rlhf_run", "plot_stages", "plot_reward_model", "plot_preference_model", "plot_overoptimization",
+           "plot_kl_sweep", "plot_rlhf_clip_sweep", "plot_by_length", "plot_rlhf_action_space", "plot_dpo",
            "plot_kl_estimators", "plot_frontier"]
 
 
@@ -27,7 +28,7 @@ def _col(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray,
     return a[:, 0], a[:, 1]
 
 
-def plot_ppo_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None,
+def plot_rlhf_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None,
                  kl_target: float | None = None):
     """Two panels of a PPO-RLHF run: gold and proxy reward against the iteration, and the KL from SFT.
 
@@ -93,15 +94,12 @@ def plot_stages(stages, title: str | None = None):
     return fig
 
 
-def plot_preference_model(temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0), label_noise: float = 0.05,
-                          highlight: float | None = None):
-    """The simulated labeller: :math:`P(y_1 \\succ y_2)` against the gold difference, for several temperatures."""
-    from rl4llm.rlhf.preferences import preference_probability
-
+def plot_preference_model(curves: Mapping[str, Any], highlight: float | None = None):
+    """The simulated labeller: :math:`P(y_1 \\succ y_2)` against the gold difference, one line per temperature
+    (``curves`` from :func:`rl4llm.rlhf.analysis.preference_curves`); ``highlight`` draws one temperature bold."""
     fig, ax = new_figure(width=5.4, height=3.3)
-    d = np.linspace(-1.5, 1.5, 301)
-    for i, tau in enumerate(temperatures):
-        p = preference_probability(d, np.zeros_like(d), tau, label_noise)
+    d, label_noise = curves["gold_difference"], curves["label_noise"]
+    for i, (tau, p) in enumerate(curves["probability"].items()):
         lw = 2.4 if highlight is not None and np.isclose(tau, highlight) else 1.4
         ax.plot(d, p, color=COLORS[i % len(COLORS)], lw=lw, label=f"τ = {tau:g}")
     ax.axhline(label_noise, color=PALETTE["grey"], ls=":", lw=0.8)
@@ -111,8 +109,9 @@ def plot_preference_model(temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0),
     return fig
 
 
-def plot_reward_model(stages):
-    """Step 2: the reward model's training curve, and its score against the gold reward on held-out responses."""
+def plot_reward_model(stages, scores: Mapping[str, np.ndarray]):
+    """Step 2: the reward model's training curve (``stages.logs``), and its score against the gold reward on
+    held-out responses (``scores`` from :func:`rl4llm.rlhf.analysis.heldout_scores`)."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
     ax1, ax2 = axes[0]
     logs = stages.logs
@@ -124,10 +123,7 @@ def plot_reward_model(stages):
     ax1.axhline(np.log(2), color=PALETTE["grey"], ls=":", lw=0.8, label="log 2 (chance loss)")
     label(ax1, "reward-model step", "loss (nats) / accuracy", "Training the reward model")
     ax1.legend(loc="lower left")
-    held_c, held_r = stages.heldout_pairs()
-    start = stages.config.n_pairs - stages.config.heldout_pairs
-    proxy = np.concatenate([stages.proxy(held_c).numpy(), stages.proxy(held_r).numpy()])
-    gold = stages.gold_z(np.concatenate([stages.gold_chosen[start:], stages.gold_rejected[start:]]))
+    gold, proxy = scores["gold"], scores["proxy"]
     rng = np.random.default_rng(0)
     jitter = rng.uniform(-0.08, 0.08, size=gold.size)
     ax2.scatter(gold + jitter, proxy, s=5, alpha=0.35, color=COLORS[0], linewidths=0)
@@ -142,9 +138,7 @@ def plot_reward_model(stages):
 
 
 def _name(param: str, value: Any) -> str:
-    if isinstance(value, (int, float)):
-        return f"{param} = {value:g}"
-    return str(value)
+    return f"{param} = {format_value(value)}" if isinstance(value, (int, float)) else str(value)
 
 
 def plot_kl_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "β"):
@@ -152,34 +146,30 @@ def plot_kl_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "β"):
     gold and proxy reward against the KL (fresh-sample evaluations), and the KL against the iteration."""
     fig, axes = new_figure(ncols=3, width=3.7, height=3.4)
     ax1, ax2, ax3 = axes[0]
-    for i, (value, result) in enumerate(sweep):
-        color = COLORS[i % len(COLORS)]
-        kl, gold = _col(result.curves, "eval_kl", "eval_gold")
-        _, proxy = _col(result.curves, "eval_kl", "eval_proxy")
-        name = _name(param, value)
-        ax1.plot(kl, gold, "o-", ms=3.5, color=color, label=name)
-        ax2.plot(kl, proxy, "s-", ms=3, color=color, label=name)
-        it, kl_it = _col(result.curves, "iteration", "eval_kl")
-        ax3.plot(it, kl_it, "o-", ms=3.5, color=color, label=name)
+    names = [_name(param, value) for value, _ in sweep]
+    plot_sweep(ax1, sweep_columns(sweep, "eval_kl", "eval_gold"), param=param, labels=names, legend=None,
+               fmt="o-", ms=3.5)
+    plot_sweep(ax2, sweep_columns(sweep, "eval_kl", "eval_proxy"), param=param, labels=names, legend=None,
+               fmt="s-", ms=3)
+    plot_sweep(ax3, sweep_columns(sweep, "iteration", "eval_kl"), param=param, labels=names, legend="upper left",
+               fmt="o-", ms=3.5)
     for ax in (ax1, ax2):
         ax.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax1, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", "Gold reward")
     label(ax2, "KL(π ‖ π_SFT) (nats per sequence)", "proxy reward (SFT std devs)", "Proxy reward")
     label(ax3, "PPO iteration", "KL (nats per sequence)", "KL during training")
-    ax3.legend(loc="upper left")
     return fig
 
 
-def plot_clip_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "clip ε"):
+def plot_rlhf_clip_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "clip ε"):
     """Runs of a clip-range sweep: gold reward, KL and parse rate (fresh samples) against the PPO iteration."""
     fig, axes = new_figure(ncols=3, width=3.7, height=3.4)
     ax1, ax2, ax3 = axes[0]
-    for i, (value, result) in enumerate(sweep):
-        color = COLORS[i % len(COLORS)]
-        name = "no clipping (ε = ∞)" if isinstance(value, float) and np.isinf(value) else _name(param, value)
-        for ax, key, scale in ((ax1, "eval_gold", 1.0), (ax2, "eval_kl", 1.0), (ax3, "eval_parse_rate", 100.0)):
-            it, v = _col(result.curves, "iteration", key)
-            ax.plot(it, scale * v, "o-", ms=3.5, color=color, label=name)
+    names = ["no clipping (ε = ∞)" if isinstance(value, float) and np.isinf(value) else _name(param, value)
+             for value, _ in sweep]
+    for ax, key, scale in ((ax1, "eval_gold", 1.0), (ax2, "eval_kl", 1.0), (ax3, "eval_parse_rate", 100.0)):
+        lines = [(value, it, scale * v) for value, it, v in sweep_columns(sweep, "iteration", key)]
+        plot_sweep(ax, lines, param=param, labels=names, legend=None, fmt="o-", ms=3.5)
     ax1.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax1, "PPO iteration", "gold reward (SFT std devs)", "Gold reward")
     label(ax2, "PPO iteration", "KL(π ‖ π_SFT) (nats per sequence)", "Drift from SFT")
@@ -217,7 +207,7 @@ def plot_by_length(rows: Sequence[Mapping[str, Any]], validity: Mapping[str, Any
     return fig
 
 
-def plot_action_space(profile: Mapping[str, np.ndarray]):
+def plot_rlhf_action_space(profile: Mapping[str, np.ndarray]):
     """Left: valid next tokens per position against the vocabulary size (log scale). Right: the probability of
     staying in the language, for the policy (its mass on valid tokens, per step) and for a uniform policy."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.3)
