@@ -17,7 +17,7 @@ import numpy as np
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.rlvr.analysis import ARMS, sft_evaluation, train_method
-from rl4llm.rlvr.plots import plot_methods
+from rl4llm.rlvr.plots import plot_rlvr_methods
 from rl4llm.utils import progress, set_torch_threads
 
 NAME = "rlvr"
@@ -92,4 +92,4 @@ def run(config: Config) -> Result:
 
 def draw(result: Result, config: Config):
     """Held-out pass@1 of every arm against the iteration and the wall-clock."""
-    return plot_methods(result.curves, config.methods, result.metrics["pass_at_1_sft"])
+    return plot_rlvr_methods(result.curves, config.methods, result.metrics["pass_at_1_sft"])

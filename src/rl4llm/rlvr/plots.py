@@ -9,9 +9,9 @@ import numpy as np
 
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
 
-__all__ = ["METHOD_LABELS", "plot_methods", "plot_pass_at_k", "plot_length_bias", "plot_verifier_hacking"]
+__all__ = ["RLVR_METHOD_LABELS", "plot_rlvr_methods", "plot_pass_at_k", "plot_length_bias", "plot_verifier_hacking"]
 
-METHOD_LABELS = {"grpo": "GRPO", "dr-grpo": "Dr. GRPO", "rloo": "RLOO", "ppo": "PPO + critic",
+RLVR_METHOD_LABELS = {"grpo": "GRPO", "dr-grpo": "Dr. GRPO", "rloo": "RLOO", "ppo": "PPO + critic",
                  "reinforce": "REINFORCE (no baseline)"}
 
 
@@ -28,7 +28,7 @@ def _runs(curves: Sequence[Mapping[str, Any]], method: str, x: str, y: str) -> t
     return np.mean([v[:n] for v in xs], axis=0), np.array([v[:n] for v in ys])
 
 
-def plot_methods(curves: Sequence[Mapping[str, Any]], methods: Sequence[str], sft_pass_at_1: float):
+def plot_rlvr_methods(curves: Sequence[Mapping[str, Any]], methods: Sequence[str], sft_pass_at_1: float):
     """Held-out pass@1 against the iteration and against training wall-clock, mean and min-max over seeds."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
     for ax, x, xlabel in ((axes[0][0], "iteration", "iteration (same completions per iteration)"),
@@ -39,7 +39,7 @@ def plot_methods(curves: Sequence[Mapping[str, Any]], methods: Sequence[str], sf
                 continue
             xs = np.concatenate([[0.0], xs])
             ys = np.concatenate([np.full((ys.shape[0], 1), sft_pass_at_1), ys], axis=1)
-            line, = ax.plot(xs, ys.mean(0), "o-", ms=3, color=COLORS[i], label=METHOD_LABELS.get(m, m))
+            line, = ax.plot(xs, ys.mean(0), "o-", ms=3, color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
             if ys.shape[0] > 1:
                 ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.15, color=line.get_color(), lw=0)
         ax.axhline(sft_pass_at_1, color=PALETTE["grey"], ls="--", lw=0.9, label="SFT")
@@ -79,7 +79,7 @@ def plot_length_bias(curves: Sequence[Mapping[str, Any]], methods: Sequence[str]
             xs, ys = _runs(curves, m, "iteration", key)
             if xs.size == 0:
                 continue
-            line, = ax.plot(xs, np.nanmean(ys, 0), color=COLORS[i], label=METHOD_LABELS.get(m, m))
+            line, = ax.plot(xs, np.nanmean(ys, 0), color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
             if ys.shape[0] > 1:
                 ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), alpha=0.15, color=line.get_color(), lw=0)
         label(ax, "iteration", "mean length (tokens)", title)
