@@ -144,7 +144,7 @@ def test_grpo_raises_held_out_pass_at_1(lm):
     import copy
     pol = copy.deepcopy(model)
     before = evaluate_pass_at_k(pol, tok, n_problems=200, n_samples=2, seed=0)["pass_at_k"][1]
-    train_grpo(pol, None, tok, GRPOConfig(iterations=15, seed=0))
+    train_grpo(pol, None, tok, GRPOConfig(iterations=15, n_epochs=2, seed=0))
     after = evaluate_pass_at_k(pol, tok, n_problems=200, n_samples=2, seed=0)["pass_at_k"][1]
     assert after > before + 0.05, (before, after)
     assert isinstance(np.float64(after), np.floating)

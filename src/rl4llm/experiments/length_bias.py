@@ -28,7 +28,7 @@ class Config:
     """Defaults are what the book runs (the ``rlvr`` experiment's GRPO and Dr. GRPO runs)."""
 
     n_seeds: int = param(3, low=1, help="seeds per arm")
-    iterations: int = param(30, low=1, help="iterations per run")
+    iterations: int = param(40, low=1, help="iterations per run")
     group_size: int = param(8, low=2, help="completions per prompt (G)")
     prompts_per_iter: int = param(8, low=1, help="prompts per iteration")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")

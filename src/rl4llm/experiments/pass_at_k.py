@@ -30,9 +30,9 @@ SUMMARY = "pass@k (k = 1..64) of the SFT policy and of GRPO on held-out problems
 class Config:
     """Defaults are what the book runs (the GRPO run is the ``rlvr`` experiment's, seed ``seed``)."""
 
-    n_problems: int = param(500, low=1, high=3000, help="held-out problems")
+    n_problems: int = param(200, low=1, high=3000, help="held-out problems")
     n_samples: int = param(64, low=1, help="samples per problem (the largest k)")
-    iterations: int = param(30, low=1, help="GRPO iterations (as in rlvr)")
+    iterations: int = param(40, low=1, help="GRPO iterations (as in rlvr)")
     group_size: int = param(8, low=2, help="GRPO group size (as in rlvr)")
     prompts_per_iter: int = param(8, low=1, help="GRPO prompts per iteration (as in rlvr)")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="GRPO learning rate (as in rlvr)")
@@ -49,7 +49,7 @@ def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
     path = cache.cache_dir("rlvr", f"grpo-pass-at-k-{key}.pt")
     got = cache.load(path)
     if got is None:
-        out = train_method("grpo", config.seed, keep_policy=True, iterations=config.iterations,
+        out = train_method("grpo", config.seed, iterations=config.iterations,
                            group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr)
         policy, tok = sft_model()
         policy.load_state_dict(out["state_dict"])

@@ -31,7 +31,7 @@ class Config:
     methods: tuple[str, ...] = param(("grpo", "dr-grpo", "rloo", "ppo", "reinforce"), kind="seq",
                                      help="arms to train (grpo, dr-grpo, rloo, reinforce, ppo)")
     n_seeds: int = param(3, low=1, help="seeds per arm (seed, seed + 1, ...)")
-    iterations: int = param(30, low=1, help="collect / update rounds per run")
+    iterations: int = param(40, low=1, help="collect / update rounds per run")
     group_size: int = param(8, low=2, help="completions per prompt (G)")
     prompts_per_iter: int = param(8, low=1, help="prompts per iteration")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate (PPO: policy and critic)")
@@ -57,7 +57,7 @@ class Config:
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
-    sft = sft_evaluation()
+    sft = sft_evaluation(config.final_problems, config.final_samples)
     metrics: dict = {"pass_at_1_sft": sft["pass_at_k"][1]}
     curves: list[dict] = []
     runs = [(m, config.seed + i) for m in config.methods for i in range(config.n_seeds)]

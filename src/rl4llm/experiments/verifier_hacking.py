@@ -28,7 +28,7 @@ class Config:
     """Defaults are what the book runs."""
 
     verifier: str = param("last-digit", choices=("last-digit", "anywhere"), help="the flawed verifier trained on")
-    iterations: int = param(30, low=1, help="GRPO iterations")
+    iterations: int = param(40, low=1, help="GRPO iterations")
     group_size: int = param(8, low=2, help="completions per prompt (G)")
     prompts_per_iter: int = param(8, low=1, help="prompts per iteration")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
@@ -42,7 +42,7 @@ class Config:
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
-    sft = sft_evaluation()
+    sft = sft_evaluation(500, 4)
     out = train_method("grpo", config.seed, eval_every=config.eval_every, iterations=config.iterations,
                        group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr,
                        verifier=config.verifier)

@@ -50,12 +50,12 @@ class GRPOConfig:
 
     group_size: int = param(8, low=2, help="completions sampled per prompt (G)")
     prompts_per_iter: int = param(8, low=1, help="distinct training problems per iteration")
-    iterations: int = param(30, low=1, help="collect / update rounds")
+    iterations: int = param(40, low=1, help="collect / update rounds")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
     clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
                             help="PPO clip range ε of the ratio; inf switches clipping off")
     kl_coef: float = param(0.0, low=0.0, help="β, weight of the per-token k3 KL to the reference in the loss")
-    n_epochs: int = param(2, low=1, help="passes over each iteration's completions")
+    n_epochs: int = param(1, low=1, help="passes over each iteration's completions")
     n_minibatches: int = param(2, low=1, help="minibatches per pass (must divide the completions)")
     baseline: str = param("mean", choices=BASELINES + ("none",),
                           help="group baseline: mean (GRPO), loo (RLOO), none (REINFORCE, raw reward)")
