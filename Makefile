@@ -10,7 +10,8 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test test-quick book book-clean assignments-check clean
+.PHONY: install test test-quick test-browser test-browser-static test-book-runs book book-execute book-clean assignments-check \
+        binder-local clean
 
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,16 +22,44 @@ $(STAMP): requirements.txt pyproject.toml
 
 install: $(STAMP)
 
+BROWSER_STAMP := $(VENV)/.browser-installed
+$(BROWSER_STAMP): $(STAMP) requirements-browser.txt
+	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
+	touch $(BROWSER_STAMP)
+
 test: $(STAMP)
 	RL4LLM_QUIET=1 $(BIN)/python -m pytest
 
 test-quick: $(STAMP)
 	RL4LLM_QUIET=1 $(BIN)/python -m pytest -m "not slow"
 
-# -W turns every Sphinx warning (a failing notebook included: raise_on_error is set) into an error.
+# Re-run the experiments whose numbers the book quotes from <page>.runs.json files (tools/quoted_runs.py).
+test-book-runs: $(STAMP)
+	RL4LLM_QUIET=1 $(BIN)/python -m pytest -m book_runs tests/test_book_quoted_runs.py
+
+# Browser tests (Playwright + the system's Chromium: apt-get install chromium). The static site: a small test book
+# built here, and _build/html when `make book` has built it; the live part starts JupyterLab from the local Binder
+# environment (tools/binder_local.sh, created on first use in .binder-env: minutes). Screenshots of every page go
+# to _build/browser-artifacts. `make test-browser-static` leaves the live part out.
+test-browser: $(BROWSER_STAMP)
+	RL4LLM_QUIET=1 RL4LLM_BROWSER_LIVE=1 $(BIN)/python -m pytest tests/browser -v -p no:cacheprovider
+
+test-browser-static: $(BROWSER_STAMP)
+	RL4LLM_QUIET=1 $(BIN)/python -m pytest tests/browser/test_static_site.py -v -p no:cacheprovider
+
+# Reproduce Binder's environment locally (a fresh venv from binder/, postBuild) and start JupyterLab on localhost.
+binder-local:
+	tools/binder_local.sh
+
+# Execute the pages into the execution cache first, two chapters at a time (tools/execute_book.py), then render:
+# the Sphinx pass finds every page cached. -W turns every Sphinx warning (a failing notebook included:
+# raise_on_error is set) into an error.
 # No environment variable needed: rl4llm.sphinxext (in _config.yml) hides progress bars in the static pages.
-book: $(STAMP)
+book: book-execute
 	$(BIN)/jupyter-book build . -W --keep-going
+
+book-execute: $(STAMP)
+	$(BIN)/python tools/execute_book.py --workers 2
 
 # Regenerate-and-compare the student copies, then grade: the reference must score 100%, untouched copies 0.
 assignments-check: $(STAMP)

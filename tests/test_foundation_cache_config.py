@@ -18,10 +18,10 @@ def test_module_dependencies_follow_imports_transitively():
     deps = cache.module_dependencies("rl4llm.config")
     assert "rl4llm.config" in deps and "rl4llm.rl" not in deps
     # the RLHF stages import the substrate's language module through rl4llm.lm
-    deps = cache.module_dependencies("rl4llm.rlhf.pipeline")
+    deps = cache.module_dependencies("rl4llm.rlhf.stages")
     assert "rl4llm.lm.language" in deps and "rl4llm.rlhf.reward_model" in deps
     # excluding plots cuts them (and what only they import) out
-    assert not any(d.endswith(".plots") for d in cache.module_dependencies("rl4llm.rlhf.pipeline", ("plots",)))
+    assert not any(d.endswith(".plots") for d in cache.module_dependencies("rl4llm.rlhf.stages", ("plots",)))
     with pytest.raises(ValueError, match="module must be a module of the rl4llm package"):
         cache.module_dependencies("numpy")
 
@@ -32,7 +32,7 @@ def test_cache_key_changes_with_config_and_code(tmp_path, monkeypatch):
     assert k1 != cache.cache_key({"a": 2}, ["rl4llm.config"])
     assert k1 != cache.cache_key({"a": 1}, ["rl4llm.utils"])
     # the same description over code that imports more modules hashes more source
-    assert cache.source_hash(("rl4llm.config",)) != cache.source_hash(("rl4llm.rlhf.pipeline",))
+    assert cache.source_hash(("rl4llm.config",)) != cache.source_hash(("rl4llm.rlhf.stages",))
 
 
 def test_save_load_roundtrip_atomic_and_corrupt_reads_as_missing(tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import json
+import math
 import os
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import pytest
 
 from rl4llm import experiments
 from rl4llm.cli import UsageError, main, parse_value
+from rl4llm.config import describe
 
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -59,7 +61,10 @@ def test_same_seed_same_metrics():
         (["run", "bandit", "--out", "x", "--no-such-flag", "1"], "unknown flag --no-such-flag; valid flags: "),
         (["run", "bandit", "--out", "x", "--lr", "abc"], "--lr expects float; got 'abc'"),
         (["run", "bandit", "--out", "x", "--lr", "-1"], "--lr must be in (0, inf), got -1.0"),
-        (["run", "bandit", "--out", "x", "--n-arms", "1"], "--n-arms must be an int >= 2, got 1"),
+        (["run", "bandit", "--out", "x", "--n-arms", "1"], "--n-arms must be an int in [2, inf), got 1"),
+        # a rule that ties two fields together names the field it checks
+        (["run", "ppo-cartpole", "--out", "x", "--total-steps", "10"], "--total-steps must be >= n_envs * n_steps"),
+        (["run", "ppo-cartpole", "--out", "x", "--clip-eps", "-inf"], "--clip-eps must be in [0, inf], got -inf"),
         (["run", "bandit", "--out", "x", "--steps"], "--steps needs a value"),
     ],
 )
@@ -75,10 +80,38 @@ def test_errors_are_one_line_exit_2_no_traceback(tmp_path, args, message):
         assert "bandit" in err
 
 
-def test_show_prints_defaults(capsys):
+def test_show_prints_defaults_ranges_and_help(capsys):
     assert main(["show", "bandit"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["flag", "default", "range", "help"]
+    rows = {line.split()[0]: line for line in lines[1:]}
+    assert rows["--n-arms"].split()[:5] == ["--n-arms", "10", "int", "in", "[2,"]
+    assert "(0, inf)" in rows["--lr"] and "step size" in rows["--lr"]
+    assert main(["show", "ppo-cartpole"]) == 0
+    assert "[0, inf]" in capsys.readouterr().out  # clip_eps: inf allowed, "no clipping"
+
+
+@pytest.mark.parametrize("name", experiments.list_experiments())
+def test_show_lists_range_and_help_of_every_field(name, capsys):
+    """Every field of every experiment is declared: rl4llm show prints its default, range and help."""
+    config_cls = experiments.get_experiment(name).config_cls
+    rows = describe(config_cls)
+    assert [r["name"] for r in rows] == [f.name for f in dataclasses.fields(config_cls)]
+    for r in rows:
+        assert r["help"].strip() and r["range"].strip(), f"{name}.{r['name']} lacks help or range"
+    assert main(["show", name]) == 0
     out = capsys.readouterr().out
-    assert "--n-arms 10" in out and "--seed 0" in out
+    for r in rows:
+        assert f"--{r['name'].replace('_', '-')} " in out and r["help"] in out and r["range"] in out
+
+
+def test_inf_parses_on_the_command_line(tmp_path):
+    """``inf`` reaches the config as math.inf where the range allows it (PPO without clipping)."""
+    from rl4llm.cli import _parse_overrides
+
+    overrides = _parse_overrides(experiments.get_experiment("ppo-cartpole").config_cls, ["--clip-eps", "inf"])
+    assert overrides == {"clip_eps": math.inf}
+    assert experiments.config_from_overrides("ppo-cartpole", **overrides).clip_eps == math.inf
 
 
 def test_parse_value_types():

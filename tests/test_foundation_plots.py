@@ -68,11 +68,9 @@ def test_plots_modules_only_draw(path):
     assert not {m for m in imports if m.split(".")[0] == "torch"}, f"{path.parent.name}/plots.py imports torch"
 
 
-# names exported by several modules with a meaning that is the same in each (the two pretraining CLIs), or that
-# belong to a part of issue 13 done elsewhere: rlhf.pipeline's own cache (to become rl4llm.cache) and its
-# evaluate_policy (sampling from an LM policy; to be renamed when the pipeline is split)
+# names exported by several modules with a meaning that is the same in each (the two pretraining CLIs)
 SAME_MEANING = {"PretrainConfig", "train", "main", "add_arguments", "CHECKPOINT_DIR"}
-PENDING_ELSEWHERE = {"cache_dir", "CACHE_VERSION", "clear_memory_cache", "evaluate_policy"}
+PENDING_ELSEWHERE: set[str] = set()
 
 
 def _exports() -> dict[str, dict[int, list[str]]]:

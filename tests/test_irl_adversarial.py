@@ -65,7 +65,7 @@ def test_adversarial_reward_forms():
     (lambda: adversarial_reward(torch.zeros(2), "airl"), ValueError, "form must be one of"),
     (lambda: GAILConfig(disc_lr=0.0), ValueError, r"disc_lr must be in \(0, inf\)"),
     (lambda: GAILConfig(reward_form="wasserstein"), ValueError, "reward_form must be one of"),
-    (lambda: GAILConfig(absorbing=1), ValueError, "absorbing must be a bool"),
+    (lambda: GAILConfig(absorbing=1), ValueError, "absorbing must be true/false, got 1"),
 ])
 def test_validation(call, exc, match):
     with pytest.raises(exc, match=match):

@@ -85,5 +85,5 @@ def test_maxent_irl_experiment_is_reproducible_and_validated():
     assert len(a.curves) == 30 and a.figure is not None
     with pytest.raises(ValueError, match="features must be one of"):
         run_experiment("maxent-irl", features="pixels")
-    with pytest.raises(ValueError, match="n_demos must be an int >= 1"):
+    with pytest.raises(ValueError, match=r"n_demos must be an int in \[1, inf\), got 0"):
         run_experiment("maxent-irl", n_demos=0)

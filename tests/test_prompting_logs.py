@@ -59,7 +59,7 @@ def test_log_labels_match_the_checker_and_the_lm(cache):
 
 def test_logs_are_cached_and_reloaded_without_the_lm(cache, monkeypatch):
     first = collect_logs(n_queries=8, seed=4)
-    assert len(list(cache.glob("prompt-oirl-logs-*.npz"))) == 1
+    assert len(list(cache.glob("prompting/logs-*.pt"))) == 1  # through rl4llm.cache, under its folder
     no_lm(monkeypatch)
     second = collect_logs(n_queries=8, seed=4, model=RaisingLM(), tokenizer=RaisingLM())
     for field in ("query_id", "prompt_id", "correct", "confidence", "query_feats", "prompt_feats"):

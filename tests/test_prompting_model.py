@@ -96,3 +96,26 @@ def test_pretrain_config_validation():
         PretrainConfig(n_embd=65, n_head=4)
     with pytest.raises(ValueError, match="steps"):
         train(PretrainConfig(steps=0))
+
+
+def test_principal_components_fitted_on_some_rows_project_the_others_inductively():
+    from rl4llm.prompting.model import principal_components
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(12, 6)) * np.array([5.0, 3.0, 1.0, 0.5, 0.2, 0.1])
+    logged = np.arange(12) < 8
+    full = principal_components(x, 2)
+    assert np.array_equal(principal_components(x, 2, fit_rows=np.ones(12, bool)), full)  # all rows: the default
+    inductive = principal_components(x, 2, fit_rows=logged)
+    # the fitted rows get exactly the features they would get alone
+    np.testing.assert_allclose(inductive[logged], principal_components(x[logged], 2), atol=1e-12)
+    # a held-out row's features depend on its own features only, not on the other held-out rows
+    moved = x.copy()
+    moved[9:] += 100.0
+    np.testing.assert_allclose(principal_components(moved, 2, fit_rows=logged)[8], inductive[8], atol=1e-12)
+    assert not np.allclose(principal_components(moved, 2)[8], full[8])  # the transductive fit does move it
+    # hand-computed case: points on a line through the fitted mean
+    line = np.array([[0.0, 0.0], [2.0, 0.0], [4.0, 0.0], [10.0, 0.0]])
+    np.testing.assert_allclose(principal_components(line, 1, fit_rows=[0, 1, 2])[:, 0], [-2.0, 0.0, 2.0, 8.0])
+    with pytest.raises(ValueError, match="fit_rows"):
+        principal_components(x, 2, fit_rows=[0])

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from rl4llm.rl import (ActorCritic, clipped_value_loss, dqn_targets, entropy_bonus, normalize_advantages,
-                       ppo_clip_loss, reinforce_loss)
+from rl4llm.rl import (ActorCritic, approx_kl, clip_fraction, clipped_value_loss, dqn_targets, entropy_bonus,
+                       masked_whiten, normalize_advantages, ppo_clip_loss, reinforce_loss)
 
 
 def _grad(loss_fn, logp_new):
@@ -146,3 +146,52 @@ def test_loss_argument_validation():
         dqn_targets(x, torch.zeros(3, 2), x, 1.5)
     with pytest.raises(ValueError, match="next_q_target"):
         dqn_targets(x, torch.zeros(2, 2), x, 0.9)
+
+
+def test_approx_kl_by_hand():
+    # log-ratios 0, log 2, -log 2: (rho - 1) - log rho = 0, 1 - log 2, -1/2 + log 2
+    old = torch.zeros(3)
+    new = torch.tensor([0.0, math.log(2.0), -math.log(2.0)])
+    expected = (0.0 + (1.0 - math.log(2.0)) + (-0.5 + math.log(2.0))) / 3
+    assert approx_kl(new, old).item() == pytest.approx(expected, abs=1e-7)
+    assert approx_kl(old, old).item() == 0.0
+    # never negative, and no gradient flows (a diagnostic)
+    x = torch.randn(50, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    kl = approx_kl(x, torch.zeros(50))
+    assert kl.item() >= 0.0 and not kl.requires_grad
+
+
+def test_clip_fraction_by_hand():
+    old = torch.zeros(4)
+    # ratios 1.0, 1.1, 1.3, 0.7: |rho - 1| > 0.2 for the last two
+    new = torch.log(torch.tensor([1.0, 1.1, 1.3, 0.7]))
+    assert clip_fraction(new, old, 0.2).item() == pytest.approx(0.5)
+    assert clip_fraction(new, old, 0.05).item() == pytest.approx(0.75)
+    assert clip_fraction(new, old, math.inf).item() == 0.0  # inf: no clipping, nothing clipped
+    with pytest.raises(ValueError, match="clip_eps"):
+        clip_fraction(new, old, -0.1)
+
+
+def test_masked_whiten_by_hand():
+    x = torch.tensor([[1.0, 3.0, 100.0], [5.0, 7.0, -50.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    # masked entries 1, 3, 5, 7: mean 4, population variance (9 + 1 + 1 + 9) / 4 = 5
+    expected = torch.tensor([[-3.0, -1.0, 0.0], [1.0, 3.0, 0.0]]) / math.sqrt(5.0)
+    torch.testing.assert_close(masked_whiten(x, mask, eps=0.0), expected)
+    # no mask: every entry counts
+    flat = torch.tensor([1.0, 3.0, 5.0, 7.0])
+    torch.testing.assert_close(masked_whiten(flat, eps=0.0), (flat - 4.0) / math.sqrt(5.0))
+    with pytest.raises(ValueError, match="mask"):
+        masked_whiten(x, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="mask"):
+        masked_whiten(x, torch.ones(3))
+
+
+def test_entropy_bonus_with_a_mask_averages_the_counted_positions():
+    # [B=1, T=3, A=2]: uniform (log 2), deterministic (0), and a padded uniform position
+    logits = torch.tensor([[[0.0, 0.0], [100.0, 0.0], [0.0, 0.0]]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])
+    assert entropy_bonus(logits, mask).item() == pytest.approx(math.log(2) / 2, abs=1e-6)
+    assert entropy_bonus(logits).item() == pytest.approx(2 * math.log(2) / 3, abs=1e-6)
+    with pytest.raises(ValueError, match="mask"):
+        entropy_bonus(logits, torch.ones(1, 2))

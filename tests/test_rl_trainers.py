@@ -21,7 +21,7 @@ def test_ppo_masks_gymnasium_reset_steps():
     # steps 4-6 the next episode, step 7 the reset: 2 episodes and 6 valid transitions per 8 steps.
     seen = []
     result = train_ppo(_token_env(), PPOConfig(total_steps=8, n_envs=1, n_steps=8, n_epochs=1, seed=0),
-                       callback=lambda state: seen.append(state))
+                       on_rollout=lambda state: seen.append(state))
     assert result.episode_steps == [3, 7]
     assert seen[0]["obs"].shape == (6, 3)
     # the first observation of each episode is the empty prefix (all padding, token id 4)
@@ -65,10 +65,51 @@ def test_ppo_is_reproducible_and_reward_fn_replaces_the_reward():
     assert c.episode_returns[:2] == a.episode_returns[:2]
 
 
-def test_ppo_callback_can_stop_training():
+def test_ppo_callback_runs_after_each_update_and_can_stop_training():
+    cfg = PPOConfig(total_steps=10_000, n_envs=2, n_steps=8, seed=0)
+    calls = []
+
+    def callback(iteration, info, agent):
+        calls.append((iteration, info["env_steps"], agent))
+        return iteration < 3 and None  # stop after the third iteration
+
+    result = train_ppo(_token_env(), cfg, callback=callback)
+    # after update i the agent has learned from i batches of 16 steps; the third call stops training
+    assert [(i, s) for i, s, _ in calls] == [(1, 16), (2, 32), (3, 48)]
+    assert len(result.curves) == 3 and all(a is result.agent for _, _, a in calls)
+    assert [row["env_steps"] for row in result.curves] == [16, 32, 48]
+
+
+def test_ppo_on_rollout_hook_sees_the_batch_before_the_update_and_can_stop():
+    seen = []
+
+    def on_rollout(state):
+        seen.append((state["iteration"], state["env_steps"], state["obs"].shape[0]))
+        return False
+
     result = train_ppo(_token_env(), PPOConfig(total_steps=10_000, n_envs=1, n_steps=8, seed=0),
-                       callback=lambda state: False)
+                       on_rollout=on_rollout)
+    assert seen == [(0, 8, seen[0][2])] and 0 < seen[0][2] <= 8
     assert result.curves == []
+
+
+def test_dqn_and_reinforce_follow_the_callback_protocol():
+    dqn_calls = []
+    train_dqn(_token_env(), DQNConfig(total_steps=300, learning_starts=50, seed=0),
+              callback=lambda i, info, agent: dqn_calls.append((i, info["env_steps"])), log_every=100)
+    assert dqn_calls == [(1, 100), (2, 200), (3, 300)]
+    rf_calls = []
+    result = train_reinforce(_token_env(), ReinforceConfig(total_steps=10_000, episodes_per_batch=2, seed=0),
+                             callback=lambda i, info, agent: rf_calls.append((i, info["env_steps"])) or i < 2)
+    assert [i for i, _ in rf_calls] == [1, 2] and rf_calls[-1][1] == result.env_steps
+
+
+def test_ppo_config_counts_iterations_like_the_lm_trainer():
+    cfg = PPOConfig(total_steps=1000, n_envs=4, n_steps=50)
+    assert cfg.batch_size == 200 and cfg.iterations == 5
+    assert PPOConfig(total_steps=10, n_envs=4, n_steps=50).iterations == 1  # at least one iteration
+    with pytest.raises(AttributeError):
+        cfg.iterations = 3  # read-only: set total_steps instead
 
 
 @pytest.mark.parametrize("kwargs, word", [
@@ -83,6 +124,13 @@ def test_ppo_config_validation(kwargs, word):
 
 def test_ppo_config_accepts_infinite_clip():
     assert math.isinf(PPOConfig(clip_eps=float("inf")).clip_eps)
+    # inf means "no clipping" and nothing else: -inf and nan are rejected by both PPO configs
+    from rl4llm.rlhf.ppo import PPORLHFConfig
+    assert math.isinf(PPORLHFConfig(clip_eps=math.inf).clip_eps)
+    for cls in (PPOConfig, PPORLHFConfig):
+        for bad in (-math.inf, math.nan):
+            with pytest.raises(ValueError, match="clip_eps"):
+                cls(clip_eps=bad)
     assert token_ppo_config(seed=2).gamma == 1.0
 
 

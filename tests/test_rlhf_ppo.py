@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from rl4llm.lm import load_tiny_gpt2
+from rl4llm.rl import masked_whiten
 from rl4llm.rlhf.dpo import train_dpo
-from rl4llm.rlhf.pipeline import fuse_gelu
+from rl4llm.lm.model import fuse_gelu
 from rl4llm.rlhf.ppo import (
     PPORLHFConfig,
-    _masked_whiten,
     kl_penalised_rewards,
     token_advantages,
     token_entropy,
@@ -44,13 +44,13 @@ def test_token_advantages_hand_computed():
     values = torch.tensor([[0.2, 0.4, 0.6], [0.1, 0.3, 9.0]])  # 9.0 sits on padding and must be ignored
     mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])
     # lambda = 1, gamma = 1: A_t = (sum of rewards from t) - V(s_t); returns = reward-to-go
-    adv, ret = token_advantages(rewards, values, mask, gamma=1.0, lam=1.0)
+    adv, ret = token_advantages(rewards, values, mask, gamma=1.0, gae_lambda=1.0)
     assert torch.allclose(ret, torch.tensor([[1.0, 1.0, 1.0], [-0.5, -1.0, 0.0]]))
     assert torch.allclose(adv, torch.tensor([[0.8, 0.6, 0.4], [-0.6, -1.3, 0.0]]), atol=1e-6)
     # lambda = 0: one-step TD errors, delta_t = r_t + V(s_{t+1}) - V(s_t) with V = 0 after the last token
-    adv0, _ = token_advantages(rewards, values, mask, gamma=1.0, lam=0.0)
+    adv0, _ = token_advantages(rewards, values, mask, gamma=1.0, gae_lambda=0.0)
     assert torch.allclose(adv0, torch.tensor([[0.2, 0.2, 0.4], [0.7, -1.3, 0.0]]), atol=1e-6)
-    w = _masked_whiten(adv, mask)
+    w = masked_whiten(adv, mask)
     m = mask.bool()
     assert w[m].mean().item() == pytest.approx(0.0, abs=1e-6)
     assert w[m].pow(2).mean().item() == pytest.approx(1.0, abs=1e-4) and (w[~m] == 0).all()
@@ -91,8 +91,8 @@ def _setup():
 def test_ppo_is_stable_without_kl_penalty_and_without_clipping():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
-    cfg = PPORLHFConfig(iterations=3, batch_size=16, minibatch_size=8, epochs=4, lr=1e-2, kl_coef=0.0,
-                        clip_eps=float("inf"), vf_clip=None, max_new_tokens=12)
+    cfg = PPORLHFConfig(iterations=3, batch_size=16, n_minibatches=2, n_epochs=4, lr=1e-2, kl_coef=0.0,
+                        clip_eps=float("inf"), clip_value=None, max_new_tokens=12)
     hist = train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     assert len(hist.rows) == 3
     for row in hist.rows:
@@ -105,7 +105,7 @@ def test_ppo_rlhf_on_a_tiny_budget_raises_the_proxy_reward():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
     reward = _exclaim_reward(tok)
-    cfg = PPORLHFConfig(iterations=8, batch_size=32, minibatch_size=16, epochs=2, lr=2e-3, kl_coef=0.05,
+    cfg = PPORLHFConfig(iterations=8, batch_size=32, n_minibatches=2, n_epochs=2, lr=2e-3, kl_coef=0.05,
                         max_new_tokens=16, seed=0)
     hist = train_ppo_rlhf(model, ref, critic, reward, cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     proxy = hist.column("proxy")
@@ -117,7 +117,7 @@ def test_ppo_rlhf_on_a_tiny_budget_raises_the_proxy_reward():
 def test_ppo_adaptive_kl_coefficient_moves_with_the_measured_kl():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
-    cfg = PPORLHFConfig(iterations=3, batch_size=16, minibatch_size=16, epochs=1, lr=5e-3, kl_coef=0.1,
+    cfg = PPORLHFConfig(iterations=3, batch_size=16, n_minibatches=1, n_epochs=1, lr=5e-3, kl_coef=0.1,
                         kl_target=1e-3, kl_horizon=16.0, max_new_tokens=12)
     hist = train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     coef, kl = hist.column("kl_coef"), hist.column("kl")
@@ -132,21 +132,21 @@ def test_ppo_is_reproducible_for_a_seed():
     for _ in range(2):
         model, ref, critic, tok = _setup()
         bos, eos, pad = special_ids(tok)
-        cfg = PPORLHFConfig(iterations=2, batch_size=8, minibatch_size=8, epochs=1, max_new_tokens=10, seed=3)
+        cfg = PPORLHFConfig(iterations=2, batch_size=8, n_minibatches=1, n_epochs=1, max_new_tokens=10, seed=3)
         histories.append(train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos,
                                         pad_id=pad).rows)
     assert histories[0] == histories[1]
 
 
 def test_ppo_config_validation():
-    with pytest.raises(ValueError, match="minibatch_size"):
-        PPORLHFConfig(batch_size=8, minibatch_size=16)
+    with pytest.raises(ValueError, match="n_minibatches"):
+        PPORLHFConfig(batch_size=8, n_minibatches=16)
     with pytest.raises(ValueError, match="clip_eps"):
         PPORLHFConfig(clip_eps=0.0)
     with pytest.raises(ValueError, match="kl_coef must be > 0"):
         PPORLHFConfig(kl_coef=0.0, kl_target=1.0)
-    with pytest.raises(ValueError, match="lam"):
-        PPORLHFConfig(lam=1.5)
+    with pytest.raises(ValueError, match="gae_lambda"):
+        PPORLHFConfig(gae_lambda=1.5)
 
 
 def test_dpo_starts_at_log2_and_learns_the_preferences():

@@ -159,7 +159,7 @@ def test_ppo_with_prompts_trains_and_is_reproducible(lm):
     from rl4llm.rlvr.task import train_problems
 
     model, tok = lm
-    config = PPORLHFConfig(iterations=2, batch_size=4, minibatch_size=2, epochs=1, lr=3e-4, critic_lr=3e-4,
+    config = PPORLHFConfig(iterations=2, batch_size=4, n_minibatches=2, n_epochs=1, lr=3e-4, critic_lr=3e-4,
                            kl_coef=0.05, max_new_tokens=32, seed=0)
     seen: list[int] = []
 

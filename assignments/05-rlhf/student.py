@@ -185,7 +185,7 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
 
 
 def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float = 1.0,
-                     lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+                     gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the tokens of right-padded responses, each ending (terminated) at its last token.
 
     With :math:`V(s_{T+1}) = 0` after the last token, :func:`rl4llm.rl.gae` gives
@@ -199,6 +199,6 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
         raise ValueError(f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
                          f"{tuple(values.shape)} and {tuple(response_mask.shape)}")
     gamma = check_range("gamma", gamma, 0.0, 1.0)
-    lam = check_range("lam", lam, 0.0, 1.0)
+    gae_lambda = check_range("gae_lambda", gae_lambda, 0.0, 1.0)
     # Your implementation replaces the line below.
     raise NotImplementedError("token_advantages")

@@ -300,7 +300,7 @@ def test_token_advantages_hand_computed(impl):
         fail(f"token_advantages must return a tuple (advantages, returns), got {type(out).__name__}")
     adv, ret = out
     # row 0: delta = [-0.3, 0.2, 0.6] -> A = [-0.05, 0.5, 0.6]; row 1: delta = [-0.5, 1.5] -> A = [0.25, 1.5]
-    expect_close(adv, [[-0.05, 0.5, 0.6], [0.25, 1.5, 0.0]], "the advantages of token_advantages(gamma=1, lam=0.5)",
+    expect_close(adv, [[-0.05, 0.5, 0.6], [0.25, 1.5, 0.0]], "the advantages of token_advantages(gamma=1, gae_lambda=0.5)",
                  wrong=[([[-0.05, 0.5, 0.6], [4.75, 10.5, 0.0]], "bootstraps from the padding after a response's "
                                                                  "last token (the episode ends there)")])
     expect_close(ret, [[0.45, 0.7, 1.0], [1.25, 2.0, 0.0]], "the returns of token_advantages (A + V, 0 on padding)")

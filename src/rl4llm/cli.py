@@ -2,10 +2,12 @@
 
 ``rl4llm list``                                   names every experiment with a one-line summary
 ``rl4llm run NAME --out DIR [--seed N] [--flags]``  runs one and writes metrics.json, curves.csv, figure.png
-``rl4llm show NAME``                              prints an experiment's parameters and defaults
+``rl4llm show NAME``                              prints an experiment's parameters: default, range, help
 
-Flags are the experiment's config fields in kebab-case (``--kl-coef 0.05``). Bad names and bad values print
-one line naming the valid choices and exit with code 2 (no traceback). Other subcommands (``pretrain``,
+Flags are the experiment's config fields in kebab-case (``--kl-coef 0.05``; ``inf`` for "no limit" where the
+range allows it; ``none`` where it allows None; sequences comma-separated). Bad names and bad values print one
+line naming the flag and its valid values and exit with code 2 (no traceback): the config reports the failing
+field in :class:`~rl4llm.config.ConfigError`, so no message text is parsed. Other subcommands (``pretrain``,
 ``make-assignments``, ...) are added by the modules that own them through :data:`SUBCOMMANDS`.
 """
 
@@ -15,11 +17,14 @@ import argparse
 import dataclasses
 import importlib
 import json
+import math
 import os
 import sys
 import typing
 from collections.abc import Sequence
 from typing import Any
+
+from rl4llm.config import ConfigError, describe
 
 #: Extra subcommands: name -> (module path, help). The module defines ``add_arguments(parser)`` and ``main(args)``.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -111,7 +116,7 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rl4llm", description="Experiments of 'Reinforcement Learning in the Era of LLMs'.")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
-    show = sub.add_parser("show", help="show an experiment's parameters and their defaults")
+    show = sub.add_parser("show", help="show an experiment's parameters: default, valid range and help")
     show.add_argument("name")
     runp = sub.add_parser("run", help="run an experiment", description="Run an experiment; extra --flags set its config fields.")
     runp.add_argument("name")
@@ -146,21 +151,21 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "show":
             exp = _get(args.name)
-            for f in dataclasses.fields(exp.config_cls):
-                default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
-                print(f"--{f.name.replace('_', '-')} {default!r}")
+            print(format_parameters(exp.config_cls))
             return 0
         if args.command == "run":
             exp = _get(args.name)
             overrides = _parse_overrides(exp.config_cls, extra)
             try:
-                result = experiments.run_experiment(args.name, out=args.out, **overrides)
-            except (ValueError, TypeError) as e:  # config validation: names the parameter and its range
+                experiments.config_from_overrides(args.name, **overrides)  # validate before running
+            except ConfigError as e:  # the field is known: name its flag
                 msg = str(e)
-                first = msg.split(" ", 1)[0]
-                if first in overrides or any(f.name == first for f in dataclasses.fields(exp.config_cls)):
-                    msg = "--" + first.replace("_", "-") + msg[len(first):]
+                msg = _flag(e.field) + msg[len(e.field):] if msg.startswith(e.field + " ") else \
+                    f"{_flag(e.field)}: {msg}"
                 raise UsageError(msg) from None
+            except (ValueError, TypeError) as e:
+                raise UsageError(str(e)) from None
+            result = experiments.run_experiment(args.name, out=args.out, **overrides)
             print(json.dumps(experiments._jsonable(result.metrics), sort_keys=True))
             print(f"wrote {args.out}/metrics.json, curves.csv, figure.png")
             return 0
@@ -173,6 +178,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"rl4llm: error: {e}", file=sys.stderr)
         return 2
     return 2
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def format_parameters(config_cls: type) -> str:
+    """``rl4llm show``'s table: one row per config field with its flag, default, valid range and help."""
+    rows = [(_flag(r["name"]), _text(r["default"]), r["range"], r["help"]) for r in describe(config_cls)]
+    header = ("flag", "default", "range", "help")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(3)]
+    lines = []
+    for row in [header, *rows]:
+        lines.append("  ".join(cell.ljust(w) for cell, w in zip(row[:3], widths)) + "  " + row[3])
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _text(value: Any) -> str:
+    """A default as it is typed on the command line (``inf``, ``none``, comma-separated sequences)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(_text(v) for v in value)
+    if value is None:
+        return "none"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    if isinstance(value, str):
+        return repr(value) if value == "" else value
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _get(name: str):

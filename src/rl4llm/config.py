@@ -152,7 +152,9 @@ def _check_number(name: str, value: Any, spec: ParamSpec) -> None:
     if spec.high is not None:
         ok &= v <= spec.high if spec.high_inclusive else v < spec.high
     if not ok:
-        raise ConfigError(name, f"{name} must be in {spec.range_text()}, got {value}")
+        where = spec.range_text()
+        where = "an " + where if where.startswith("int in ") else "in " + where
+        raise ConfigError(name, f"{name} must be {where}, got {value}")
 
 
 def validate(config: Any) -> None:

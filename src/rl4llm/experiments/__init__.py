@@ -4,13 +4,26 @@ Every experiment is a module in this package that defines
 
 * ``NAME``: the public name, kebab-case (``"ppo-cartpole"``);
 * ``SUMMARY``: one line for ``rl4llm list``;
-* ``Config``: a dataclass whose defaults are what the book runs; it must have a ``seed: int`` field and validate
-  its fields in ``__post_init__`` (``ValueError`` naming the field and its valid range);
-* ``run(config: Config) -> Result``.
+* ``Config``: a declarative dataclass whose defaults are what the book runs: every field is a
+  :func:`rl4llm.config.param` (default, range, one line of help), ``__post_init__`` calls
+  :func:`rl4llm.config.validate` (then checks any rule that ties fields together, raising
+  :class:`~rl4llm.config.ConfigError` with the field), and it has a ``seed`` field;
+* ``run(config: Config) -> Result``;
+* ``draw(result: Result, config: Config) -> figure``: the figure from the result's metrics, curves and artifacts
+  (``run`` uses it to make ``Result.figure``);
+* optionally, for artifacts worth caching, ``cache_state(result) -> dict`` (tensors and JSON-able values only,
+  e.g. a policy's ``state_dict``; :func:`to_state` converts numpy containers) and
+  ``restore_artifacts(state, config) -> dict`` (the artifacts rebuilt from it, e.g. the arrays ``draw`` needs);
+  a module whose figure needs artifacts that cannot be stored sets ``CACHEABLE = False``.
 
 Modules are discovered automatically, so adding an experiment is adding a file. The book calls
 ``run_experiment("name", seed=0, horizon=40)``, the CLI calls the same function, and both get a :class:`Result`
 whose ``metrics`` go to ``metrics.json``, ``curves`` to ``curves.csv`` and ``figure`` to ``figure.png``.
+
+``run_experiment(name, cache=True, ...)`` stores a run's metrics, curves and ``cache_state`` under
+``rl4llm.cache.cache_dir("results")``, keyed by the name, the full config and the source of the experiment's
+module and of everything it imports (figures excluded: they are redrawn), so pages that show the same run (in
+separate kernels) train it once.
 """
 
 from __future__ import annotations
@@ -36,6 +49,9 @@ __all__ = [
     "run_experiment",
     "save_result",
     "config_from_overrides",
+    "result_key",
+    "to_state",
+    "from_state",
 ]
 
 
@@ -64,6 +80,7 @@ class Experiment:
     summary: str
     config_cls: type
     run: Callable[[Any], Result]
+    draw: Callable[[Result, Any], Any]
     module: ModuleType
 
 
@@ -78,7 +95,8 @@ def _discover() -> dict[str, Experiment]:
             continue
         if name in found:
             raise RuntimeError(f"two experiment modules claim the name {name!r}")
-        found[name] = Experiment(name=name, summary=mod.SUMMARY, config_cls=mod.Config, run=mod.run, module=mod)
+        found[name] = Experiment(name=name, summary=mod.SUMMARY, config_cls=mod.Config, run=mod.run, draw=mod.draw,
+                                 module=mod)
     return found
 
 
@@ -117,18 +135,112 @@ def config_from_overrides(name: str, **overrides: Any):
     return exp.config_cls(**overrides)
 
 
-def run_experiment(name: str, out: str | Path | None = None, **overrides: Any) -> Result:
+def run_experiment(name: str, out: str | Path | None = None, *, cache: bool = False, **overrides: Any) -> Result:
     """Run experiment ``name`` with config overrides; optionally write its three files to ``out``.
 
-    ``wall_s`` (seconds) is added to the metrics when the experiment does not report it itself.
+    ``wall_s`` (seconds) is added to the metrics when the experiment does not report it itself. With ``cache``,
+    a configuration that already ran (same name, config and code) is loaded from the disk cache instead:
+    the same ``metrics`` (timings those of the original run) and ``curves``, the figure redrawn by ``draw``, and
+    the artifacts that the module's ``restore_artifacts`` rebuilds; ``artifacts["from_cache"]`` says which.
     """
     exp = get_experiment(name)
     config = config_from_overrides(name, **overrides)
+    path = _result_path(exp, config) if cache else None
+    if path is not None:
+        result = _load_result(exp, config, path)
+        if result is not None:
+            if out is not None:
+                save_result(result, out, config=config)
+            return result
     t0 = time.perf_counter()
     result = exp.run(config)
     result.metrics.setdefault("wall_s", round(time.perf_counter() - t0, 3))
+    if path is not None:
+        _store_result(exp, result, path)
+        result.artifacts["from_cache"] = False
     if out is not None:
         save_result(result, out, config=config)
+    return result
+
+
+def result_key(name: str, config: Any) -> str:
+    """Cache key of a run: the experiment's name, its full config and its module's code (figures excluded)."""
+    exp = get_experiment(name)
+    from rl4llm import cache
+
+    return cache.cache_key({"name": name, "config": dataclasses.asdict(config)}, [exp.module.__name__],
+                           exclude=("plots",))
+
+
+def _result_path(exp: Experiment, config: Any) -> Path:
+    from rl4llm import cache
+
+    if not getattr(exp.module, "CACHEABLE", True):
+        raise ValueError(f"experiment {exp.name!r} cannot be cached (its figure needs artifacts that cannot be "
+                         "stored); run it with cache=False")
+    return cache.cache_dir("results") / f"{exp.name}-{result_key(exp.name, config)}.pt"
+
+
+def to_state(obj: Any) -> Any:
+    """Nested dicts, lists and tuples of numpy arrays and scalars as a state :func:`rl4llm.cache.save` can write
+    (arrays as tensors, numpy scalars as Python numbers); :func:`from_state` reverses it. For ``cache_state``."""
+    import numpy as np
+    import torch
+
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj)) if obj.dtype.kind in "biuf" else obj.tolist()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, dict):
+        return {k: to_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_state(v) for v in obj)
+    return obj
+
+
+def from_state(obj: Any) -> Any:
+    """The inverse of :func:`to_state`: tensors back to numpy arrays, containers kept."""
+    import torch
+
+    if isinstance(obj, torch.Tensor):
+        return obj.numpy()
+    if isinstance(obj, dict):
+        return {k: from_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(from_state(v) for v in obj)
+    return obj
+
+
+def _plain(v: Any) -> Any:
+    """Numpy scalars and arrays as Python values (floats keep inf and nan), for JSON."""
+    if hasattr(v, "tolist") and callable(v.tolist):
+        return v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
+
+
+def _store_result(exp: Experiment, result: Result, path: Path) -> None:
+    from rl4llm import cache
+
+    hook = getattr(exp.module, "cache_state", None)
+    cache.save(path, {"metrics": json.dumps(_plain(result.metrics)), "curves": json.dumps(_plain(result.curves)),
+                      "state": hook(result) if hook is not None else {}})
+
+
+def _load_result(exp: Experiment, config: Any, path: Path) -> Result | None:
+    from rl4llm import cache
+
+    state = cache.load(path)
+    if state is None:
+        return None
+    restore = getattr(exp.module, "restore_artifacts", None)
+    artifacts = dict(restore(state["state"], config)) if restore is not None else {}
+    artifacts["from_cache"] = True
+    result = Result(metrics=json.loads(state["metrics"]), curves=json.loads(state["curves"]), artifacts=artifacts)
+    result.figure = exp.draw(result, config)
     return result
 
 

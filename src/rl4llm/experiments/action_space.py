@@ -21,11 +21,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rl4llm.experiments import Result
-from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.experiments import Result, from_state, to_state
+from rl4llm.utils import progress, set_torch_threads
 
 NAME = "action-space"
 SUMMARY = "takeaway 4: PPO's steps to solve the token MDP against vocabulary size, dense vs terminal reward"
@@ -51,29 +53,26 @@ def _int_list(name: str, text: str, minimum: int) -> list[int]:
 class Config:
     """Defaults are what ``rl4llm run action-space`` runs; the book's page runs a smaller sweep (see its caption)."""
 
-    vocab_sizes: str = "4,16,64,256,1024"
-    modes: str = "dense,terminal"
-    horizon: int = 8
-    target_return: float = 0.75
-    max_steps: int = 200_000
-    seeds: int = 2
-    eval_every: int = 512
-    seed: int = 0
+    vocab_sizes: str = param("4,16,64,256,1024", help="comma-separated vocabulary sizes, distinct ints >= 2")
+    modes: str = param("dense,terminal", help=f"comma-separated reward modes from {', '.join(MODES)}")
+    horizon: int = param(8, low=1, help="tokens of the target sequence")
+    target_return: float = param(0.75, low=0.0, high=1.0, low_inclusive=False,
+                                 help="greedy return at which a run counts as solved")
+    max_steps: int = param(200_000, low=512, help="environment steps before a run gives up")
+    seeds: int = param(2, low=1, help="seeds per vocabulary size and mode")
+    eval_every: int = param(512, low=1, help="environment steps between greedy evaluations")
+    seed: int = param(0, low=0, help="random seed of the first run")
 
     def __post_init__(self) -> None:
-        _int_list("vocab_sizes", self.vocab_sizes, 2)
-        if not isinstance(self.modes, str):
-            raise TypeError(f"modes must be a comma-separated string, got {type(self.modes).__name__}")
+        validate(self)
+        try:
+            _int_list("vocab_sizes", self.vocab_sizes, 2)
+        except ValueError as err:
+            raise ConfigError("vocab_sizes", str(err)) from None
         modes = self.mode_list()
         if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
-            raise ValueError(f"modes must be distinct names from {', '.join(MODES)} (comma-separated), "
-                             f"got {self.modes!r}")
-        check_positive_int("horizon", self.horizon, 1)
-        check_range("target_return", self.target_return, 0.0, 1.0, low_inclusive=False)
-        check_positive_int("max_steps", self.max_steps, 512)
-        check_positive_int("seeds", self.seeds)
-        check_positive_int("eval_every", self.eval_every)
-        check_positive_int("seed", self.seed, 0)
+            raise ConfigError("modes", f"modes must be distinct names from {', '.join(MODES)} (comma-separated), "
+                                       f"got {self.modes!r}")
 
     def vocab_list(self) -> list[int]:
         return _int_list("vocab_sizes", self.vocab_sizes, 2)
@@ -86,8 +85,9 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
                     eval_every: int = 512) -> tuple[int | None, list[tuple[int, float]]]:
     """Train PPO on one token MDP until its greedy return reaches ``target_return``.
 
-    Returns ``(steps, evaluations)``: the environment steps taken when the greedy policy first reached the target
-    (``None`` if it did not within ``max_steps``) and the greedy return after every ``eval_every`` steps.
+    Returns ``(steps, evaluations)``: the environment steps the policy had learned from when its greedy policy
+    first reached the target (``None`` if it did not within ``max_steps``) and the greedy return after every
+    ``eval_every`` steps. Evaluations run in :func:`~rl4llm.rl.train_ppo`'s callback, after an update.
     """
     from rl4llm.envs import TokenMDPEnv
     from rl4llm.rl import evaluate, token_ppo_config, train_ppo
@@ -101,11 +101,11 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
     reached: list[int] = []
     next_eval = [0]
 
-    def callback(state):
-        # called after each batch is collected, before the update on it; steps are counted up to this batch
-        used = int(state["env_steps"])
+    def callback(iteration: int, info: dict, agent) -> bool | None:
+        # called after each update: the agent has learned from info["env_steps"] steps
+        used = int(info["env_steps"])
         if used >= next_eval[0]:
-            ret = float(evaluate(state["agent"], make_env, n_episodes=1, deterministic=True)[0])
+            ret = float(evaluate(agent, make_env, n_episodes=1, deterministic=True)[0])
             evals.append((int(used), ret))
             next_eval[0] = used + eval_every
             if ret >= target_return - 1e-9:
@@ -115,7 +115,7 @@ def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: flo
 
     config = token_ppo_config(total_steps=max_steps, anneal_lr=False, seed=seed)
     result = train_ppo(make_env, config, callback=callback, desc=f"V={vocab_size} {mode}")
-    if not reached:
+    if not reached and (not evals or evals[-1][0] != result.env_steps):  # the final agent, if not evaluated yet
         ret = float(evaluate(result.agent, make_env, n_episodes=1, deterministic=True)[0])
         evals.append((int(result.env_steps), ret))
         if ret >= target_return - 1e-9:
@@ -134,7 +134,6 @@ def fit_power_law(vocab: np.ndarray, steps: np.ndarray) -> tuple[float, float]:
 
 
 def run(config: Config) -> Result:
-    from rl4llm.rl.plots import plot_action_space
 
     set_torch_threads(1)
     t0 = time.perf_counter()
@@ -178,6 +177,26 @@ def run(config: Config) -> Result:
     metrics.update({"horizon": config.horizon, "target_return": config.target_return, "seeds": config.seeds,
                     "max_steps": config.max_steps, "env_steps": int(total),
                     "wall_s": round(time.perf_counter() - t0, 3)})
-    fig = plot_action_space(measured, fits, horizon=config.horizon, target_return=config.target_return,
-                            max_steps=config.max_steps)
-    return Result(metrics=metrics, curves=rows, figure=fig, artifacts={"measured": measured, "fits": fits})
+    result = Result(metrics=metrics, curves=rows, artifacts={"measured": measured, "fits": fits})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Environment steps to the target return against the vocabulary size, per reward mode, with the fits."""
+    from rl4llm.rl.plots import plot_action_space
+
+    return plot_action_space(result.artifacts["measured"], result.artifacts["fits"], horizon=config.horizon,
+                             target_return=config.target_return, max_steps=config.max_steps)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("measured", "fits")

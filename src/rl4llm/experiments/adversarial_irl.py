@@ -17,18 +17,21 @@ the next; the metrics are the means (and per-seed values).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium
 import numpy as np
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.irl.adversarial import GAILConfig, train_gail
 from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.irl.demos import collect_demonstrations, train_expert
 from rl4llm.irl.plots import plot_adversarial
 from rl4llm.rl.ppo import PPOConfig, evaluate
-from rl4llm.utils import check_choice, check_positive_int, progress, set_torch_threads
+from rl4llm.utils import progress, set_torch_threads
 
 NAME = "adversarial-irl"
 SUMMARY = "GAIL (PPO generator) vs behaviour cloning on CartPole from a few subsampled expert demonstrations"
@@ -38,34 +41,25 @@ SUMMARY = "GAIL (PPO generator) vs behaviour cloning on CartPole from a few subs
 class Config:
     """Defaults are what the book runs."""
 
-    env_id: str = "CartPole-v1"
-    expert_steps: int = 40_000
-    expert_seed: int = 0
-    demo_episodes: int = 1
-    subsample: int = 20
-    gail_steps: int = 60_000
-    n_seeds: int = 3
-    reward_form: str = "gail"
-    absorbing: bool = False
-    control: bool = True
-    eval_episodes: int = 10
-    seed: int = 0
+    env_id: str = param("CartPole-v1", help="a registered gymnasium id with discrete actions")
+    expert_steps: int = param(40_000, low=1, help="PPO steps that train the expert")
+    expert_seed: int = param(0, low=0, help="random seed of the expert's training")
+    demo_episodes: int = param(1, low=1, help="expert episodes recorded as demonstrations")
+    subsample: int = param(20, low=1, help="keep every subsample-th state-action pair of the demonstrations")
+    gail_steps: int = param(60_000, low=1, help="PPO steps of the GAIL generator")
+    n_seeds: int = param(3, low=1, help="seeds of each arm (demonstrations, BC, GAIL)")
+    reward_form: str = param("gail", choices=("gail", "logit"),
+                             help="reward from the discriminator: -log(1 - D) (gail) or its logit (AIRL-style)")
+    absorbing: bool = param(False, help="treat the end of an episode as an absorbing state of the discriminator")
+    control: bool = param(True, help="also run the control arm: the same PPO without discriminator training")
+    eval_episodes: int = param(10, low=1, help="episodes of each evaluation")
+    seed: int = param(0, low=0, help="random seed of the first arm seed")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.env_id, str) or self.env_id not in gymnasium.registry:
-            raise ValueError(f"env_id must be a registered gymnasium id with discrete actions, got {self.env_id!r}")
-        check_positive_int("expert_steps", self.expert_steps)
-        check_positive_int("expert_seed", self.expert_seed, 0)
-        check_positive_int("demo_episodes", self.demo_episodes)
-        check_positive_int("subsample", self.subsample)
-        check_positive_int("gail_steps", self.gail_steps)
-        check_positive_int("n_seeds", self.n_seeds)
-        check_choice("reward_form", self.reward_form, ("gail", "logit"))
-        for flag in ("absorbing", "control"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
-        check_positive_int("eval_episodes", self.eval_episodes)
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
+        if self.env_id not in gymnasium.registry:
+            raise ConfigError("env_id", f"env_id must be a registered gymnasium id with discrete actions, "
+                                        f"got {self.env_id!r}")
 
 
 def run(config: Config) -> Result:
@@ -104,9 +98,25 @@ def run(config: Config) -> Result:
         metrics[f"{arm}_solved"] = float(np.mean(np.asarray(values) >= 0.95 * expert_return))
         for i, v in enumerate(values):
             metrics[f"{arm}_return_seed{config.seed + i}"] = v
-    fig = plot_adversarial(curves, finals, expert_return, n_pairs=n_pairs)
-    return Result(metrics=metrics, curves=curves, figure=fig,
-                  artifacts={"expert": expert, "finals": finals, "obs_space": obs_space, "act_space": act_space})
+    result = Result(metrics=metrics, curves=curves,
+                    artifacts={"expert": expert, "finals": finals, "obs_space": obs_space, "act_space": act_space})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
+    """GAIL's (and the control's) return during training, and every arm's final return against the expert's."""
+    return plot_adversarial(result.curves, result.artifacts["finals"], result.metrics["expert_return"],
+                            n_pairs=result.metrics["n_pairs"])
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """Each arm's final returns, one per seed (the figure's data; the expert is not kept)."""
+    return {"finals": json.dumps(result.artifacts["finals"])}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {"finals": json.loads(state["finals"])}
 
 
 def bc_sweep(expert, demo_episodes=(1, 2, 4, 8, 16), seeds=(0, 1, 2), subsample: int = 20,

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.plotting import label, new_figure, smooth
-from rl4llm.utils import check_positive_int, check_range, progress, set_seed
+from rl4llm.utils import progress, set_seed
 
 NAME = "bandit"
 SUMMARY = "gradient bandit (one-step REINFORCE) with and without a baseline on a k-armed bandit"
@@ -29,20 +30,15 @@ SUMMARY = "gradient bandit (one-step REINFORCE) with and without a baseline on a
 class Config:
     """Defaults are what the book runs."""
 
-    n_arms: int = 10
-    steps: int = 1000
-    runs: int = 50
-    lr: float = 0.1
-    reward_offset: float = 4.0  # added to every arm's mean: harmless with a baseline, harmful without
-    seed: int = 0
+    n_arms: int = param(10, low=2, help="arms of the bandit")
+    steps: int = param(1000, low=1, help="pulls per run")
+    runs: int = param(50, low=1, help="independent bandits averaged")
+    lr: float = param(0.1, low=0.0, low_inclusive=False, help="step size of the preferences")
+    reward_offset: float = param(4.0, help="added to every arm's mean: harmless with a baseline, harmful without")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_arms", self.n_arms, 2)
-        check_positive_int("steps", self.steps)
-        check_positive_int("runs", self.runs)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("reward_offset", self.reward_offset, None, None)
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
 
 
 def gradient_bandit(q_true: np.ndarray, steps: int, lr: float, use_baseline: bool,
@@ -87,11 +83,20 @@ def run(config: Config) -> Result:
         {"step": t + 1, "optimal_baseline": float(with_b[t]), "optimal_no_baseline": float(without_b[t])}
         for t in range(config.steps)
     ]
+    result = Result(metrics=metrics, curves=rows)
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """P(optimal arm) against the step, with and without the baseline (smoothed over 20 steps)."""
+    with_b = np.array([r["optimal_baseline"] for r in result.curves])
+    without_b = np.array([r["optimal_no_baseline"] for r in result.curves])
     fig, ax = new_figure()
-    steps = np.arange(1, config.steps + 1)
+    steps = np.array([r["step"] for r in result.curves])
     ax.plot(steps, smooth(with_b, 20), label="with baseline $b_t = \\bar R_t$")
     ax.plot(steps, smooth(without_b, 20), label="without baseline ($b_t = 0$)")
     ax.axhline(1.0 / config.n_arms, ls=":", color="grey", label="random policy")
     label(ax, "step", "P(optimal arm)", f"Gradient bandit, {config.n_arms} arms, {config.runs} runs")
     ax.legend()
-    return Result(metrics=metrics, curves=rows, figure=fig)
+    return fig

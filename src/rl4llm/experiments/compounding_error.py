@@ -21,11 +21,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.imitation.analysis import exact_cost_curves
 from rl4llm.imitation.plots import plot_compounding_error
 from rl4llm.imitation.tightrope import bc_cost_exact, dagger_cost_exact, tightrope_costs
-from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
+from rl4llm.utils import progress, set_torch_threads
 
 NAME = "compounding-error"
 SUMMARY = "tightrope: BC's cost grows like T^2 eps until eps*T ~ 1, DAgger's like T eps (Theorems 1.1 and 1.4)"
@@ -37,26 +38,28 @@ SATURATED = 4.0  # eps * T from which BC's cost is counted as saturated
 class Config:
     """Defaults are what the book runs (a few seconds)."""
 
-    horizons: tuple[int, ...] = (2, 4, 8, 16, 32, 64, 128, 256, 512)
-    eps: float = 0.02
-    n_rollouts: int = 4000
-    seed: int = 0
+    horizons: tuple[int, ...] = param((2, 4, 8, 16, 32, 64, 128, 256, 512), low=1,
+                                      help="horizons T, strictly increasing, at least two with eps * T <= 1")
+    eps: float = param(0.02, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False,
+                       help="the learner's per-step error rate")
+    n_rollouts: int = param(4000, low=1, help="rollouts per horizon and learner")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        if not isinstance(self.horizons, (tuple, list)) or len(self.horizons) < 2:
-            raise ValueError(f"horizons must be a sequence of at least two ints, got {self.horizons!r}")
+        validate(self)
+        if len(self.horizons) < 2:
+            raise ConfigError("horizons", f"horizons must be a sequence of at least two ints, got {self.horizons!r}")
         for h in self.horizons:
-            check_positive_int("horizons", h)
+            if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
+                raise ConfigError("horizons", f"horizons must be ints >= 1, got {self.horizons!r}")
         if list(self.horizons) != sorted(set(self.horizons)):
-            raise ValueError(f"horizons must be strictly increasing, got {self.horizons!r}")
+            raise ConfigError("horizons", f"horizons must be strictly increasing, got {self.horizons!r}")
         self.horizons = tuple(int(h) for h in self.horizons)
-        check_range("eps", self.eps, 0.0, 0.5, low_inclusive=False, high_inclusive=False)
-        check_positive_int("n_rollouts", self.n_rollouts)
-        check_positive_int("seed", self.seed, 0)
         quadratic = [h for h in self.horizons if self.eps * h <= 1]
         if len(quadratic) < 2:
-            raise ValueError(f"horizons must include at least two values with eps * T <= 1 (T <= {1 / self.eps:g}) "
-                             f"to fit the slope of the quadratic regime; got {self.horizons!r} with eps={self.eps:g}")
+            raise ConfigError("horizons", f"horizons must include at least two values with eps * T <= 1 "
+                                          f"(T <= {1 / self.eps:g}) to fit the slope of the quadratic regime; "
+                                          f"got {self.horizons!r} with eps={self.eps:g}")
 
 
 def loglog_slope(x, y) -> float:
@@ -95,6 +98,13 @@ def run(config: Config) -> Result:
         metrics["dagger_slope_saturated"] = round(dg_sat, 4)
     longest = rows[-1]
     metrics["cost_ratio_longest"] = round(longest["bc_cost"] / max(longest["dagger_cost"], 1e-12), 4)
-    exact = exact_cost_curves(config.eps, max(int(r["horizon"]) for r in rows))
-    figure = plot_compounding_error(rows, config.eps, exact, metrics["bc_slope"], metrics["dagger_slope"])
-    return Result(metrics=metrics, curves=rows, figure=figure)
+    result = Result(metrics=metrics, curves=rows)
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """BC's and DAgger's cost against the horizon (log-log), simulated and exact, with the fitted slopes."""
+    exact = exact_cost_curves(config.eps, max(int(r["horizon"]) for r in result.curves))
+    return plot_compounding_error(result.curves, config.eps, exact, result.metrics["bc_slope"],
+                                  result.metrics["dagger_slope"])

@@ -4,7 +4,7 @@ DPO (Rafailov et al. 2023) skips the reward model and the sampling: the KL-regul
 closed-form optimum :math:`\\pi^*(y) \\propto \\pi_{SFT}(y)\\,e^{r(y)/\\beta}`, so a policy defines an implicit reward
 :math:`\\beta\\log\\pi(y)/\\pi_{SFT}(y)`, and fitting it to the preference pairs with the Bradley-Terry likelihood
 (:func:`rl4llm.rlhf.dpo_loss`) trains the policy directly. The pairs, the SFT policy and the held-out split are
-those of the ``rlhf`` experiment (:mod:`rl4llm.rlhf.pipeline`, same cache); the reward model is used only to
+those of the ``rlhf`` experiment (:mod:`rl4llm.rlhf.stages`, same cache); the reward model is used only to
 *report* the proxy reward, never to train.
 """
 
@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import train_dpo
-from rl4llm.rlhf.pipeline import StagesConfig, evaluate_policy, prepare_stages
+from rl4llm.rlhf.evaluation import evaluate_against_gold
 from rl4llm.rlhf.plots import plot_dpo
 from rl4llm.rlhf.rollout import sequence_logprob
-from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
+from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "dpo"
 SUMMARY = "DPO on the rlhf experiment's preference pairs: gold reward and KL without a reward model or PPO"
@@ -28,33 +31,24 @@ SUMMARY = "DPO on the rlhf experiment's preference pairs: gold reward and KL wit
 
 @dataclass
 class Config:
-    """Defaults are what the book runs."""
+    """Defaults are what the book runs. The stage fields are :class:`~rl4llm.rlhf.stages.StagesConfig`'s own."""
 
-    beta: float = 0.5
-    steps: int = 300
-    batch_size: int = 32
-    lr: float = 3e-4
-    eval_every: int = 50
+    beta: float = param(0.5, low=0.0, low_inclusive=False, help="DPO's beta: strength of the KL regularisation")
+    steps: int = param(300, low=1, help="DPO gradient steps")
+    batch_size: int = param(32, low=1, help="preference pairs per step")
+    lr: float = param(3e-4, low=0.0, low_inclusive=False, help="learning rate")
+    eval_every: int = param(50, low=1, help="steps between gold-reward evaluations")
     # the preference data (as in the rlhf experiment; same values share its cache)
-    sft_positivity: float = 0.7
-    n_pairs: int = 3000
-    heldout_pairs: int = 500
-    label_temperature: float = 0.1
-    label_noise: float = 0.05
-    seed: int = 0
+    sft_positivity: float = stage_field("sft_positivity")
+    n_pairs: int = stage_field("n_pairs")
+    heldout_pairs: int = stage_field("heldout_pairs")
+    label_temperature: float = stage_field("label_temperature")
+    label_noise: float = stage_field("label_noise")
+    seed: int = param(0, low=0, help="random seed (stages and DPO)")
 
     def __post_init__(self) -> None:
-        check_range("beta", self.beta, 0.0, None, low_inclusive=False)
-        check_positive_int("steps", self.steps)
-        check_positive_int("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_positive_int("eval_every", self.eval_every)
-        self.stages_config()
-
-    def stages_config(self) -> StagesConfig:
-        return StagesConfig(sft_positivity=self.sft_positivity, n_pairs=self.n_pairs,
-                            heldout_pairs=self.heldout_pairs, label_temperature=self.label_temperature,
-                            label_noise=self.label_noise, seed=self.seed)
+        validate(self)
+        stages_config_from(self)  # the stages' cross-field rules
 
 
 @torch.no_grad()
@@ -69,13 +63,13 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(config.stages_config())
+    stages = prepare_stages(stages_config_from(config))
     policy = stages.new_policy()
-    evals = [{"step": 0, **evaluate_policy(stages.sft_model, stages)}]
+    evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
         if step % config.eval_every == 0 or step == config.steps:
-            evals.append({"step": step, **evaluate_policy(pol, stages)})
+            evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
     log = train_dpo(policy, stages.sft_model, chosen, rejected, beta=config.beta, steps=config.steps,
@@ -112,6 +106,20 @@ def run(config: Config) -> Result:
     return result
 
 
-def draw(result: Result, config: Config):  # noqa: ARG001 - the signature run_cached expects
+def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
     """The run's figure: gold, proxy and KL against the DPO step, and gold against KL."""
     return plot_dpo(result.curves)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """What the result cache keeps besides metrics and curves: the trained policy's weights."""
+    return {"policy": result.artifacts["policy"].state_dict()}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The shared stages (from their own cache) and the trained policy rebuilt from its cached weights."""
+    stages = prepare_stages(stages_config_from(config))
+    policy = stages.new_policy()
+    policy.load_state_dict(state["policy"])
+    policy.eval()
+    return {"stages": stages, "policy": policy}

@@ -25,16 +25,19 @@ own mistakes alone do.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rl4llm.experiments import Result
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.imitation.exposure import ValidityCurves, validity_by_position
 from rl4llm.imitation.plots import plot_validity_curves
 from rl4llm.imitation.token_dagger import generate_streams, sample_streams, token_dagger, token_sft
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "exposure-bias"
 SUMMARY = "SFT (behaviour cloning on tokens) vs DAgger on tokens: staying inside the language over long generations"
@@ -46,40 +49,32 @@ LEARNERS = {"sft": "SFT", "sft_expert": "SFT, expert labels", "dagger": "DAgger"
 class Config:
     """Defaults are what the book runs (about 50 s of one CPU core)."""
 
-    n_labelled: int = 256  # texts labelled in all, for every learner (the label budget)
-    length: int = 40  # words per text (at most 63, the tiny GPT-2's context)
-    demo_fraction: float = 0.75  # DAgger: share of the budget spent on demonstrations
-    dagger_iterations: int = 2  # DAgger rounds of rollouts after the fit on the demonstrations
-    beta_decay: float = 0.5  # beta_i = beta_decay ** (i - 1): 0.5, then 0.25
-    slip: float = 0.05  # probability that a learner's word is replaced by a random word
-    steps: int = 900  # gradient steps of every learner
-    batch_size: int = 16
-    lr: float = 3e-3
-    n_eval: int = 400  # streams generated per learner for the measurements
-    compare_no_slip: bool = True  # also measure every learner without slips (one more DAgger run)
-    seed: int = 0
+    n_labelled: int = param(256, low=4, help="texts labelled in all, for every learner (the label budget)")
+    length: int = param(40, low=2, high=63, help="words per text (at most 63, the tiny GPT-2's context)")
+    demo_fraction: float = param(0.75, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
+                                 help="DAgger: share of the budget spent on demonstrations")
+    dagger_iterations: int = param(2, low=1, help="DAgger rounds of rollouts after the fit on the demonstrations")
+    beta_decay: float = param(0.5, low=0.0, high=1.0, help="beta_i = beta_decay ** (i - 1): 0.5, then 0.25")
+    slip: float = param(0.05, low=0.0, high=1.0, high_inclusive=False,
+                        help="probability that a learner's word is replaced by a random word")
+    steps: int = param(900, low=1, help="gradient steps of every learner (> dagger_iterations)")
+    batch_size: int = param(16, low=1, help="texts per gradient step")
+    lr: float = param(3e-3, low=0.0, high=1.0, low_inclusive=False, help="learning rate")
+    n_eval: int = param(400, low=1, help="streams generated per learner for the measurements")
+    compare_no_slip: bool = param(True, help="also measure every learner without slips (one more DAgger run)")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_labelled", self.n_labelled, 4)
-        check_positive_int("length", self.length, 2)
-        if self.length > 63:
-            raise ValueError(f"length must be <= 63 (the tiny GPT-2 has 64 positions), got {self.length}")
-        check_range("demo_fraction", self.demo_fraction, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        check_positive_int("dagger_iterations", self.dagger_iterations)
-        check_range("beta_decay", self.beta_decay, 0.0, 1.0)
-        check_range("slip", self.slip, 0.0, 1.0, high_inclusive=False)
-        check_positive_int("steps", self.steps, self.dagger_iterations + 1)
-        check_positive_int("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, 1.0, low_inclusive=False)
-        check_positive_int("n_eval", self.n_eval)
-        if not isinstance(self.compare_no_slip, bool):
-            raise TypeError(f"compare_no_slip must be a bool, got {type(self.compare_no_slip).__name__}")
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
+        if self.steps < self.dagger_iterations + 1:
+            raise ConfigError("steps", f"steps must be an int in [dagger_iterations + 1 = "
+                                       f"{self.dagger_iterations + 1}, inf), got {self.steps}")
         n_demo = int(round(self.demo_fraction * self.n_labelled))
         if n_demo < 1 or self.n_labelled - n_demo < self.dagger_iterations:
-            raise ValueError(f"demo_fraction={self.demo_fraction} leaves DAgger {n_demo} demonstrations and "
-                             f"{self.n_labelled - n_demo} rollouts for {self.dagger_iterations} iterations; "
-                             "it needs at least one demonstration and one rollout per iteration")
+            raise ConfigError("demo_fraction", f"demo_fraction={self.demo_fraction} leaves DAgger {n_demo} "
+                                               f"demonstrations and {self.n_labelled - n_demo} rollouts for "
+                                               f"{self.dagger_iterations} iterations; it needs at least one "
+                                               "demonstration and one rollout per iteration")
 
 
 def dagger_budget(config: Config) -> tuple[int, int]:
@@ -135,10 +130,17 @@ def run(config: Config) -> Result:
             row[f"{key}_intact_no_slip"] = round(float(c.intact[t]), 5)
             row[f"{key}_cost_no_slip"] = round(float(c.cumulative_cost[t]), 5)
         rows.append(row)
-    figure = plot_exposure_bias(curves, no_slip, config.slip, config.length)
-    return Result(metrics=metrics, curves=rows, figure=figure,
-                  artifacts={"curves": curves, "curves_no_slip": no_slip, "models": models, "tokenizer": tokenizer,
-                             "dagger_log": dlog, "demos": demos})
+    result = Result(metrics=metrics, curves=rows,
+                    artifacts={"curves": curves, "curves_no_slip": no_slip, "models": models, "tokenizer": tokenizer,
+                               "dagger_log": dlog, "demos": demos})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Validity by position for every learner, with slips and without."""
+    return plot_exposure_bias(result.artifacts["curves"], result.artifacts["curves_no_slip"], config.slip,
+                              config.length)
 
 
 def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, ValidityCurves], slip: float,
@@ -171,3 +173,14 @@ def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, Val
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     label(ax, "learner", f"off-language words among {length}", "Total cost, with and without slips")
     return fig
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The validity curves the figure draws (the models are not kept)."""
+    return {k: {name: to_state(dataclasses.asdict(c)) for name, c in result.artifacts[k].items()}
+            for k in ("curves", "curves_no_slip")}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: {name: ValidityCurves(**from_state(c)) for name, c in state[k].items()}
+            for k in ("curves", "curves_no_slip")}

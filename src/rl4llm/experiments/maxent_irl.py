@@ -18,17 +18,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
+import torch
 
 from rl4llm.envs.gridworld import GridWorldEnv
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.irl.maxent import maxent_irl, state_visitation_frequencies
 from rl4llm.envs.tabular import finite_horizon_value_iteration
 from rl4llm.imitation.bc import tabular_bc
 from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 from rl4llm.irl.plots import plot_grid_maps
-from rl4llm.utils import check_choice, check_positive_int, check_range, progress
+from rl4llm.utils import progress
 
 NAME = "maxent-irl"
 SUMMARY = "maximum-entropy IRL (exact soft value iteration) on a gridworld vs behaviour cloning, by demo count"
@@ -38,24 +41,18 @@ SUMMARY = "maximum-entropy IRL (exact soft value iteration) on a gridworld vs be
 class Config:
     """Defaults are what the book runs."""
 
-    n_demos: int = 5
-    horizon: int = 20
-    slip: float = 0.1
-    features: str = "terrain"
-    lr: float = 0.05
-    n_iters: int = 200
-    l2: float = 0.01
-    seed: int = 0
+    n_demos: int = param(5, low=1, help="expert demonstrations (trajectories)")
+    horizon: int = param(20, low=1, help="steps of an episode")
+    slip: float = param(0.1, low=0.0, high=1.0, help="probability that a move goes to a random neighbour")
+    features: str = param("terrain", choices=("terrain", "onehot"),
+                          help="reward features: three terrain types, or one indicator per state")
+    lr: float = param(0.05, low=0.0, low_inclusive=False, help="step size of the reward weights")
+    n_iters: int = param(200, low=1, help="gradient steps of maximum-entropy IRL")
+    l2: float = param(0.01, low=0.0, help="L2 penalty on the reward weights")
+    seed: int = param(0, low=0, help="random seed of the demonstrations")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_demos", self.n_demos)
-        check_positive_int("horizon", self.horizon)
-        check_range("slip", self.slip, 0.0, 1.0)
-        check_choice("features", self.features, ("terrain", "onehot"))
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_positive_int("n_iters", self.n_iters)
-        check_range("l2", self.l2, 0.0, None)
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
 
 
 def _pearson(a: np.ndarray, b: np.ndarray) -> float:
@@ -105,8 +102,10 @@ def fit(config: Config, log_curves: bool = True) -> tuple[GridWorldEnv, dict, li
     return env, metrics, curves, arrays
 
 
-def draw(env: GridWorldEnv, metrics: dict, arrays: dict):
+def draw(result: Result, config: Config):
     """The experiment's figure: true and learned reward maps, expert's and IRL policy's state visits."""
+    env = GridWorldEnv(slip=config.slip, horizon=config.horizon, features=config.features)
+    metrics, arrays = result.metrics, result.artifacts
     return plot_grid_maps(env, [
         ("true reward r(s)", arrays["true_reward"], "reward"),
         (f"learned reward (corr {metrics['reward_correlation']:.2f})", arrays["learned_reward"], "reward"),
@@ -117,7 +116,22 @@ def draw(env: GridWorldEnv, metrics: dict, arrays: dict):
 
 def run(config: Config) -> Result:
     env, metrics, curves, arrays = fit(config)
-    return Result(metrics=metrics, curves=curves, figure=draw(env, metrics, arrays), artifacts={"env": env, **arrays})
+    result = Result(metrics=metrics, curves=curves, artifacts={"env": env, **arrays})
+    result.figure = draw(result, config)
+    return result
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The learned and true rewards, visits, demonstrations and weights (arrays, as tensors)."""
+    return {k: torch.as_tensor(np.asarray(result.artifacts[k])) for k in _ARRAYS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    arrays = {k: state[k].numpy() for k in _ARRAYS}
+    return {"env": GridWorldEnv(slip=config.slip, horizon=config.horizon, features=config.features), **arrays}
+
+
+_ARRAYS = ("learned_reward", "true_reward", "visits_expert", "visits_irl", "demo_states", "demo_actions", "theta")
 
 
 def demo_sweep(n_demos: Sequence[int] = (1, 2, 5, 10, 20, 50, 100), seeds: Sequence[int] = range(10),

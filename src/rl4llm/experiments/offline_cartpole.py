@@ -15,12 +15,14 @@ Book section 2.3.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import gymnasium
 import numpy as np
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
 from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.offline.cartpole import ENV_ID, log_cartpole, train_behaviour_agent
@@ -28,7 +30,7 @@ from rl4llm.offline.evaluation import monte_carlo_value_gap
 from rl4llm.offline.fqi import OfflineQConfig, train_offline_q
 from rl4llm.offline.plots import plot_offline_comparison
 from rl4llm.rl import evaluate
-from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
+from rl4llm.utils import progress, set_torch_threads
 
 NAME = "offline-cartpole"
 SUMMARY = "BC, fitted Q-iteration and CQL on CartPole logs of a partly trained PPO agent"
@@ -38,31 +40,24 @@ SUMMARY = "BC, fitted Q-iteration and CQL on CartPole logs of a partly trained P
 class Config:
     """Defaults are what the book runs."""
 
-    ppo_steps: int = 8192  # training of the behaviour agent (solving CartPole takes about 100k)
-    epsilon: float = 0.1  # probability of a random action in the logs
-    n_episodes: int = 30  # logged episodes
-    cql_alpha: float = 1.0
-    gamma: float = 0.98
-    n_iterations: int = 80
-    steps_per_iteration: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    hidden: int = 64
-    bc_steps: int = 1000
-    eval_every: int = 10  # iterations between Monte-Carlo checks of the greedy policy during training
-    eval_episodes: int = 10
-    n_seeds: int = 1
-    seed: int = 0
+    ppo_steps: int = param(8192, low=1, help="training of the behaviour agent (solving CartPole takes about 100k)")
+    epsilon: float = param(0.1, low=0.0, high=1.0, help="probability of a random action in the logs")
+    n_episodes: int = param(30, low=1, help="logged episodes")
+    cql_alpha: float = param(1.0, low=0.0, low_inclusive=False, help="weight of CQL's conservative penalty")
+    gamma: float = param(0.98, low=0.0, high=1.0, high_inclusive=False, help="discount factor")
+    n_iterations: int = param(80, low=1, help="fitted Q-iterations (target refreshes)")
+    steps_per_iteration: int = param(50, low=1, help="gradient steps per iteration")
+    batch_size: int = param(128, low=1, help="transitions per gradient step")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    hidden: int = param(64, low=1, help="hidden units of the Q-network and the BC policy")
+    bc_steps: int = param(1000, low=1, help="gradient steps of behaviour cloning")
+    eval_every: int = param(10, low=1, help="iterations between Monte-Carlo checks of the greedy policy")
+    eval_episodes: int = param(10, low=1, help="episodes of each evaluation")
+    n_seeds: int = param(1, low=1, help="independent datasets (and network initialisations)")
+    seed: int = param(0, low=0, help="random seed of the first dataset")
 
     def __post_init__(self) -> None:
-        check_range("epsilon", self.epsilon, 0.0, 1.0)
-        check_range("cql_alpha", self.cql_alpha, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        for name in ("ppo_steps", "n_episodes", "n_iterations", "steps_per_iteration", "batch_size", "hidden",
-                     "bc_steps", "eval_every", "eval_episodes", "n_seeds"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
 
 
 def run_one(config: Config, seed: int) -> dict[str, Any]:
@@ -117,8 +112,27 @@ def run(config: Config) -> Result:
             for key in ("predicted", "true", "return"):
                 out[f"{m}_{key}"] = float(np.mean([r[m]["curves"][i][key] for r in runs]))
         curves.append(out)
-    figure = plot_offline_comparison(
-        runs, {"max_value": metrics["max_discounted_value"]}, ylabel="discounted value from the start state",
+    result = Result(metrics=metrics, curves=curves, artifacts={"runs": runs})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
+    """FQI's and CQL's value estimates per iteration, and every learner's CartPole return."""
+    runs = result.artifacts["runs"]
+    return plot_offline_comparison(
+        runs, {"max_value": result.metrics["max_discounted_value"]}, ylabel="discounted value from the start state",
         returns_ylabel="episode return (max 500)", show_predicted=False,
         title=f"CartPole policies learned offline ({len(runs)} dataset{'s' if len(runs) > 1 else ''})")
-    return Result(metrics=metrics, curves=curves, figure=figure, artifacts={"runs": runs})
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """What the figure needs of each seed's run: per learner its curves and return (JSON)."""
+    keep = ("curves", "return", "predicted")
+    runs = [{m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", "bc", "fqi", "cql") if m in r}
+            for r in result.artifacts["runs"]]
+    return {"runs": json.dumps(runs)}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {"runs": json.loads(state["runs"])}

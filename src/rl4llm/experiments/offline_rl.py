@@ -18,12 +18,14 @@ of non-terminal state-action pairs in the data) and ``n_transitions``. Book sect
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from gymnasium import spaces
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.offline.bc import policy_table
@@ -33,7 +35,7 @@ from rl4llm.offline.fqi import OfflineQConfig, q_table, train_offline_q
 from rl4llm.offline.plots import plot_offline_comparison
 from rl4llm.offline.tabular import (TabularEnv, cliff_walk, epsilon_greedy_probs, greedy_policy, policy_return,
                                     safe_route, value_iteration)
-from rl4llm.utils import check_positive_int, check_range, progress, set_torch_threads
+from rl4llm.utils import progress, set_torch_threads
 
 NAME = "offline-rl"
 SUMMARY = "BC, fitted Q-iteration and CQL on a logged cliff-walk dataset: returns and exact Q over-estimation"
@@ -45,34 +47,28 @@ LEARNERS = ("bc", "fqi", "cql")
 class Config:
     """Defaults are what the book runs (about 3 s of CPU per seed)."""
 
-    epsilon: float = 0.1  # behaviour noise: probability of a uniformly random action (dataset coverage)
-    n_episodes: int = 50  # episodes in each logged dataset
-    horizon: int = 50  # time limit of an episode (truncation)
-    cql_alpha: float = 1.0  # weight of CQL's conservative penalty (0: CQL is plain FQI)
-    gamma: float = 0.95
-    n_iterations: int = 20  # fitted Q-iterations (target refreshes)
-    steps_per_iteration: int = 50  # gradient steps per iteration
-    batch_size: int = 128
-    lr: float = 1e-3
-    hidden: int = 64
-    bc_steps: int = 500
-    n_seeds: int = 3  # independent datasets (and network initialisations)
-    learners: str = "bc,fqi,cql"  # comma-separated subset of bc, fqi, cql
-    seed: int = 0
+    epsilon: float = param(0.1, low=0.0, high=1.0,
+                           help="behaviour noise: probability of a uniformly random action (dataset coverage)")
+    n_episodes: int = param(50, low=1, help="episodes in each logged dataset")
+    horizon: int = param(50, low=1, help="time limit of an episode (truncation)")
+    cql_alpha: float = param(1.0, low=0.0, help="weight of CQL's conservative penalty (0: CQL is plain FQI)")
+    gamma: float = param(0.95, low=0.0, high=1.0, high_inclusive=False, help="discount factor")
+    n_iterations: int = param(20, low=1, help="fitted Q-iterations (target refreshes)")
+    steps_per_iteration: int = param(50, low=1, help="gradient steps per iteration")
+    batch_size: int = param(128, low=1, help="transitions per gradient step")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    hidden: int = param(64, low=1, help="hidden units of the Q-network and the BC policy")
+    bc_steps: int = param(500, low=1, help="gradient steps of behaviour cloning")
+    n_seeds: int = param(3, low=1, help="independent datasets (and network initialisations)")
+    learners: str = param("bc,fqi,cql", help="comma-separated subset of bc, fqi, cql")
+    seed: int = param(0, low=0, help="random seed of the first dataset")
 
     def __post_init__(self) -> None:
-        check_range("epsilon", self.epsilon, 0.0, 1.0)
-        check_range("cql_alpha", self.cql_alpha, 0.0, None)
-        check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        for name in ("n_episodes", "horizon", "n_iterations", "steps_per_iteration", "batch_size", "hidden",
-                     "bc_steps", "n_seeds"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
         names = [x.strip() for x in str(self.learners).split(",") if x.strip()]
         if not names or any(x not in LEARNERS for x in names):
-            raise ValueError(f"learners must be a comma-separated subset of {', '.join(LEARNERS)}, "
-                             f"got {self.learners!r}")
+            raise ConfigError("learners", f"learners must be a comma-separated subset of {', '.join(LEARNERS)}, "
+                                          f"got {self.learners!r}")
 
     @property
     def learner_list(self) -> list[str]:
@@ -146,6 +142,27 @@ def run(config: Config) -> Result:
             for key in ("predicted", "true", "overestimation", "bellman_loss", "cql_penalty"):
                 row[f"{method}_{key}"] = float(np.mean([r[method]["curves"][i][key] for r in runs]))
         curves.append(row)
-    figure = plot_offline_comparison(runs, metrics)
     artifacts = {"mdp": mdp, "q_star": q_star, "behaviour": behaviour, "runs": runs}
-    return Result(metrics=metrics, curves=curves, figure=figure, artifacts=artifacts)
+    result = Result(metrics=metrics, curves=curves, artifacts=artifacts)
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
+    """Each Q-learner's predicted and true value per iteration, and every learner's return."""
+    return plot_offline_comparison(result.artifacts["runs"], result.metrics)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """What the figure needs of each seed's run: per learner its curves, return and predicted value (JSON)."""
+    return {"runs": json.dumps(_figure_runs(result.artifacts["runs"]))}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {"runs": json.loads(state["runs"])}
+
+
+def _figure_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    keep = ("curves", "return", "predicted")
+    return [{m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", *LEARNERS) if m in r}
+            for r in runs]

@@ -19,17 +19,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.rlhf.best_of_n import best_of_n_curve
 from rl4llm.rlhf.overoptimization import fit_gao
-from rl4llm.rlhf.pipeline import StagesConfig, gold_of, prepare_stages, run_ppo, sample_many
 from rl4llm.rlhf.plots import plot_overoptimization
 from rl4llm.rlhf.ppo import PPORLHFConfig
-from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
+from rl4llm.rlhf.ppo_run import run_ppo
+from rl4llm.rlhf.stages import gold_of, prepare_stages, sample_many, stage_field, stages_config_from
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "overoptimization"
 SUMMARY = "reward over-optimisation (Gao et al. 2023): gold vs proxy against sqrt(KL) for PPO and best-of-n"
@@ -37,41 +40,33 @@ SUMMARY = "reward over-optimisation (Gao et al. 2023): gold vs proxy against sqr
 
 @dataclass
 class Config:
-    """Defaults are what the book runs."""
+    """Defaults are what the book runs. The stage fields are :class:`~rl4llm.rlhf.stages.StagesConfig`'s own."""
 
-    rm_train_pairs: int = 1000  # fewer pairs than the rlhf experiment's 2500: a more gameable proxy
-    kl_coefs: tuple[float, ...] = (0.0,)
-    iterations: int = 50
-    lr: float = 1e-3
-    eval_every: int = 5
-    bon_pool: int = 2048
-    bon_max_n: int = 1024
-    seed: int = 0
+    # fewer pairs than the rlhf experiment's 2500: a more gameable proxy (the other stage fields: the stages')
+    rm_train_pairs: int | None = stage_field("rm_train_pairs", default=1000)
+    kl_coefs: tuple[float, ...] = param((0.0,), low=0.0, help="KL coefficients, one PPO run each (the first is "
+                                                             "the main curve)")
+    iterations: int = param(50, low=1, help="PPO iterations of each run")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="PPO policy learning rate")
+    eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
+    bon_pool: int = param(2048, low=2, help="SFT samples in the best-of-n pool")
+    bon_max_n: int = param(1024, low=1, help="largest n of best-of-n (<= bon_pool)")
+    seed: int = param(0, low=0, help="random seed (stages, PPO, best-of-n pool)")
 
     def __post_init__(self) -> None:
-        self.stages_config()  # validates rm_train_pairs
+        validate(self)
+        stages_config_from(self)  # the stages' cross-field rules
         if len(self.kl_coefs) == 0:
-            raise ValueError("kl_coefs must name at least one KL coefficient")
-        for c in self.kl_coefs:
-            check_range("kl_coefs", c, 0.0, None)
-        PPORLHFConfig(iterations=self.iterations, lr=self.lr)
-        check_positive_int("eval_every", self.eval_every)
-        check_positive_int("bon_pool", self.bon_pool, 2)
-        check_positive_int("bon_max_n", self.bon_max_n)
+            raise ConfigError("kl_coefs", "kl_coefs must name at least one KL coefficient")
         if self.bon_max_n > self.bon_pool:
-            raise ValueError(f"bon_max_n must be <= bon_pool ({self.bon_pool}), got {self.bon_max_n}")
-        check_positive_int("seed", self.seed, 0)
-
-    def stages_config(self) -> StagesConfig:
-        """The rlhf experiment's stages, with the reward model trained on ``rm_train_pairs`` pairs only."""
-        return StagesConfig(rm_train_pairs=self.rm_train_pairs, seed=self.seed)
+            raise ConfigError("bon_max_n", f"bon_max_n must be <= bon_pool ({self.bon_pool}), got {self.bon_max_n}")
 
 
 def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(config.stages_config())
+    stages = prepare_stages(stages_config_from(config))
 
     # RL: PPO against the proxy, one run per KL coefficient
     rl: dict[float, list[dict[str, float]]] = {}
@@ -136,6 +131,20 @@ def run(config: Config) -> Result:
     return result
 
 
-def draw(result: Result, config: Config):  # noqa: ARG001 - the signature run_cached expects
+def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
     """Gold and proxy against sqrt(KL) for PPO and best-of-n, with Gao et al.'s fitted forms."""
     return plot_overoptimization(result.curves, result.metrics)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """What the result cache keeps besides metrics and curves: the first coefficient's policy (the hack)."""
+    return {"policy": result.artifacts["policy"].state_dict()}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The shared stages (from their own cache) and the first coefficient's policy rebuilt from its weights."""
+    stages = prepare_stages(stages_config_from(config))
+    policy = stages.new_policy()
+    policy.load_state_dict(state["policy"])
+    policy.eval()
+    return {"stages": stages, "policy": policy}

@@ -15,11 +15,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
+import torch
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
-from rl4llm.utils import check_positive_int, check_range
 
 NAME = "ppo-cartpole"
 SUMMARY = "PPO (clipped surrogate, GAE) on CartPole-v1 with the RL Zoo hyperparameters"
@@ -31,34 +34,23 @@ SOLVED = 475.0
 class Config:
     """Defaults are what the book and ``rl4llm run ppo-cartpole`` run (the RL Zoo settings for CartPole-v1)."""
 
-    total_steps: int = 100_000
-    clip_eps: float = 0.2
-    n_epochs: int = 20
-    lr: float = 1e-3
-    gamma: float = 0.98
-    gae_lambda: float = 0.8
-    ent_coef: float = 0.0
-    n_envs: int = 8
-    n_steps: int = 32
-    eval_episodes: int = 10
-    seed: int = 0
+    total_steps: int = param(100_000, low=1, help="environment steps of training")
+    clip_eps: float = param(0.2, low=0.0, allow_inf=True, help="PPO clip range of the ratio; inf: no clipping")
+    n_epochs: int = param(20, low=1, help="passes over each batch of rollouts")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    gamma: float = param(0.98, low=0.0, high=1.0, help="discount factor")
+    gae_lambda: float = param(0.8, low=0.0, high=1.0, help="GAE lambda")
+    ent_coef: float = param(0.0, low=0.0, help="entropy bonus coefficient")
+    n_envs: int = param(8, low=1, help="parallel environments")
+    n_steps: int = param(32, low=1, help="steps per environment per batch")
+    eval_episodes: int = param(10, low=0, help="greedy evaluation episodes at the end (0: none)")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("total_steps", self.total_steps)
-        if not (isinstance(self.clip_eps, (int, float)) and math.isinf(self.clip_eps) and self.clip_eps > 0):
-            check_range("clip_eps", self.clip_eps, 0.0, None)
-        check_positive_int("n_epochs", self.n_epochs)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("gae_lambda", self.gae_lambda, 0.0, 1.0)
-        check_range("ent_coef", self.ent_coef, 0.0, None)
-        check_positive_int("n_envs", self.n_envs)
-        check_positive_int("n_steps", self.n_steps)
+        validate(self)
         if self.total_steps < self.n_envs * self.n_steps:
-            raise ValueError(f"total_steps must be >= n_envs * n_steps = {self.n_envs * self.n_steps}, "
-                             f"got {self.total_steps}")
-        check_positive_int("eval_episodes", self.eval_episodes, 0)
-        check_positive_int("seed", self.seed, 0)
+            raise ConfigError("total_steps", f"total_steps must be >= n_envs * n_steps = "
+                                             f"{self.n_envs * self.n_steps}, got {self.total_steps}")
 
     def ppo_config(self):
         from rl4llm.rl import PPOConfig
@@ -79,7 +71,6 @@ def steps_to(result, threshold: float = SOLVED, last: int = 20) -> int | None:
 
 def run(config: Config) -> Result:
     from rl4llm.rl import evaluate, train_ppo
-    from rl4llm.rl.plots import plot_ppo_run
 
     result = train_ppo("CartPole-v1", config.ppo_config(), desc="PPO CartPole")
     metrics: dict[str, object] = {
@@ -94,8 +85,28 @@ def run(config: Config) -> Result:
     if config.eval_episodes:
         metrics["eval_return"] = float(np.mean(evaluate(result.agent, "CartPole-v1", config.eval_episodes,
                                                         seed=10_000 + config.seed)))
+    out = Result(metrics=metrics, curves=result.curves,
+                 artifacts={"episode_returns": result.episode_returns, "episode_steps": result.episode_steps,
+                            "agent": result.agent})
+    out.figure = draw(out, config)
+    return out
+
+
+def draw(result: Result, config: Config):
+    """Training episode returns and PPO's diagnostics (approximate KL, clip fraction) against the step."""
+    from rl4llm.rl.plots import plot_ppo_run
+
     clip = "no clipping" if math.isinf(config.clip_eps) else f"clip ε = {config.clip_eps:g}"
-    fig = plot_ppo_run(result, title=f"PPO on CartPole-v1 ({clip}, seed {config.seed})")
-    return Result(metrics=metrics, curves=result.curves, figure=fig,
-                  artifacts={"episode_returns": result.episode_returns, "episode_steps": result.episode_steps,
-                             "agent": result.agent})
+    run = SimpleNamespace(curves=result.curves, episode_returns=result.artifacts["episode_returns"],
+                          episode_steps=result.artifacts["episode_steps"])
+    return plot_ppo_run(run, title=f"PPO on CartPole-v1 ({clip}, seed {config.seed})")
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The episode returns and their steps (the figure's data; the agent is not kept)."""
+    return {"episode_returns": torch.as_tensor(np.asarray(result.artifacts["episode_returns"], dtype=float)),
+            "episode_steps": torch.as_tensor(np.asarray(result.artifacts["episode_steps"], dtype=np.int64))}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {"episode_returns": state["episode_returns"].tolist(), "episode_steps": state["episode_steps"].tolist()}

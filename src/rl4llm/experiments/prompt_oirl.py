@@ -20,48 +20,43 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.plotting import new_figure
 from rl4llm.prompting.evaluation import k_sweep, oirl_study, predicted_success, type_prompt_accuracy
 from rl4llm.prompting.logs import collect_logs, load_logs, save_logs
 from rl4llm.prompting.plots import plot_choices, plot_k_sweep, plot_methods, plot_prompt_evaluation
-from rl4llm.utils import check_positive_int, check_range, set_seed, set_torch_threads
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "prompt-oirl"
 SUMMARY = "Prompt-OIRL: an offline reward model picks a prompt per query for a tiny arithmetic GPT-2"
+#: The figure needs the fitted reward model (``artifacts["study"]``), which the result cache does not store.
+CACHEABLE = False
 
 
 @dataclass
 class Config:
     """Defaults are what the book runs."""
 
-    n_queries: int = 800  # queries in the logs (each tried with all 12 prompts); half train, half test
-    test_frac: float = 0.5
-    n_candidates: int = 0  # 0: every logged prompt is a candidate; K: only the first K
-    n_train_queries: int = 0  # 0: the whole training split; n: only n training queries in the logs
-    logs_path: str = ""  # empty: the book's LM; else an .npz/.csv of your own logs
-    export_logs: str = ""  # non-empty: also write the logs used to this .npz/.csv
-    rm_hidden: int = 64
-    rm_epochs: int = 400
-    rm_lr: float = 0.01
-    sweep: bool = True  # also the accuracy-vs-K sweep (one reward model per K)
-    seed: int = 0
+    n_queries: int = param(800, low=8, help="queries in the logs (each tried with all 12 prompts)")
+    test_frac: float = param(0.5, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
+                             help="share of the queries held out for testing")
+    n_candidates: int = param(0, low=0, help="candidate prompts: the first K logged ones (0: every logged prompt)")
+    n_train_queries: int = param(0, low=0, help="training queries used from the logs (0: the whole training split)")
+    logs_path: str = param("", help="empty: the book's LM; else an .npz/.csv file of your own logs")
+    export_logs: str = param("", help="non-empty: also write the logs used to this .npz/.csv file")
+    rm_hidden: int = param(64, low=1, help="hidden units of the offline reward model")
+    rm_epochs: int = param(400, low=1, help="training epochs of the offline reward model")
+    rm_lr: float = param(0.01, low=0.0, low_inclusive=False, help="learning rate of the offline reward model")
+    sweep: bool = param(True, help="also the accuracy-vs-K sweep (one reward model per K)")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_queries", self.n_queries, 8)
-        check_range("test_frac", self.test_frac, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
-        check_positive_int("n_candidates", self.n_candidates, 0)
-        check_positive_int("n_train_queries", self.n_train_queries, 0)
+        validate(self)
         for name in ("logs_path", "export_logs"):
             value = getattr(self, name)
-            if not isinstance(value, str):
-                raise TypeError(f"{name} must be a str, got {type(value).__name__}")
             if value and not value.endswith((".npz", ".csv")):
-                raise ValueError(f"{name} must be empty or end in .npz or .csv, got {value!r}")
-        check_positive_int("rm_hidden", self.rm_hidden)
-        check_positive_int("rm_epochs", self.rm_epochs)
-        check_range("rm_lr", self.rm_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("seed", self.seed, 0)
+                raise ConfigError(name, f"{name} must be empty or end in .npz or .csv, got {value!r}")
 
 
 def run(config: Config) -> Result:
@@ -84,12 +79,20 @@ def run(config: Config) -> Result:
             metrics[f"best_prompt_accuracy_on_{t}"] = float(row.max())
     rows = (k_sweep(logs, seed=config.seed, test_frac=config.test_frac, n_train_queries=sizes["n_train_queries"],
                     **rm_kwargs) if config.sweep else [])
+    result = Result(metrics=metrics, curves=rows, artifacts={"logs": logs, "study": study})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Accuracy of every prompt-choice method, accuracy against K, the choices made, the held-out prompts."""
+    logs, study, rows = result.artifacts["logs"], result.artifacts["study"], result.curves
     fig, axes = new_figure(ncols=2, nrows=2, width=5.6, height=3.8)
-    plot_methods(metrics, ax=axes[0, 0])
+    plot_methods(result.metrics, ax=axes[0, 0])
     if rows:
         plot_k_sweep(rows, ax=axes[0, 1])
     else:
         axes[0, 1].set_axis_off()
     plot_choices(logs, study, ax=axes[1, 0])
     plot_prompt_evaluation(logs, study, predicted_success(logs, study), ax=axes[1, 1])
-    return Result(metrics=metrics, curves=rows, figure=fig, artifacts={"logs": logs, "study": study})
+    return fig

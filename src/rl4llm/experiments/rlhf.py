@@ -2,7 +2,7 @@
 
 1. **SFT** on demonstrations sampled from the grammar at ``sft_positivity`` (the labellers' answers);
 2. **reward model** fitted with the Bradley-Terry loss to pairs of SFT samples labelled by a noisy
-   Bradley-Terry "human" over the gold reward (steps 1-2 are shared and cached: :mod:`rl4llm.rlhf.pipeline`);
+   Bradley-Terry "human" over the gold reward (steps 1-2 are shared and cached: :mod:`rl4llm.rlhf.stages`);
 3. **PPO** against the reward model with a per-token KL penalty towards the SFT policy
    (:func:`rl4llm.rlhf.ppo.train_ppo_rlhf`; ``kl_target`` switches on the adaptive coefficient).
 
@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
+from rl4llm.config import param, validate
 from rl4llm.experiments import Result
-from rl4llm.rlhf.pipeline import StagesConfig, prepare_stages, run_ppo
 from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
-from rl4llm.utils import check_positive_int, set_seed, set_torch_threads
+from rl4llm.rlhf.ppo_run import run_ppo
+from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "rlhf"
 SUMMARY = "InstructGPT on the tiny GPT-2: SFT -> Bradley-Terry reward model -> KL-penalised PPO, vs the gold reward"
@@ -27,53 +30,49 @@ SUMMARY = "InstructGPT on the tiny GPT-2: SFT -> Bradley-Terry reward model -> K
 
 @dataclass
 class Config:
-    """Defaults are what the book runs."""
+    """Defaults are what the book runs. The stage fields are :class:`~rl4llm.rlhf.stages.StagesConfig`'s own."""
 
     # steps 1-2 (shared with the overoptimization and dpo experiments, cached on disk)
-    sft_positivity: float = 0.7
-    n_pairs: int = 3000
-    heldout_pairs: int = 500
-    rm_train_pairs: int | None = None  # None: every training pair
-    label_temperature: float = 0.1
-    label_noise: float = 0.05
-    rm_steps: int = 400
+    sft_positivity: float = stage_field("sft_positivity")
+    n_pairs: int = stage_field("n_pairs")
+    heldout_pairs: int = stage_field("heldout_pairs")
+    rm_train_pairs: int | None = stage_field("rm_train_pairs")
+    label_temperature: float = stage_field("label_temperature")
+    label_noise: float = stage_field("label_noise")
+    rm_steps: int = stage_field("rm_steps")
     # step 3: PPO
-    iterations: int = 40
-    batch_size: int = 64
-    minibatch_size: int = 32
-    epochs: int = 2
-    lr: float = 5e-4
-    kl_coef: float = 0.1
-    kl_target: float | None = None  # nats per sequence; set it for the adaptive KL coefficient
-    kl_horizon: float = 500.0
-    clip_eps: float = 0.2
-    lam: float = 0.95
-    eval_every: int = 5
-    seed: int = 0
+    iterations: int = param(40, low=1, help="collect/update rounds, one batch of responses each")
+    batch_size: int = param(64, low=1, help="responses sampled per iteration")
+    n_minibatches: int = param(2, low=1, help="minibatches of responses per epoch (at most batch_size)")
+    n_epochs: int = param(2, low=1, help="passes over each iteration's batch")
+    lr: float = param(5e-4, low=0.0, low_inclusive=False, help="Adam learning rate of the policy")
+    kl_coef: float = param(0.1, low=0.0, help="KL coefficient beta (initial value if kl_target is set)")
+    kl_target: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True, kind="float",
+                                    help="KL target (nats per sequence) of the adaptive controller; None: fixed")
+    kl_horizon: float = param(500.0, low=0.0, low_inclusive=False, help="horizon of the adaptive KL controller")
+    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
+                            help="clip range of the ratio; inf: no clipping")
+    gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
+    eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
+    seed: int = param(0, low=0, help="random seed (stages and PPO)")
 
     def __post_init__(self) -> None:
-        self.stages_config()  # validates the stage fields
-        self.ppo_config()  # validates the PPO fields
-        check_positive_int("eval_every", self.eval_every)
-
-    def stages_config(self) -> StagesConfig:
-        return StagesConfig(sft_positivity=self.sft_positivity, n_pairs=self.n_pairs,
-                            heldout_pairs=self.heldout_pairs, rm_train_pairs=self.rm_train_pairs,
-                            label_temperature=self.label_temperature, label_noise=self.label_noise,
-                            rm_steps=self.rm_steps, seed=self.seed)
+        validate(self)
+        stages_config_from(self)  # the stages' cross-field rules
+        self.ppo_config()  # PPO's cross-field rules
 
     def ppo_config(self) -> PPORLHFConfig:
         return PPORLHFConfig(iterations=self.iterations, batch_size=self.batch_size,
-                             minibatch_size=self.minibatch_size, epochs=self.epochs, lr=self.lr,
+                             n_minibatches=self.n_minibatches, n_epochs=self.n_epochs, lr=self.lr,
                              kl_coef=self.kl_coef, kl_target=self.kl_target, kl_horizon=self.kl_horizon,
-                             clip_eps=self.clip_eps, lam=self.lam, seed=self.seed)
+                             clip_eps=self.clip_eps, gae_lambda=self.gae_lambda, seed=self.seed)
 
 
 def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    stages = prepare_stages(config.stages_config())
+    stages = prepare_stages(stages_config_from(config))
     c1 = time.process_time()
     ppo = run_ppo(stages, config.ppo_config(), eval_every=config.eval_every)
     final = ppo.evals[-1]
@@ -113,3 +112,17 @@ def draw(result: Result, config: Config):
              else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)")
     return plot_rlhf_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
                         kl_target=config.kl_target)
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """What the result cache keeps besides metrics and curves: the trained policy's weights."""
+    return {"policy": result.artifacts["policy"].state_dict()}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The shared stages (from their own cache) and the trained policy rebuilt from its cached weights."""
+    stages = prepare_stages(stages_config_from(config))
+    policy = stages.new_policy()
+    policy.load_state_dict(state["policy"])
+    policy.eval()
+    return {"stages": stages, "policy": policy}

@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from rl4llm.experiments import Result
+from rl4llm.config import param, validate
+from rl4llm.experiments import Result, from_state, to_state
 from rl4llm.imitation.exposure import validity_by_position
 from rl4llm.irl.plots import plot_token_bridge
 from rl4llm.irl.token_bridge import (
@@ -41,7 +43,7 @@ from rl4llm.irl.token_bridge import (
 )
 from rl4llm.lm import build_tokenizer, gold_rewards, load_tiny_gpt2, make_tiny_gpt2, parse_rate, sample_texts
 from rl4llm.lm.language import words_of
-from rl4llm.utils import check_choice, check_positive_int, check_range, set_seed, set_torch_threads
+from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "token-irl"
 SUMMARY = "reward learning from demonstrations + online RL on the tiny GPT-2 vs SFT: compounding errors and gold reward"
@@ -51,38 +53,25 @@ SUMMARY = "reward learning from demonstrations + online RL on the tiny GPT-2 vs 
 class Config:
     """Defaults are what the book runs."""
 
-    n_demos: int = 500
-    positivity: float = 0.9
-    init: str = "scratch"
-    sft_epochs: int = 30
-    sft_lr: float = 3e-3
-    n_policy_samples: int = 1000
-    reward_l2: float = 1e-3
-    refit_every: int = 0
-    rl_iterations: int = 150
-    rl_batch_size: int = 64
-    rl_lr: float = 3e-3
-    kl_coef: float = 1.0
-    horizon: int = 24
-    n_eval: int = 500
-    seed: int = 0
+    n_demos: int = param(500, low=1, help="demonstrations sampled from the grammar")
+    positivity: float = param(0.9, low=0.0, high=1.0, help="positivity of the demonstrator's grammar")
+    init: str = param("scratch", choices=("scratch", "pretrained"),
+                      help="the policy before SFT: a fresh tiny GPT-2 or the shipped checkpoint")
+    sft_epochs: int = param(30, low=1, help="epochs of SFT on the demonstrations")
+    sft_lr: float = param(3e-3, low=0.0, low_inclusive=False, help="SFT learning rate")
+    n_policy_samples: int = param(1000, low=1, help="SFT samples that the reward model contrasts with the demos")
+    reward_l2: float = param(1e-3, low=0.0, help="L2 penalty of the learned reward")
+    refit_every: int = param(0, low=0, help="RL iterations between refits of the reward (0: never refit)")
+    rl_iterations: int = param(150, low=1, help="iterations of KL-regularised RL on the learned reward")
+    rl_batch_size: int = param(64, low=2, help="responses per RL iteration")
+    rl_lr: float = param(3e-3, low=0.0, low_inclusive=False, help="RL learning rate")
+    kl_coef: float = param(1.0, low=0.0, help="KL penalty towards the SFT policy")
+    horizon: int = param(24, low=1, help="most tokens of a response")
+    n_eval: int = param(500, low=1, help="samples of each evaluation")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_demos", self.n_demos)
-        check_range("positivity", self.positivity, 0.0, 1.0)
-        check_choice("init", self.init, ("scratch", "pretrained"))
-        check_positive_int("sft_epochs", self.sft_epochs)
-        check_range("sft_lr", self.sft_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("n_policy_samples", self.n_policy_samples)
-        check_range("reward_l2", self.reward_l2, 0.0, None)
-        check_positive_int("refit_every", self.refit_every, 0)
-        check_positive_int("rl_iterations", self.rl_iterations)
-        check_positive_int("rl_batch_size", self.rl_batch_size, 2)
-        check_range("rl_lr", self.rl_lr, 0.0, None, low_inclusive=False)
-        check_range("kl_coef", self.kl_coef, 0.0, None)
-        check_positive_int("horizon", self.horizon)
-        check_positive_int("n_eval", self.n_eval)
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
 
 
 DEMO, BC, IRL = "demonstrator (grammar)", "BC (SFT)", "IRL (reward + RL)"
@@ -177,7 +166,26 @@ def run(config: Config) -> Result:
     for t in (4, 8, 12):
         metrics[f"sft_valid_at_{t}"] = float(validity[BC][t - 1])
         metrics[f"irl_valid_at_{t}"] = float(validity[IRL][t - 1])
-    figure = plot_token_bridge(np.arange(1, H + 1), validity, hazard, lengths, gold)
-    return Result(metrics=metrics, curves=curves, figure=figure,
-                  artifacts={"validity": validity, "hazard": hazard, "lengths": lengths, "gold": gold,
-                             "texts": texts, "reward_model": reward_model, "tokenizer": tokenizer})
+    result = Result(metrics=metrics, curves=curves,
+                    artifacts={"validity": validity, "hazard": hazard, "lengths": lengths, "gold": gold,
+                               "texts": texts, "reward_model": reward_model, "tokenizer": tokenizer})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Validity and error hazard by position, lengths and gold reward of the demonstrator, SFT and IRL."""
+    a = result.artifacts
+    return plot_token_bridge(np.arange(1, config.horizon + 1), a["validity"], a["hazard"], a["lengths"], a["gold"])
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("validity", "hazard", "lengths", "gold")

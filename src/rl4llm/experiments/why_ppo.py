@@ -30,11 +30,13 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from rl4llm.experiments import Result
-from rl4llm.utils import check_positive_int, check_range, set_torch_threads
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.experiments import Result, from_state, to_state
+from rl4llm.utils import set_torch_threads
 
 NAME = "why-ppo"
 SUMMARY = "takeaway 5: PPO vs DQN, PPO without clipping, PPO with many epochs on a sparse-reward token MDP"
@@ -54,42 +56,31 @@ SHORT = {"ppo": "PPO", "ppo-noclip": "PPO\nno clipping", "ppo-epochs": "PPO\nman
 class Config:
     """Defaults are what ``rl4llm run why-ppo`` runs; the book's page runs fewer seeds (see its caption)."""
 
-    vocab_size: int = 32
-    horizon: int = 12
-    total_steps: int = 50_000
-    seeds: int = 5
-    methods: str = ",".join(METHODS)
-    many_epochs: int = 20
-    ppo_lr: float = 3e-3
-    dqn_lr: float = 1e-3
-    eval_every: int = 2_048
-    solved: float = 0.9
-    seed: int = 0
+    vocab_size: int = param(32, low=2, high=193, help="words of the action space, in [horizon, 193]")
+    horizon: int = param(12, low=2, help="words of the target review (the episode length)")
+    total_steps: int = param(50_000, low=1000, help="environment steps of each run")
+    seeds: int = param(5, low=1, help="seeds per method")
+    methods: str = param(",".join(METHODS), help=f"comma-separated methods from {', '.join(METHODS)}")
+    many_epochs: int = param(20, low=2, help="PPO epochs of the ppo-epochs method")
+    ppo_lr: float = param(3e-3, low=0.0, low_inclusive=False, help="PPO learning rate")
+    dqn_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="DQN learning rate")
+    eval_every: int = param(2_048, low=1, help=f"steps between greedy evaluations (a multiple of {PPO_BATCH})")
+    solved: float = param(0.9, low=0.0, high=1.0, low_inclusive=False, help="greedy return that counts as solved")
+    seed: int = param(0, low=0, help="random seed of the first run and of the target review")
 
     def __post_init__(self) -> None:
-        check_positive_int("horizon", self.horizon, 2)
-        check_positive_int("vocab_size", self.vocab_size, self.horizon)
-        if self.vocab_size > 193:
-            raise ValueError(f"vocab_size must be in [horizon={self.horizon}, 193] (the language has 193 words), "
-                             f"got {self.vocab_size}")
-        check_positive_int("total_steps", self.total_steps, 1000)
-        check_positive_int("seeds", self.seeds)
-        check_positive_int("many_epochs", self.many_epochs, 2)
-        check_range("ppo_lr", self.ppo_lr, 0.0, None, low_inclusive=False)
-        check_range("dqn_lr", self.dqn_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("eval_every", self.eval_every, 1)
+        validate(self)
+        if self.vocab_size < self.horizon:
+            raise ConfigError("vocab_size", f"vocab_size must be in [horizon={self.horizon}, 193] (the language has "
+                                            f"193 words), got {self.vocab_size}")
         if self.eval_every % PPO_BATCH or self.eval_every > self.total_steps:
-            raise ValueError(f"eval_every must be a multiple of PPO's batch ({PPO_BATCH} steps) in "
-                             f"[{PPO_BATCH}, total_steps={self.total_steps}], got {self.eval_every}")
-        check_range("solved", self.solved, 0.0, 1.0, low_inclusive=False)
-        check_positive_int("seed", self.seed, 0)
-        if not isinstance(self.methods, str):
-            raise TypeError(f"methods must be a comma-separated string, got {type(self.methods).__name__}")
+            raise ConfigError("eval_every", f"eval_every must be a multiple of PPO's batch ({PPO_BATCH} steps) in "
+                                            f"[{PPO_BATCH}, total_steps={self.total_steps}], got {self.eval_every}")
         names = self.method_list()
         bad = [m for m in names if m not in METHODS]
         if bad or not names or len(set(names)) != len(names):
-            raise ValueError(f"methods must be distinct names from {', '.join(METHODS)} (comma-separated), "
-                             f"got {self.methods!r}")
+            raise ConfigError("methods", f"methods must be distinct names from {', '.join(METHODS)} "
+                                         f"(comma-separated), got {self.methods!r}")
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -155,12 +146,11 @@ def train_method(method: str, make_env, config: Config, seed: int) -> tuple[list
     def greedy(agent) -> float:
         return float(evaluate(agent, make_env, n_episodes=1, seed=seed, deterministic=True)[0])
 
-    def callback(state) -> None:
-        # PPO calls back once per batch, after collecting it and before updating on it, so the agent has learned
-        # from the steps before this batch; DQN calls back every eval_every steps, after its update.
-        used = int(state["env_steps"]) - (0 if method == "dqn" else PPO_BATCH)
-        if used > 0 and used % config.eval_every == 0:
-            evals.append((used, greedy(state["agent"])))
+    def callback(iteration: int, info: dict, agent) -> None:
+        # both trainers call back after an update, with the steps the agent has learned from
+        used = int(info["env_steps"])
+        if used % config.eval_every == 0:
+            evals.append((used, greedy(agent)))
 
     desc = f"{method} seed {seed}"
     if method == "dqn":
@@ -169,7 +159,8 @@ def train_method(method: str, make_env, config: Config, seed: int) -> tuple[list
         res = train_dqn(make_env, dqn, callback=callback, log_every=config.eval_every, desc=desc)
     else:
         res = train_ppo(make_env, _ppo_config(method, config, seed), callback=callback, desc=desc)
-    evals.append((config.total_steps, greedy(res.agent)))  # the final policy (PPO stops at a whole batch)
+    if not evals or evals[-1][0] != config.total_steps:  # the final policy, if the callback did not see it
+        evals.append((config.total_steps, greedy(res.agent)))
     return evals, res.agent
 
 
@@ -208,7 +199,6 @@ def greedy_tokens(agent, make_env) -> list[int]:
 
 
 def run(config: Config) -> Result:
-    from rl4llm.rl.plots import plot_why_ppo
 
     set_torch_threads(1)
     t0 = time.perf_counter()
@@ -251,8 +241,30 @@ def run(config: Config) -> Result:
             row[f"{method}_std"] = float(runs[:, i].std())
         rows.append(row)
     reference = " ".join(words[t] for t in target)
-    fig = plot_why_ppo(grid, curves, finals, labels=LABELS, short=SHORT, random_return=random_return,
-                       title=f"{config.vocab_size}-word vocabulary, {config.horizon} words, terminal reward")
-    return Result(metrics=metrics, curves=rows, figure=fig,
-                  artifacts={"grid": grid, "curves": curves, "finals": finals, "texts": texts,
-                             "reference": reference, "words": words})
+    result = Result(metrics=metrics, curves=rows,
+                    artifacts={"grid": grid, "curves": curves, "finals": finals, "texts": texts,
+                               "reference": reference, "words": words})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Greedy return against environment steps for every method (mean and spread over seeds), final returns."""
+    from rl4llm.rl.plots import plot_why_ppo
+
+    a = result.artifacts
+    return plot_why_ppo(a["grid"], a["curves"], a["finals"], labels=LABELS, short=SHORT,
+                        random_return=result.metrics["random_return"],
+                        title=f"{config.vocab_size}-word vocabulary, {config.horizon} words, terminal reward")
+
+
+def cache_state(result: Result) -> dict[str, Any]:
+    """The arrays the figure draws (the models are not kept)."""
+    return {k: to_state(result.artifacts[k]) for k in _FIGURE_ARTIFACTS}
+
+
+def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
+    return {k: from_state(state[k]) for k in _FIGURE_ARTIFACTS}
+
+
+_FIGURE_ARTIFACTS = ("grid", "curves", "finals")

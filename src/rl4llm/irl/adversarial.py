@@ -23,7 +23,7 @@ often than you do". Two forms are common, and on a task whose episodes can *end*
   early saves negative rewards. With ``absorbing=True`` the discriminator also scores the absorbing state that
   follows a terminal transition, so that how expert-like *ending* is gets learned too (Kostrikov et al. 2019).
 
-:func:`train_gail` alternates the two steps through :func:`rl4llm.rl.train_ppo`'s hooks: its ``callback`` runs
+:func:`train_gail` alternates the two steps through :func:`rl4llm.rl.train_ppo`'s hooks: its ``on_rollout`` hook runs
 after each rollout and trains the discriminator on the fresh policy samples against the demonstrations; its
 ``reward_fn`` then scores the same rollout with the updated discriminator, before PPO's update.
 """
@@ -40,8 +40,10 @@ import torch
 from torch import nn
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder, mlp
-from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, train_ppo
-from rl4llm.utils import check_choice, check_positive_int, check_range, set_seed
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.rl.common import evaluate, make_env_fn
+from rl4llm.rl.ppo import PPOConfig, PPOResult, train_ppo
+from rl4llm.utils import check_choice, check_positive_int, set_seed
 
 __all__ = ["discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail"]
 
@@ -123,48 +125,32 @@ class Discriminator(nn.Module):
 class GAILConfig:
     """GAIL's own settings; the generator's are a :class:`~rl4llm.rl.PPOConfig` (``ppo``).
 
-    Attributes:
-        disc_hidden: width of the discriminator's two hidden layers.
-        disc_lr: Adam step size of the discriminator.
-        disc_steps: discriminator updates per PPO iteration (each on the whole rollout against a resample of the
-            demonstrations of the same size); 0 leaves the discriminator at its random initialisation, a control
-            that shows what the *form* of the reward does without any learning.
-        disc_weight_decay: L2 penalty on the discriminator's weights (it sees few expert pairs and would
-            otherwise separate them perfectly).
-        anneal_disc_lr: decay the discriminator's step size linearly to 0 over training, as PPO's is, so that the
-            reward settles and the last PPO updates optimise a (nearly) fixed reward instead of chasing a moving
-            one.
-        reward_form: ``"gail"`` or ``"logit"`` (:func:`adversarial_reward`).
-        absorbing: learn a reward for the absorbing state after a terminal transition and add its discounted
-            value :math:`\\gamma\\, r_{abs} / (1 - \\gamma)` to the reward of terminal transitions.
-        eval_episodes: episodes of the final deterministic evaluation (true reward).
+    ``disc_steps = 0`` leaves the discriminator at its random initialisation, a control that shows what the *form*
+    of the reward does without any learning. ``absorbing`` learns a reward for the absorbing state after a
+    terminal transition and adds its discounted value :math:`\\gamma\\, r_{abs} / (1 - \\gamma)` to the reward of
+    terminal transitions.
     """
 
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_steps=60_000))
-    disc_hidden: int = 32
-    disc_lr: float = 3e-4
-    disc_steps: int = 2
-    disc_weight_decay: float = 1e-3
-    anneal_disc_lr: bool = True
-    reward_form: str = "gail"
-    absorbing: bool = False
-    eval_episodes: int = 10
+    disc_hidden: int = param(32, low=1, help="width of the discriminator's two hidden layers")
+    disc_lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam step size of the discriminator")
+    disc_steps: int = param(2, low=0, help="discriminator updates per PPO iteration, each on the whole rollout "
+                                          "against a resample of the demonstrations (0: a random, fixed reward)")
+    disc_weight_decay: float = param(1e-3, low=0.0, help="L2 penalty on the discriminator's weights (it sees few "
+                                                        "expert pairs and would otherwise separate them perfectly)")
+    anneal_disc_lr: bool = param(True, help="decay the discriminator's step size linearly to 0, as PPO's is, so "
+                                            "the last PPO updates optimise a nearly fixed reward")
+    reward_form: str = param("gail", choices=("gail", "logit"), help="the reward of adversarial_reward")
+    absorbing: bool = param(False, help="learn a reward for the absorbing state after a terminal transition")
+    eval_episodes: int = param(10, low=1, help="episodes of the final deterministic evaluation (true reward)")
 
     def __post_init__(self) -> None:
         if not isinstance(self.ppo, PPOConfig):
-            raise ValueError(f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
-        check_positive_int("disc_hidden", self.disc_hidden)
-        check_range("disc_lr", self.disc_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("disc_steps", self.disc_steps, 0)
-        check_range("disc_weight_decay", self.disc_weight_decay, 0.0, None)
-        check_choice("reward_form", self.reward_form, ("gail", "logit"))
-        for flag in ("absorbing", "anneal_disc_lr"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ValueError(f"{flag} must be a bool, got {getattr(self, flag)!r}")
-        check_positive_int("eval_episodes", self.eval_episodes)
+            raise ConfigError("ppo", f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
+        validate(self)
         if self.absorbing and self.ppo.gamma >= 1.0:
-            raise ValueError("absorbing=True needs ppo.gamma < 1 (the absorbing state's value is r / (1 - gamma))")
-
+            raise ConfigError("absorbing", "absorbing=True needs ppo.gamma < 1 (the absorbing state's value is "
+                                           "r / (1 - gamma))")
 
 @dataclass
 class GAILResult:
@@ -184,7 +170,8 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
                desc: str = "GAIL") -> GAILResult:
     """GAIL: PPO on the reward of a discriminator trained online against the demonstrations.
 
-    Each PPO iteration, :func:`rl4llm.rl.train_ppo` calls back after collecting its rollout; the callback takes
+    Each PPO iteration, :func:`rl4llm.rl.train_ppo` calls its ``on_rollout`` hook after collecting its rollout;
+    the hook takes
     ``disc_steps`` Adam steps on :func:`discriminator_loss` (the rollout's pairs against as many demonstrated
     pairs, resampled), and the rollout is then scored with :func:`adversarial_reward` of the updated
     discriminator (plus, with ``absorbing``, the absorbing state's value on terminal transitions) before
@@ -238,7 +225,7 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
         n_batch = p_obs.shape[0] + p_abs
         if config.anneal_disc_lr:
             for group in opt.param_groups:
-                group["lr"] = config.disc_lr * (1.0 - state["iteration"] / config.ppo.n_iterations)
+                group["lr"] = config.disc_lr * (1.0 - state["iteration"] / config.ppo.iterations)
         stats = {"disc_loss": 0.0, "disc_expert_acc": 0.0, "disc_policy_acc": 0.0}
         steps = max(1, config.disc_steps)
         for _ in range(steps):
@@ -263,14 +250,14 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
         reward = adversarial_reward(disc(obs, actions), config.reward_form)
         if config.absorbing:
             terminated = rollout["terminated"]
-            if terminated.shape != reward.shape:  # the callback saw a different batch: a misuse of the hooks
-                raise RuntimeError("reward_fn must score the transitions the callback just received")
+            if terminated.shape != reward.shape:  # the hook saw a different batch: a misuse of the hooks
+                raise RuntimeError("reward_fn must score the transitions on_rollout just received")
             r_abs = adversarial_reward(disc.absorbing(1), config.reward_form)[0]
             reward = reward + terminated * gamma / (1.0 - gamma) * r_abs
         return reward
     # -- end of the hooks --
 
-    ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, callback=train_discriminator, agent=agent,
+    ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, on_rollout=train_discriminator, agent=agent,
                            desc=desc)
     curves = [{**row, **d} for row, d in zip(ppo_result.curves, disc_log)]
     eval_returns = evaluate(ppo_result.agent, factory, n_episodes=config.eval_episodes, seed=10_000)

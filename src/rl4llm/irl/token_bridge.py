@@ -41,6 +41,7 @@ from rl4llm.irl.adversarial import discriminator_loss
 from rl4llm.lm.generation import sample, token_logprobs
 from rl4llm.lm.language import EOS, valid_next, words_of
 from rl4llm.rl.losses import ppo_clip_loss
+from rl4llm.config import param, validate
 from rl4llm.utils import check_positive_int, check_range, progress
 
 __all__ = ["error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig", "optimise_reward",
@@ -211,34 +212,18 @@ def sample_responses(model, tokenizer, n: int, max_new_tokens: int, generator: t
 
 @dataclass
 class RLConfig:
-    """Online policy optimisation of a learned text reward (:func:`optimise_reward`).
+    """Online policy optimisation of a learned text reward (:func:`optimise_reward`)."""
 
-    Attributes:
-        iterations: sampling-and-update rounds.
-        batch_size: texts sampled per round.
-        epochs: PPO epochs over each batch (clipped surrogate, :func:`rl4llm.rl.ppo_clip_loss`).
-        lr: Adam step size.
-        kl_coef: :math:`\\beta`, the weight of the KL penalty to the reference policy.
-        clip_eps: PPO's clip range.
-        max_new_tokens: horizon of the token MDP.
-    """
-
-    iterations: int = 60
-    batch_size: int = 64
-    epochs: int = 2
-    lr: float = 1e-3
-    kl_coef: float = 1.0
-    clip_eps: float = 0.2
-    max_new_tokens: int = 24
+    iterations: int = param(60, low=1, help="sampling-and-update rounds")
+    batch_size: int = param(64, low=2, help="texts sampled per round")
+    epochs: int = param(2, low=1, help="PPO epochs over each batch (clipped surrogate, rl4llm.rl.ppo_clip_loss)")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam step size")
+    kl_coef: float = param(1.0, low=0.0, help="beta, the weight of the KL penalty to the reference policy")
+    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, help="PPO's clip range")
+    max_new_tokens: int = param(24, low=1, help="horizon of the token MDP")
 
     def __post_init__(self) -> None:
-        check_positive_int("iterations", self.iterations)
-        check_positive_int("batch_size", self.batch_size, 2)
-        check_positive_int("epochs", self.epochs)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("kl_coef", self.kl_coef, 0.0, None)
-        check_range("clip_eps", self.clip_eps, 0.0, None, low_inclusive=False)
-        check_positive_int("max_new_tokens", self.max_new_tokens)
+        validate(self)
 
 
 def optimise_reward(policy, reference, tokenizer, reward_fn: Callable[[list[list[int]]], torch.Tensor],

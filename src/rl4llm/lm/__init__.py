@@ -16,6 +16,7 @@ from rl4llm.lm.language import (
     PAD,
     UNK,
     expert_next_distribution,
+    gold_breakdown,
     gold_reward,
     gold_rewards,
     parse_rate,
@@ -29,7 +30,7 @@ from rl4llm.lm.model import CheckpointError, load_policy, load_tiny_gpt2, make_t
 from rl4llm.lm.tokenizer import build_tokenizer
 
 __all__ = [
-    "BOS", "EOS", "PAD", "UNK", "build_tokenizer", "expert_next_distribution", "gold_reward", "gold_rewards",
+    "BOS", "EOS", "PAD", "UNK", "build_tokenizer", "expert_next_distribution", "gold_breakdown", "gold_reward", "gold_rewards",
     "parse_rate", "parses", "sample_texts", "sentiment_score", "valid_next", "vocabulary",
     "load_tiny_gpt2", "load_policy", "make_tiny_gpt2", "tiny_gpt2_config", "CheckpointError",
     "sequence_logprobs", "token_logprobs", "sample", "Samples", "generate_texts", "left_pad",

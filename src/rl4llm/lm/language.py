@@ -31,7 +31,8 @@ __all__ = [
     "BOS", "EOS", "PAD", "UNK", "SPECIAL_TOKENS",
     "POSITIVE", "NEGATIVE", "NEUTRAL", "NOUNS", "INTENSIFIERS", "VERB_POLARITY", "FILLERS",
     "vocabulary", "sample_text", "sample_texts", "words_of", "parses", "parse_rate", "valid_next",
-    "expert_next_distribution", "sentiment_score", "gold_reward", "gold_rewards", "GOLD_WEIGHTS", "MAX_WORDS",
+    "expert_next_distribution", "sentiment_score", "gold_reward", "gold_rewards", "gold_breakdown", "GOLD_WEIGHTS",
+    "MAX_WORDS",
 ]
 
 BOS, EOS, PAD, UNK = "<bos>", "<eos>", "<pad>", "<unk>"
@@ -333,3 +334,22 @@ def _gold_one(text: str) -> float:
 def gold_rewards(texts: Iterable[str]) -> np.ndarray:
     """:func:`gold_reward` of each text, as a float array."""
     return np.array([_gold_one(t) for t in texts], dtype=float)
+
+
+def gold_breakdown(texts: list[str]) -> dict[str, np.ndarray]:
+    """The terms of the gold reward of each text (see :func:`gold_reward`).
+
+    Returns arrays ``sentiment`` (:math:`S`), ``ungrammatical`` (:math:`U`), ``unfinished`` (:math:`E`),
+    ``repeats`` (:math:`D`, repeated content words) and ``gold``, so that a reward hack can be traced to the penalty
+    that catches it. :math:`D` is recovered from the exact decomposition
+    :math:`R = S - U - 0.5E - 0.25D - 0.05\\max(0, n - 24)`.
+    """
+    sent = np.array([sentiment_score(t) for t in texts], dtype=float)
+    ungr = np.array([not parses(t) for t in texts], dtype=float)
+    unfin = np.array([not (words_of(t) and words_of(t)[-1] == EOS) for t in texts], dtype=float)
+    over = np.array([max(0, sum(w != EOS for w in words_of(t)) - MAX_WORDS) for t in texts], dtype=float)
+    gold = gold_rewards(texts)
+    rest = sent - GOLD_WEIGHTS["ungrammatical"] * ungr - GOLD_WEIGHTS["no_eos"] * unfin \
+        - GOLD_WEIGHTS["overlength"] * over - gold
+    repeats = np.round(rest / GOLD_WEIGHTS["repeat"]).astype(float)
+    return {"sentiment": sent, "ungrammatical": ungr, "unfinished": unfin, "repeats": repeats, "gold": gold}

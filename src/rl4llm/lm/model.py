@@ -34,6 +34,7 @@ __all__ = [
     "load_tiny_gpt2",
     "load_policy",
     "quiet_loading",
+    "fuse_gelu",
 ]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "tiny-gpt2"
@@ -202,3 +203,19 @@ def load_policy(name_or_path: str | Path = "tiny-gpt2", padding_side: str = "lef
         model.config.pad_token_id = tokenizer.pad_token_id
     tokenizer.padding_side = padding_side
     return model, tokenizer
+
+
+def fuse_gelu(model: torch.nn.Module) -> torch.nn.Module:
+    """Swap GPT-2's ``gelu_new`` activation modules for PyTorch's fused kernel of the same formula, in place.
+
+    Both compute :math:`\\tfrac12 x (1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715 x^3)))`; the fused kernel
+    (``gelu_pytorch_tanh``) agrees to about 2e-7 and is about four times faster on a CPU, where the activation
+    was a sixth of the chapter's compute. Returns the model.
+    """
+    from transformers.activations import ACT2FN, NewGELUActivation
+
+    for module in list(model.modules()):
+        for name, child in list(module.named_children()):
+            if isinstance(child, NewGELUActivation):
+                setattr(module, name, ACT2FN["gelu_pytorch_tanh"])
+    return model

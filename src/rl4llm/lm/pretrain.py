@@ -32,7 +32,8 @@ from rl4llm.lm.generation import generate_texts
 from rl4llm.lm.language import expert_next_distribution, gold_reward, parse_rate, sample_texts, words_of
 from rl4llm.lm.model import CHECKPOINT_DIR, TINY_CONFIGS, count_parameters, make_tiny_gpt2, write_checksums
 from rl4llm.lm.tokenizer import build_tokenizer
-from rl4llm.utils import check_choice, check_positive_int, check_range, progress, set_seed, set_torch_threads
+from rl4llm.config import param, validate
+from rl4llm.utils import progress, set_seed, set_torch_threads
 
 __all__ = ["PretrainConfig", "grammar_perplexity", "heldout_perplexity", "train", "add_arguments", "main"]
 
@@ -41,31 +42,20 @@ __all__ = ["PretrainConfig", "grammar_perplexity", "heldout_perplexity", "train"
 class PretrainConfig:
     """Defaults are the shipped checkpoint's run."""
 
-    size: str = "tiny"
-    n_train: int = 20000
-    n_heldout: int = 1000
-    steps: int = 2500
-    batch_size: int = 64
-    lr: float = 3e-3
-    warmup: int = 100
-    weight_decay: float = 0.01
-    eval_every: int = 250
-    n_eval_samples: int = 256
-    seed: int = 0
+    size: str = param("tiny", choices=tuple(TINY_CONFIGS), help="size of the GPT-2 (rl4llm.lm.model.TINY_CONFIGS)")
+    n_train: int = param(20000, low=1, help="training texts sampled from the grammar")
+    n_heldout: int = param(1000, low=1, help="held-out texts for the validation loss")
+    steps: int = param(2500, low=1, help="gradient steps")
+    batch_size: int = param(64, low=1, help="texts per step")
+    lr: float = param(3e-3, low=0.0, high=1.0, low_inclusive=False, help="peak learning rate")
+    warmup: int = param(100, low=0, help="steps of linear learning-rate warm-up")
+    weight_decay: float = param(0.01, low=0.0, help="AdamW weight decay")
+    eval_every: int = param(250, low=1, help="steps between evaluations")
+    n_eval_samples: int = param(256, low=1, help="samples generated at each evaluation")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_choice("size", self.size, tuple(TINY_CONFIGS))
-        check_positive_int("n_train", self.n_train)
-        check_positive_int("n_heldout", self.n_heldout)
-        check_positive_int("steps", self.steps)
-        check_positive_int("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, 1.0, low_inclusive=False)
-        check_positive_int("warmup", self.warmup, 0)
-        check_range("weight_decay", self.weight_decay, 0.0, None)
-        check_positive_int("eval_every", self.eval_every)
-        check_positive_int("n_eval_samples", self.n_eval_samples)
-        check_positive_int("seed", self.seed, 0)
-
+        validate(self)
 
 def _encode(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     enc = tokenizer(texts, padding=True, return_tensors="pt")

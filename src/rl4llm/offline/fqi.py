@@ -27,6 +27,7 @@ import torch
 from rl4llm.offline.cql import cql_loss
 from rl4llm.offline.dataset import OfflineDataset
 from rl4llm.rl.dqn import QNetwork, dqn_targets
+from rl4llm.config import param, validate
 from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
 
 __all__ = ["OfflineQConfig", "OfflineQResult", "train_offline_q", "fitted_q_iteration", "conservative_q_learning",
@@ -40,24 +41,18 @@ Callback = Callable[[int, QNetwork], dict[str, float] | None]
 class OfflineQConfig:
     """Hyperparameters of offline Q-learning; ``cql_alpha = 0`` is plain fitted Q-iteration."""
 
-    n_iterations: int = 20
-    steps_per_iteration: int = 50
-    batch_size: int = 128
-    lr: float = 1e-3
-    gamma: float = 0.95
-    hidden: int = 64
-    cql_alpha: float = 0.0
-    seed: int = 0
-    torch_threads: int = 1
+    n_iterations: int = param(20, low=1, help="fitted Q-iterations (target refreshes)")
+    steps_per_iteration: int = param(50, low=1, help="gradient steps per iteration")
+    batch_size: int = param(128, low=1, help="transitions per gradient step")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    gamma: float = param(0.95, low=0.0, high=1.0, high_inclusive=False, help="discount factor")
+    hidden: int = param(64, low=1, help="hidden units of the Q-network")
+    cql_alpha: float = param(0.0, low=0.0, help="weight of CQL's conservative penalty (0: fitted Q-iteration)")
+    seed: int = param(0, low=0, help="random seed")
+    torch_threads: int = param(1, low=1, help="torch threads while training")
 
     def __post_init__(self) -> None:
-        for name in ("n_iterations", "steps_per_iteration", "batch_size", "hidden", "torch_threads"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("seed", self.seed, 0)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0, high_inclusive=False)
-        check_range("cql_alpha", self.cql_alpha, 0.0, None)
-
+        validate(self)
 
 @dataclass
 class OfflineQResult:

@@ -1,8 +1,8 @@
 """Offline logs of ``(query, prompt, correct?)``: Prompt-OIRL's demonstration data.
 
 :func:`collect_logs` runs the arithmetic LM once on every (query, prompt) pair, checks each answer, and caches the
-result on disk keyed by its configuration (and the checkpoint's checksums), so later runs, the book and the
-widgets never call the LM again. :func:`load_logs` / :func:`save_logs` read and write any LLM's logs in one
+result with :mod:`rl4llm.cache` (under ``cache_dir("prompting")``, keyed by its configuration, the checkpoint's
+checksums and the code that computes it), so later runs, the book and the widgets never call the LM again. :func:`load_logs` / :func:`save_logs` read and write any LLM's logs in one
 documented layout, as NPZ or CSV; one row per (query, prompt) pair:
 
 ================  ==========  ======================================================================
@@ -24,22 +24,21 @@ name              shape       meaning
 from __future__ import annotations
 
 import csv
-import hashlib
-import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import torch
 
+from rl4llm import cache
 from rl4llm.lm.model import CHECKSUM_FILE
 from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, principal_components, prompt_features
 from rl4llm.prompting.task import PROMPTS, Query, check_answer, query_features, sample_queries
 from rl4llm.utils import check_positive_int
 
-__all__ = ["PromptLogs", "collect_logs", "save_logs", "load_logs", "cache_dir", "LOGS_VERSION"]
+__all__ = ["PromptLogs", "collect_logs", "save_logs", "load_logs"]
 
-LOGS_VERSION = 4
 #: Prompt features kept: the top principal components of the LM's hidden states of the twelve instructions.
 #: Two directions are enough to tell the four answer formats apart; with more, a reward model trained on eight
 #: prompts finds directions that separate those eight and mislead it on the held-out paraphrases.
@@ -186,16 +185,22 @@ def load_logs(path: str | Path) -> PromptLogs:
     return PromptLogs.from_rows(rows)
 
 
-def cache_dir() -> Path:
-    """Where logs are cached: ``$RL4LLM_CACHE_DIR`` or ``~/.cache/rl4llm``."""
-    return Path(os.environ.get("RL4LLM_CACHE_DIR") or Path.home() / ".cache" / "rl4llm")
-
-
-def _cache_key(n_queries: int, seed: int, checkpoint: Path) -> str:
+def _cache_path(n_queries: int, seed: int, checkpoint: Path) -> Path:
     sums = checkpoint / CHECKSUM_FILE
     listing = sums.read_text() if sums.is_file() else ""
-    blob = json.dumps({"version": LOGS_VERSION, "n_queries": n_queries, "seed": seed, "checkpoint": listing})
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+    key = cache.cache_key({"n_queries": n_queries, "seed": seed, "checkpoint": listing}, [__name__])
+    return cache.cache_dir("prompting") / f"logs-{key}.pt"
+
+
+def _to_state(logs: PromptLogs) -> dict[str, Any]:
+    """The row layout as a cacheable state: numbers as tensors, strings as lists."""
+    return {k: v.tolist() if v.dtype.kind in "US" else torch.from_numpy(np.ascontiguousarray(v))
+            for k, v in logs.to_rows().items()}
+
+
+def _from_state(state: dict[str, Any]) -> PromptLogs:
+    return PromptLogs.from_rows({k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v, dtype=str)
+                                 for k, v in state.items()})
 
 
 def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=None, use_cache: bool = True,
@@ -211,9 +216,10 @@ def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=N
     check_positive_int("n_queries", n_queries, 4)
     check_positive_int("seed", seed, 0)
     ckpt = Path(checkpoint) if checkpoint is not None else CHECKPOINT_DIR
-    path = cache_dir() / f"prompt-oirl-logs-{_cache_key(n_queries, seed, ckpt)}.npz"
-    if use_cache and path.is_file():
-        return load_logs(path)
+    path = _cache_path(n_queries, seed, ckpt)
+    state = cache.load(path) if use_cache else None
+    if state is not None:
+        return _from_state(state)
     if model is None or tokenizer is None:
         model, tokenizer = load_arithmetic_lm(ckpt)
     rng = np.random.default_rng(seed)
@@ -230,8 +236,5 @@ def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=N
         prompt_heldout=np.array([not p.logged for p in PROMPTS]), answer=np.array(answers, dtype=str),
         query_text=np.array([q.text for q in queries]))
     if use_cache:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        save_logs(logs, tmp)
-        os.replace(tmp, path)
+        cache.save(path, _to_state(logs))
     return logs

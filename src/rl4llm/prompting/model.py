@@ -92,10 +92,14 @@ def prompt_features(model, tokenizer: CharTokenizer, texts: list[str]) -> np.nda
     return out.hidden_states[-1][:, -1, :].float().numpy().astype(np.float32)
 
 
-def principal_components(features: np.ndarray, n_components: int = 2) -> np.ndarray:
+def principal_components(features: np.ndarray, n_components: int = 2,
+                         fit_rows: np.ndarray | None = None) -> np.ndarray:
     """Project rows of ``features`` ``[n, d]`` on their top ``n_components`` principal directions ``[n, r]``.
 
     With :math:`X_c = X - \\bar x` and the SVD :math:`X_c = U S V^\\top`, the result is :math:`X_c V_{:r}`.
+    ``fit_rows`` (a boolean mask or indices) computes the mean and the directions from those rows only and
+    projects every row with them: fitted on the logged prompts alone, the features of a held-out prompt use
+    nothing but its own text (by default all rows are used, which is *transductive* for held-out rows).
     Twelve prompts give twelve points in a 64-dimensional space: a reward model trained on eight of them can
     separate them along directions that mean nothing for an unseen prompt. Keeping the few directions along which
     the candidate prompts vary most (computed from the prompt texts alone, no labels) is what lets it generalise
@@ -107,8 +111,13 @@ def principal_components(features: np.ndarray, n_components: int = 2) -> np.ndar
     if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not (
             1 <= n_components <= min(x.shape)):
         raise ValueError(f"n_components must be an int in [1, {min(x.shape)}], got {n_components!r}")
-    centred = x - x.mean(axis=0)
-    _, _, vt = np.linalg.svd(centred, full_matrices=False)
+    fit = x
+    if fit_rows is not None:
+        fit = x[np.asarray(fit_rows)]
+        if fit.ndim != 2 or fit.shape[0] < n_components:
+            raise ValueError(f"fit_rows must select at least n_components = {n_components} rows, got {fit.shape[0]}")
+    mean = fit.mean(axis=0)
+    _, _, vt = np.linalg.svd(fit - mean, full_matrices=False)
     basis = vt[:n_components]
     basis = basis * np.sign(basis[np.arange(n_components), np.abs(basis).argmax(axis=1)])[:, None]
-    return centred @ basis.T
+    return (x - mean) @ basis.T

@@ -46,7 +46,8 @@ from rl4llm.prompting.task import (
     sample_query,
 )
 from rl4llm.prompting.tokenizer import CharTokenizer, default_tokenizer
-from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.utils import check_positive_int, progress, set_seed, set_torch_threads
 
 __all__ = ["HOME_TYPE", "PretrainConfig", "training_examples", "train", "accuracy_table", "add_arguments", "main"]
 
@@ -56,29 +57,22 @@ HOME_TYPE: dict[str, str] = dict(zip(FORMATS, QUERY_TYPES))
 
 @dataclass
 class PretrainConfig:
-    n_examples: int = 12000
-    home_frac: float = 0.9
-    steps: int = 3000
-    batch_size: int = 64
-    lr: float = 3e-3
-    n_layer: int = 2
-    n_embd: int = 64
-    n_head: int = 4
-    seed: int = 0
+    """Defaults are the shipped arithmetic checkpoint's run."""
+
+    n_examples: int = param(12000, low=8, help="training examples")
+    home_frac: float = param(0.9, low=0.0, high=1.0, help="share of examples in each format's home region")
+    steps: int = param(3000, low=1, help="gradient steps")
+    batch_size: int = param(64, low=1, help="examples per step")
+    lr: float = param(3e-3, low=0.0, low_inclusive=False, help="learning rate")
+    n_layer: int = param(2, low=1, help="transformer blocks")
+    n_embd: int = param(64, low=1, help="embedding width (a multiple of n_head)")
+    n_head: int = param(4, low=1, help="attention heads")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("n_examples", self.n_examples, 8)
-        check_range("home_frac", self.home_frac, 0.0, 1.0)
-        check_positive_int("steps", self.steps)
-        check_positive_int("batch_size", self.batch_size)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_positive_int("n_layer", self.n_layer)
-        check_positive_int("n_embd", self.n_embd)
-        check_positive_int("n_head", self.n_head)
+        validate(self)
         if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd must be a multiple of n_head ({self.n_head}), got {self.n_embd}")
-        check_positive_int("seed", self.seed, 0)
-
+            raise ConfigError("n_embd", f"n_embd must be a multiple of n_head ({self.n_head}), got {self.n_embd}")
 
 def training_examples(n: int, home_frac: float, rng: np.random.Generator,
                       ) -> list[tuple[Query, Prompt]]:

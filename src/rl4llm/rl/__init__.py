@@ -7,8 +7,10 @@ loops (``train_ppo``, ``train_reinforce``, ``train_dqn``), which only compose th
 from __future__ import annotations
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder
-from rl4llm.rl.losses import clipped_value_loss, entropy_bonus, normalize_advantages, ppo_clip_loss
-from rl4llm.rl.ppo import PPOConfig, PPOResult, evaluate, make_env_fn, token_ppo_config, train_ppo
+from rl4llm.rl.common import Callback, TrainResult, evaluate, make_env_fn
+from rl4llm.rl.losses import (approx_kl, clip_fraction, clipped_value_loss, entropy_bonus, masked_whiten,
+                              normalize_advantages, ppo_clip_loss)
+from rl4llm.rl.ppo import PPOConfig, PPOResult, token_ppo_config, train_ppo
 from rl4llm.rl.returns import discounted_returns, gae
 from rl4llm.rl.reinforce import ReinforceConfig, ReinforceResult, reinforce_loss, train_reinforce
 from rl4llm.rl.dqn import DQNConfig, DQNResult, QNetwork, ReplayBuffer, dqn_targets, epsilon_schedule, train_dqn
@@ -20,6 +22,11 @@ __all__ = [
     "clipped_value_loss",
     "entropy_bonus",
     "normalize_advantages",
+    "masked_whiten",
+    "approx_kl",
+    "clip_fraction",
+    "Callback",
+    "TrainResult",
     "ActorCritic",
     "ObsEncoder",
     "PPOConfig",

@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium
 import numpy as np
 import torch
 from torch import nn
 
+from rl4llm.config import param, validate
 from rl4llm.rl.agent import ObsEncoder, _apply_mlp, mlp
-from rl4llm.rl.ppo import Callback, make_env_fn
+from rl4llm.rl.common import Callback, TrainResult, call_back, make_env_fn
 from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
 
 __all__ = ["dqn_targets", "epsilon_schedule", "QNetwork", "ReplayBuffer", "DQNConfig", "DQNResult", "train_dqn"]
@@ -134,61 +135,35 @@ class DQNConfig:
     network every ``target_update`` steps; :math:`\\epsilon` decays linearly (:func:`epsilon_schedule`).
     """
 
-    total_steps: int = 50_000
-    buffer_size: int = 10_000
-    batch_size: int = 64
-    lr: float = 5e-4
-    gamma: float = 0.99
-    learning_starts: int = 1_000
-    train_freq: int = 4
-    target_update: int = 500
-    eps_start: float = 1.0
-    eps_end: float = 0.05
-    eps_fraction: float = 0.3
-    max_grad_norm: float | None = None
-    hidden: int = 64
-    seed: int = 0
-    torch_threads: int = 1
+    total_steps: int = param(50_000, low=1, help="environment steps in all")
+    buffer_size: int = param(10_000, low=1, help="transitions the replay buffer holds")
+    batch_size: int = param(64, low=1, help="replayed transitions per gradient step")
+    lr: float = param(5e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
+    gamma: float = param(0.99, low=0.0, high=1.0, help="discount factor")
+    learning_starts: int = param(1_000, low=0, help="steps collected before the first gradient step")
+    train_freq: int = param(4, low=1, help="environment steps between two gradient steps")
+    target_update: int = param(500, low=1, help="steps between two copies into the target network")
+    eps_start: float = param(1.0, low=0.0, high=1.0, help="initial exploration rate epsilon")
+    eps_end: float = param(0.05, low=0.0, high=1.0, help="final exploration rate epsilon")
+    eps_fraction: float = param(0.3, low=0.0, high=1.0, low_inclusive=False,
+                                help="fraction of total_steps over which epsilon decays")
+    max_grad_norm: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True,
+                                        help="global gradient-norm clip; None: no clipping")
+    hidden: int = param(64, low=1, help="hidden units of the Q-network")
+    seed: int = param(0, low=0, help="random seed")
+    torch_threads: int = param(1, low=1, help="torch CPU threads")
 
     def __post_init__(self) -> None:
-        for name in ("total_steps", "buffer_size", "batch_size", "train_freq", "target_update", "hidden",
-                     "torch_threads"):
-            check_positive_int(name, getattr(self, name))
-        check_positive_int("learning_starts", self.learning_starts, 0)
-        check_positive_int("seed", self.seed, 0)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("eps_start", self.eps_start, 0.0, 1.0)
-        check_range("eps_end", self.eps_end, 0.0, 1.0)
-        check_range("eps_fraction", self.eps_fraction, 0.0, 1.0, low_inclusive=False)
-        if self.max_grad_norm is not None:
-            check_range("max_grad_norm", self.max_grad_norm, 0.0, None, low_inclusive=False)
+        validate(self)
 
 
 @dataclass
-class DQNResult:
-    """What :func:`train_dqn` returns.
-
-    Attributes:
-        agent: the trained :class:`QNetwork` (``agent.act(obs)`` is the greedy policy).
-        episode_returns: true return of every finished training episode (exploratory, :math:`\\epsilon`-greedy).
-        episode_steps: the environment step at which each of those episodes ended.
-        curves: one row every ``log_every`` steps (``env_steps``, ``mean_return`` of the last 20 episodes,
-            ``epsilon``, ``loss``, ``q_mean``: the mean predicted Q of the last minibatch).
-        env_steps: environment steps taken.
-        wall_s: seconds of training.
-    """
-
-    agent: QNetwork
-    episode_returns: list[float] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    curves: list[dict[str, float]] = field(default_factory=list)
-    env_steps: int = 0
-    wall_s: float = 0.0
-
-    def final_return(self, last: int = 20) -> float:
-        """Mean return of the last ``last`` training episodes (``nan`` if none finished)."""
-        return float(np.mean(self.episode_returns[-last:])) if self.episode_returns else float("nan")
+class DQNResult(TrainResult):
+    """What :func:`train_dqn` returns: a :class:`~rl4llm.rl.common.TrainResult` whose ``agent`` is the trained
+    :class:`QNetwork` (``agent.act(obs)`` is the greedy policy), whose ``episode_returns`` are those of the
+    exploratory :math:`\\epsilon`-greedy training episodes, and whose ``curves`` hold one row every ``log_every``
+    steps (``iteration``, ``env_steps``, ``mean_return`` of the last 20 episodes, ``epsilon``, ``loss``,
+    ``q_mean``: the mean predicted Q of the last minibatch)."""
 
 
 def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | None = None,
@@ -198,8 +173,9 @@ def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | N
     Args:
         make_env: zero-argument factory of a gymnasium env with a ``Discrete`` action space (or an env id).
         config: hyperparameters (default :class:`DQNConfig`).
-        callback: optional ``callback(state)`` called every ``log_every`` steps with ``env_steps``, ``agent``,
-            ``episode_returns`` and ``curves`` (the same keys as :func:`rl4llm.rl.train_ppo`'s); returning
+        callback: optional ``callback(iteration, info, agent)`` (the protocol of :mod:`rl4llm.rl.common`): one
+            iteration is ``log_every`` environment steps; it is called after the step's update with that
+            iteration's row of ``curves`` (``env_steps`` = the steps taken so far) and the Q-network. Returning
             ``False`` stops training.
         log_every: steps between two rows of ``curves`` (and two callback calls).
         desc: progress-bar label.
@@ -253,14 +229,12 @@ def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | N
         if step % config.target_update == 0:
             target_net.load_state_dict(q_net.state_dict())
         if (step + 1) % log_every == 0:
-            result.curves.append({"env_steps": step + 1, "mean_return": result.final_return(20), "epsilon": eps,
-                                  "loss": last_loss, "q_mean": q_mean})
-            if callback is not None:
-                state = {"iteration": (step + 1) // log_every - 1, "env_steps": step + 1, "agent": q_net,
-                         "episode_returns": result.episode_returns, "curves": result.curves}
-                if callback(state) is False:
-                    result.env_steps = step + 1
-                    break
+            row = {"iteration": (step + 1) // log_every, "env_steps": step + 1,
+                   "mean_return": result.final_return(20), "epsilon": eps, "loss": last_loss, "q_mean": q_mean}
+            result.curves.append(row)
+            if call_back(callback, row["iteration"], row, q_net):
+                result.env_steps = step + 1
+                break
     else:
         result.env_steps = config.total_steps
     env.close()

@@ -9,6 +9,12 @@ We *minimise*, so the loss is :math:`-L^{CLIP}`. The min makes the objective a p
 has moved more than :math:`\\epsilon` in the direction that the advantage favours, the gradient is zero, which keeps
 each update close to the policy that collected the data. The other terms of PPO's loss (value regression, entropy
 bonus, advantage normalisation) live here too, so that the trainer in :mod:`rl4llm.rl.ppo` only composes them.
+
+Both PPO loops of the book, chapter 1's :func:`rl4llm.rl.train_ppo` and chapter 5's
+:func:`rl4llm.rlhf.ppo.train_ppo_rlhf`, log the same diagnostics from this module: :func:`approx_kl` (how far an
+update moved the policy), :func:`clip_fraction` (how often the ratio left the trust region) and the (masked)
+entropy :func:`entropy_bonus`; chapter 5 whitens its advantages over the response tokens with
+:func:`masked_whiten`. A ``mask`` marks the entries that count (1) and padding (0).
 """
 
 from __future__ import annotations
@@ -17,9 +23,11 @@ import math
 
 import torch
 
+from rl4llm.config import is_unbounded
 from rl4llm.utils import check_range
 
-__all__ = ["ppo_clip_loss", "clipped_value_loss", "entropy_bonus", "normalize_advantages"]
+__all__ = ["ppo_clip_loss", "clipped_value_loss", "entropy_bonus", "normalize_advantages", "masked_whiten",
+           "approx_kl", "clip_fraction"]
 
 
 def _check_same_shape(**tensors: torch.Tensor) -> None:
@@ -35,9 +43,19 @@ def _check_same_shape(**tensors: torch.Tensor) -> None:
             raise ValueError(f"{name} must have the shape of {name0} {tuple(t0.shape)}, got {tuple(t.shape)}")
 
 
+def _check_mask(mask: torch.Tensor, shape: tuple[int, ...]) -> None:
+    """A 0/1 ``mask`` of the given shape with at least one 1."""
+    if not isinstance(mask, torch.Tensor):
+        raise TypeError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
+    if tuple(mask.shape) != shape:
+        raise ValueError(f"mask must have shape {shape}, got {tuple(mask.shape)}")
+    if not bool(mask.any()):
+        raise ValueError("mask must mark at least one entry (it is all 0)")
+
+
 def _check_clip(name: str, clip_eps: float) -> float:
     """``clip_eps`` in ``[0, inf]``: ``inf`` switches clipping off (the plain importance-weighted surrogate)."""
-    if isinstance(clip_eps, (int, float)) and not isinstance(clip_eps, bool) and math.isinf(clip_eps) and clip_eps > 0:
+    if is_unbounded(clip_eps):
         return math.inf
     return check_range(name, clip_eps, 0.0, None)
 
@@ -83,7 +101,7 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
     # BEGIN SOLUTION
     returns = returns.detach()
     unclipped = (values - returns) ** 2
-    if clip_eps is None or math.isinf(clip_eps):
+    if clip_eps is None or is_unbounded(clip_eps):
         return 0.5 * unclipped.mean()
     old_values = old_values.detach()
     v_clipped = old_values + torch.clamp(values - old_values, -clip_eps, clip_eps)
@@ -92,16 +110,23 @@ def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: 
     # END SOLUTION
 
 
-def entropy_bonus(logits: torch.Tensor) -> torch.Tensor:
-    """Mean entropy :math:`\\mathcal H = -\\sum_a \\pi(a) \\log \\pi(a)` of categorical policies given ``[B, A]`` logits.
+def entropy_bonus(logits: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean entropy :math:`\\mathcal H = -\\sum_a \\pi(a) \\log \\pi(a)` of categorical policies given ``[..., A]`` logits.
 
-    PPO *adds* ``ent_coef * entropy`` to its objective (subtracts it from the loss) to keep exploring.
+    PPO *adds* ``ent_coef * entropy`` to its objective (subtracts it from the loss) to keep exploring. With a
+    ``mask`` of shape ``logits.shape[:-1]`` (1 on the positions that count, 0 on padding) the mean runs over the
+    masked positions only, :math:`\\sum_t m_t \\mathcal H_t / \\sum_t m_t` (chapter 5's per-token entropy).
     """
-    if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] == 0:
-        raise ValueError(f"logits must be a non-empty [B, A] tensor, got {getattr(logits, 'shape', logits)!r}")
+    if not isinstance(logits, torch.Tensor) or logits.dim() < 2 or logits.numel() == 0:
+        raise ValueError(f"logits must be a non-empty [..., A] tensor, got {getattr(logits, 'shape', logits)!r}")
+    if mask is not None:
+        _check_mask(mask, tuple(logits.shape[:-1]))
     # BEGIN SOLUTION
     logp = torch.log_softmax(logits, dim=-1)
-    return -(logp.exp() * logp).sum(dim=-1).mean()
+    per_position = -(logp.exp() * logp).sum(dim=-1)
+    if mask is None:
+        return per_position.mean()
+    return (per_position * mask).sum() / mask.sum()
     # END SOLUTION
 
 
@@ -119,3 +144,54 @@ def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.T
         return centred
     return centred / (advantages.std() + eps)
     # END SOLUTION
+
+
+def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8) -> torch.Tensor:
+    """Whiten ``x`` over the entries where ``mask`` is 1, :math:`(x - \\mu) / \\sqrt{\\sigma^2 + \\varepsilon}`;
+    0 elsewhere.
+
+    .. math:: \\mu = \\frac{\\sum_i m_i x_i}{\\sum_i m_i}, \\qquad
+              \\sigma^2 = \\frac{\\sum_i m_i (x_i - \\mu)^2}{\\sum_i m_i}
+
+    (the population variance over the batch's response tokens, as in Ziegler et al.'s and TRL's PPO for
+    language models; ``mask=None`` counts every entry). Chapter 1's :func:`normalize_advantages` is the
+    per-minibatch form with the sample standard deviation added to :math:`\\varepsilon` outside the root.
+    """
+    if not isinstance(x, torch.Tensor) or x.numel() == 0:
+        raise ValueError("x must be a non-empty torch.Tensor")
+    if mask is None:
+        mask = torch.ones_like(x)
+    else:
+        _check_mask(mask, tuple(x.shape))
+    eps = check_range("eps", eps, 0.0, None)
+    n = mask.sum().clamp_min(1.0)
+    mean = (x * mask).sum() / n
+    var = (((x - mean) * mask) ** 2).sum() / n
+    return (x - mean) * torch.rsqrt(var + eps) * mask
+
+
+def approx_kl(logp_new: torch.Tensor, logp_old: torch.Tensor) -> torch.Tensor:
+    """How far an update moved the policy: the k3 estimate of :math:`\\mathrm{KL}(\\pi_{old} \\| \\pi_\\theta)`.
+
+    .. math:: \\widehat{\\mathrm{KL}} = \\text{mean}\\big((\\rho - 1) - \\log \\rho\\big),
+              \\qquad \\log\\rho = \\log\\pi_\\theta(a|s) - \\log\\pi_{old}(a|s)
+
+    on actions sampled from :math:`\\pi_{old}` (Schulman 2020, "Approximating KL divergence"): unbiased, and never
+    negative since :math:`e^x - 1 \\ge x`. Returns a detached scalar tensor; ``target_kl`` compares against it.
+    """
+    _check_same_shape(logp_new=logp_new, logp_old=logp_old)
+    with torch.no_grad():
+        log_ratio = logp_new - logp_old
+        return ((log_ratio.exp() - 1.0) - log_ratio).mean()
+
+
+def clip_fraction(logp_new: torch.Tensor, logp_old: torch.Tensor, clip_eps: float) -> torch.Tensor:
+    """The fraction of samples whose ratio :math:`\\rho = \\pi_\\theta/\\pi_{old}` left
+    :math:`[1-\\epsilon, 1+\\epsilon]`, i.e. :math:`\\text{mean}(\\mathbb 1[|\\rho - 1| > \\epsilon])`: where the
+    clipped surrogate stopped the gradient. 0 when ``clip_eps`` is ``inf`` (no clipping). Returns a detached
+    scalar tensor."""
+    _check_same_shape(logp_new=logp_new, logp_old=logp_old)
+    clip_eps = _check_clip("clip_eps", clip_eps)
+    with torch.no_grad():
+        log_ratio = logp_new - logp_old
+        return ((log_ratio.exp() - 1.0).abs() > clip_eps).float().mean()

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import gymnasium
 import numpy as np
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.rl.agent import ActorCritic
-from rl4llm.rl.ppo import make_env_fn
+from rl4llm.rl.common import Callback, TrainResult, call_back, make_env_fn
 from rl4llm.rl.returns import discounted_returns
-from rl4llm.utils import check_choice, check_positive_int, check_range, progress, set_seed, set_torch_threads
+from rl4llm.utils import progress, set_seed, set_torch_threads
 
 __all__ = ["reinforce_loss", "ReinforceConfig", "ReinforceResult", "train_reinforce"]
 
@@ -61,56 +62,46 @@ class ReinforceConfig:
     ``vf_coef``), ``"mean"`` (one constant per batch: the mean reward-to-go of its steps) or ``"none"``.
     """
 
-    total_steps: int = 50_000
-    episodes_per_batch: int = 8
-    lr: float = 3e-3
-    gamma: float = 0.99
-    baseline: str = "value"
-    vf_coef: float = 0.5
-    hidden: int = 64
-    seed: int = 0
-    torch_threads: int = 1
+    total_steps: int = param(50_000, low=1, help="environment steps in all (whole batches of episodes)")
+    episodes_per_batch: int = param(8, low=1, help="whole episodes per gradient step (one iteration)")
+    lr: float = param(3e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
+    gamma: float = param(0.99, low=0.0, high=1.0, help="discount factor")
+    baseline: str = param("value", choices=("value", "mean", "none"),
+                          help="learned value, batch-mean reward-to-go, or none")
+    vf_coef: float = param(0.5, low=0.0, help="weight of the value loss (baseline='value')")
+    hidden: int = param(64, low=1, help="hidden units of the actor-critic")
+    seed: int = param(0, low=0, help="random seed")
+    torch_threads: int = param(1, low=1, help="torch CPU threads")
 
     def __post_init__(self) -> None:
-        check_positive_int("total_steps", self.total_steps)
-        check_positive_int("episodes_per_batch", self.episodes_per_batch)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_choice("baseline", self.baseline, ("value", "mean", "none"))
-        check_range("vf_coef", self.vf_coef, 0.0, None)
-        check_positive_int("hidden", self.hidden)
-        check_positive_int("seed", self.seed, 0)
-        check_positive_int("torch_threads", self.torch_threads)
+        validate(self)
 
 
 @dataclass
-class ReinforceResult:
-    """The trained agent, per-episode true returns (and the env step each ended at), per-update curves."""
-
-    agent: ActorCritic
-    episode_returns: list[float] = field(default_factory=list)
-    episode_steps: list[int] = field(default_factory=list)
-    curves: list[dict[str, float]] = field(default_factory=list)
-    env_steps: int = 0
-    wall_s: float = 0.0
-
-    def final_return(self, last: int = 20) -> float:
-        return float(np.mean(self.episode_returns[-last:])) if self.episode_returns else float("nan")
+class ReinforceResult(TrainResult):
+    """What :func:`train_reinforce` returns: a :class:`~rl4llm.rl.common.TrainResult` (the trained
+    :class:`~rl4llm.rl.agent.ActorCritic`, per-episode true returns and the step each ended at) with one row of
+    ``curves`` per update (``iteration``, ``env_steps``, ``mean_return``, ``loss``)."""
 
 
 def train_reinforce(make_env: Callable[[], gymnasium.Env] | str,
-                    config: ReinforceConfig | None = None, desc: str = "REINFORCE") -> ReinforceResult:
+                    config: ReinforceConfig | None = None, desc: str = "REINFORCE",
+                    callback: Callback | None = None) -> ReinforceResult:
     """Monte-Carlo policy gradient on one environment, ``episodes_per_batch`` whole episodes per update.
 
     Each update minimises :func:`reinforce_loss` on all the steps of the batch (plus ``vf_coef`` times the value
     regression :math:`\\tfrac12 (V_\\phi(s_t) - G_t)^2` with the learned baseline). An episode cut by a time
     limit is treated as ended (REINFORCE has no value to bootstrap from). The environment is reset with
     ``config.seed`` once; later episodes continue its random stream. Training stops after the first batch
-    that reaches ``config.total_steps`` (whole episodes only).
+    that reaches ``config.total_steps`` (whole episodes only). One update is one iteration of the
+    ``callback(iteration, info, agent)`` protocol (:mod:`rl4llm.rl.common`): it runs after each update with that
+    update's row of ``curves``; returning ``False`` stops training.
     """
     config = ReinforceConfig() if config is None else config
     if not isinstance(config, ReinforceConfig):
         raise ValueError(f"config must be a ReinforceConfig, got {type(config).__name__}")
+    if callback is not None and not callable(callback):
+        raise ValueError("callback must be callable or None")
     factory = make_env_fn(make_env)
     set_torch_threads(config.torch_threads)
     set_seed(config.seed)
@@ -156,8 +147,11 @@ def train_reinforce(make_env: Callable[[], gymnasium.Env] | str,
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        result.curves.append({"env_steps": env_steps, "mean_return": result.final_return(20),
-                              "loss": loss.item()})
+        row = {"iteration": len(result.curves) + 1, "env_steps": env_steps,
+               "mean_return": result.final_return(20), "loss": loss.item()}
+        result.curves.append(row)
+        if call_back(callback, row["iteration"], row, agent):
+            break
     bar.close()
     env.close()
     result.env_steps = env_steps

@@ -11,7 +11,10 @@ in one module per concept, imported explicitly (they load transformers):
 * ``ppo``: step 3, KL-penalised PPO for language models (fixed or adaptive KL coefficient);
 * ``best_of_n`` and ``overoptimization``: best-of-n sampling and Gao et al.'s over-optimisation forms;
 * ``dpo``: direct preference optimisation on the same pairs;
-* ``pipeline``: the shared, cached SFT -> preferences -> reward-model stages and evaluation in SFT units;
+* ``stages``: the shared, cached SFT -> preferences -> reward-model stages (:class:`StagesConfig`, the one
+  place that holds their defaults);
+* ``evaluation``: a policy's gold and proxy reward in SFT units and its KL to the SFT policy;
+* ``ppo_run``: PPO from the shared stages, evaluated as it trains;
 * ``plots``: the chapter's figures.
 """
 

@@ -22,7 +22,7 @@ import torch
 
 from rl4llm.lm.generation import position_ids_from_mask
 from rl4llm.lm.language import parses, valid_next
-from rl4llm.rlhf.pipeline import Stages, sample_many
+from rl4llm.rlhf.stages import Stages, sample_many
 from rl4llm.rlhf.rollout import decode_texts
 from rl4llm.utils import check_positive_int
 

@@ -20,13 +20,16 @@ One PPO iteration:
    reward model as in InstructGPT), gradient-norm clipping.
 5. **Adapt** :math:`\\beta` (:class:`rl4llm.rlhf.AdaptiveKLController`) if a KL target is given.
 
+Steps 1-4 are :func:`collect_lm_rollout`, :func:`lm_advantages` (with :func:`kl_penalised_rewards` and
+:func:`token_advantages`) and :func:`lm_ppo_update`; :func:`train_ppo_rlhf` is the loop over them, shaped like
+chapter 1's :func:`rl4llm.rl.train_ppo` and configured with the same knob names (:class:`PPORLHFConfig`).
+
 Dropout is off (the models stay in ``eval()`` mode), so the importance ratio is exactly 1 at the start of each
 update, as PPO assumes.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -35,66 +38,65 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rl4llm.rl import clipped_value_loss, gae, ppo_clip_loss
+from rl4llm.config import param, validate
+from rl4llm.rl import approx_kl, clip_fraction, clipped_value_loss, entropy_bonus, gae, masked_whiten, ppo_clip_loss
+from rl4llm.rl.common import Callback, call_back
 from rl4llm.rlhf.kl import AdaptiveKLController, FixedKLController, kl_k1
 from rl4llm.rlhf.reward_model import ValueModel
 from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_prompted_sequences, sample_sequences
-from rl4llm.utils import check_positive_int, check_range, progress
+from rl4llm.utils import check_range, progress
 
-__all__ = ["PPORLHFConfig", "PPORLHFHistory", "kl_penalised_rewards", "token_advantages", "token_entropy",
-           "train_ppo_rlhf"]
+__all__ = ["PPORLHFConfig", "PPORLHFHistory", "LMRollout", "collect_lm_rollout", "lm_advantages", "lm_ppo_update",
+           "kl_penalised_rewards", "token_advantages", "token_entropy", "train_ppo_rlhf"]
 
 
 @dataclass
 class PPORLHFConfig:
-    """Hyperparameters of PPO for language models (defaults: the chapter's runs)."""
+    """Hyperparameters of PPO for language models (defaults: the chapter's runs).
 
-    iterations: int = 40
-    batch_size: int = 64
-    minibatch_size: int = 32
-    epochs: int = 2
-    lr: float = 1e-3
-    critic_lr: float = 1e-3
-    clip_eps: float = 0.2
-    vf_clip: float | None = 0.2
-    kl_coef: float = 0.1
-    kl_target: float | None = None  # set (nats per sequence) to use the adaptive controller
-    kl_horizon: float = 500.0
-    gamma: float = 1.0
-    lam: float = 0.95
-    vf_coef: float = 0.5
-    max_grad_norm: float = 1.0
-    max_new_tokens: int = 28
-    temperature: float = 1.0
-    whiten_advantages: bool = True
-    seed: int = 0
+    The knobs it shares with chapter 1's :class:`rl4llm.rl.PPOConfig` have the same names (``lr``, ``n_epochs``,
+    ``n_minibatches``, ``gamma``, ``gae_lambda``, ``clip_eps``, ``clip_value``, ``vf_coef``, ``max_grad_norm``,
+    ``norm_adv``). ``iterations`` counts collect/update rounds (one batch of ``batch_size`` responses each), the
+    same word as :attr:`rl4llm.rl.PPOConfig.iterations`. One difference: here the critic is its own model, so
+    ``clip_value`` is its own clip range (a number, ``None`` for none) instead of a switch that reuses
+    ``clip_eps``.
+    """
+
+    iterations: int = param(40, low=1, help="collect/update rounds, one batch of responses each")
+    batch_size: int = param(64, low=1, help="responses sampled per iteration")
+    n_minibatches: int = param(2, low=1, help="minibatches of responses per epoch (at most batch_size)")
+    n_epochs: int = param(2, low=1, help="passes over each iteration's batch")
+    lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate of the policy")
+    critic_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate of the critic")
+    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
+                            help="clip range of the ratio; inf: no clipping")
+    clip_value: float | None = param(0.2, low=0.0, low_inclusive=False, allow_inf=True, allow_none=True,
+                                     help="clip range of the value around the old prediction; None or inf: none")
+    kl_coef: float = param(0.1, low=0.0, help="initial KL coefficient beta of the per-token penalty")
+    kl_target: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True,
+                                    help="KL target (nats per sequence) of the adaptive controller; None: fixed")
+    kl_horizon: float = param(500.0, low=0.0, low_inclusive=False, help="horizon of the adaptive KL controller")
+    gamma: float = param(1.0, low=0.0, high=1.0, help="discount factor over the tokens")
+    gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
+    vf_coef: float = param(0.5, low=0.0, help="weight of the value loss")
+    max_grad_norm: float = param(1.0, low=0.0, low_inclusive=False, help="global gradient-norm clip")
+    max_new_tokens: int = param(28, low=1, help="longest response, in tokens")
+    temperature: float = param(1.0, low=0.0, low_inclusive=False, help="sampling temperature of the rollouts")
+    norm_adv: bool = param(True, help="whiten the advantages over the batch's response tokens")
+    seed: int = param(0, low=0, help="random seed")
 
     def __post_init__(self) -> None:
-        check_positive_int("iterations", self.iterations)
-        check_positive_int("batch_size", self.batch_size)
-        check_positive_int("minibatch_size", self.minibatch_size)
-        if self.minibatch_size > self.batch_size:
-            raise ValueError(f"minibatch_size must be <= batch_size ({self.batch_size}), got {self.minibatch_size}")
-        check_positive_int("epochs", self.epochs)
-        check_range("lr", self.lr, 0.0, None, low_inclusive=False)
-        check_range("critic_lr", self.critic_lr, 0.0, None, low_inclusive=False)
-        if not (isinstance(self.clip_eps, float) and math.isinf(self.clip_eps)):
-            check_range("clip_eps", self.clip_eps, 0.0, None, low_inclusive=False)
-        if self.vf_clip is not None:
-            check_range("vf_clip", self.vf_clip, 0.0, None, low_inclusive=False)
-        check_range("kl_coef", self.kl_coef, 0.0, None)
-        if self.kl_target is not None:
-            check_range("kl_target", self.kl_target, 0.0, None, low_inclusive=False)
-            if self.kl_coef <= 0:
-                raise ValueError("kl_coef must be > 0 when kl_target (adaptive KL) is set")
-        check_range("kl_horizon", self.kl_horizon, 0.0, None, low_inclusive=False)
-        check_range("gamma", self.gamma, 0.0, 1.0)
-        check_range("lam", self.lam, 0.0, 1.0)
-        check_range("vf_coef", self.vf_coef, 0.0, None)
-        check_range("max_grad_norm", self.max_grad_norm, 0.0, None, low_inclusive=False)
-        check_positive_int("max_new_tokens", self.max_new_tokens)
-        check_range("temperature", self.temperature, 0.0, None, low_inclusive=False)
-        check_positive_int("seed", self.seed, 0)
+        validate(self)
+        if self.n_minibatches > self.batch_size:
+            raise ValueError(f"n_minibatches must be in [1, batch_size = {self.batch_size}], "
+                             f"got {self.n_minibatches}")
+        if self.kl_target is not None and self.kl_coef <= 0:
+            raise ValueError("kl_coef must be > 0 when kl_target (adaptive KL) is set")
+
+    @property
+    def minibatch_size(self) -> int:
+        """Responses per minibatch, ``ceil(batch_size / n_minibatches)``."""
+        return -(-self.batch_size // self.n_minibatches)
 
 
 @dataclass
@@ -141,7 +143,7 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
 
 
 def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float = 1.0,
-                     lam: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+                     gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the tokens of right-padded responses, each ending (terminated) at its last token.
 
     With :math:`V(s_{T+1}) = 0` after the last token, :func:`rl4llm.rl.gae` gives
@@ -155,7 +157,7 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
         raise ValueError(f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
                          f"{tuple(values.shape)} and {tuple(response_mask.shape)}")
     gamma = check_range("gamma", gamma, 0.0, 1.0)
-    lam = check_range("lam", lam, 0.0, 1.0)
+    gae_lambda = check_range("gae_lambda", gae_lambda, 0.0, 1.0)
     # BEGIN SOLUTION
     mask = response_mask.to(rewards.dtype)
     values = values * mask
@@ -163,51 +165,149 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
     terminated = torch.zeros_like(mask)
     terminated[torch.arange(mask.shape[0]), last] = 1.0
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
-    adv = gae(rewards.T, values.T, next_values.T, terminated.T, torch.zeros_like(mask).T, gamma, lam).T * mask
+    adv = gae(rewards.T, values.T, next_values.T, terminated.T, torch.zeros_like(mask).T, gamma,
+              gae_lambda).T * mask
     return adv, (adv + values) * mask
     # END SOLUTION
+
+
+def _next_token_logits(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
+    """``[B, T, V]`` logits of the policy at every response position (float32)."""
+    from rl4llm.lm.generation import position_ids_from_mask
+
+    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
+                 position_ids=position_ids_from_mask(batch.attention_mask)).logits[:, :-1].float()
 
 
 @torch.no_grad()
 def token_entropy(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     """The policy's entropy :math:`-\\sum_a \\pi(a \\mid s_t) \\log \\pi(a \\mid s_t)` at every state, ``[B, T]`` (0 on
     padding): how many of the vocabulary's actions it still spreads its probability over."""
-    from rl4llm.lm.generation import position_ids_from_mask
-
-    logits = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                   position_ids=position_ids_from_mask(batch.attention_mask)).logits[:, :-1].float()
-    logp = torch.log_softmax(logits, dim=-1)
+    logp = torch.log_softmax(_next_token_logits(model, batch), dim=-1)
     return -(logp.exp() * logp).sum(-1) * batch.response_mask
 
 
-def _masked_whiten(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    n = mask.sum().clamp_min(1.0)
-    mean = (x * mask).sum() / n
-    var = (((x - mean) * mask) ** 2).sum() / n
-    return (x - mean) * torch.rsqrt(var + eps) * mask
+@dataclass
+class LMRollout:
+    """One iteration's responses and what PPO needs of them, all ``[B, T]`` over the response tokens.
+
+    ``old_logp`` / ``ref_logp``: per-token log-probs under the policy that sampled and the reference;
+    ``old_values``: the critic's :math:`V(s_t)`; ``score``: ``[B]`` the reward model's score of each response;
+    ``entropy``: the policy's mean per-token entropy (nats), a diagnostic; ``start``: the column where every
+    response starts (0 without prompts, the prompts' length with them).
+    """
+
+    batch: SequenceBatch
+    old_logp: torch.Tensor
+    ref_logp: torch.Tensor
+    old_values: torch.Tensor
+    score: torch.Tensor
+    entropy: float
+    start: int = 0
+
+
+@torch.no_grad()
+def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
+                       reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
+                       eos_id: int, pad_id: int, generator: torch.Generator,
+                       prompts: list[list[int]] | None = None) -> LMRollout:
+    """Sample ``config.batch_size`` responses from ``policy`` and score them (no gradients). With ``prompts``
+    (token-id lists of one length, each starting with ``<bos>``) the responses continue them."""
+    start = 0
+    if prompts is None:
+        batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                 generator=generator, temperature=config.temperature)
+    else:
+        batch, start = sample_prompted_sequences(policy, prompts, config.max_new_tokens, eos_id, pad_id,
+                                                 generator=generator, temperature=config.temperature)
+    old_logp = response_logprobs(policy, batch)
+    entropy = float(entropy_bonus(_next_token_logits(policy, batch), batch.response_mask))
+    ref_logp = response_logprobs(ref_model, batch)
+    old_values = critic.values(batch)
+    score = reward_fn(batch).float()
+    return LMRollout(batch, old_logp, ref_logp, old_values, score, entropy, start)
+
+
+@torch.no_grad()
+def lm_advantages(rollout: LMRollout, kl_coef: float,
+                  config: PPORLHFConfig) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per-token KL-penalised rewards, GAE advantages (whitened over the batch's tokens when ``config.norm_adv``)
+    and value targets; returns ``(advantages, returns, kl)``, each ``[B, T]`` and 0 on padding."""
+    mask, t0 = rollout.batch.response_mask, rollout.start  # every response starts at column t0
+    rewards, kl = kl_penalised_rewards(rollout.score, rollout.old_logp[:, t0:], rollout.ref_logp[:, t0:],
+                                       mask[:, t0:], kl_coef)
+    adv, returns = token_advantages(rewards, rollout.old_values[:, t0:], mask[:, t0:], config.gamma,
+                                    config.gae_lambda)
+    adv, returns, kl = F.pad(adv, (t0, 0)), F.pad(returns, (t0, 0)), F.pad(kl, (t0, 0))
+    if config.norm_adv:
+        adv = masked_whiten(adv, mask)
+    return adv, returns, kl
+
+
+def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimizer,
+                  critic_opt: torch.optim.Optimizer, rollout: LMRollout, adv: torch.Tensor, returns: torch.Tensor,
+                  config: PPORLHFConfig, rng: np.random.Generator, iteration: int = 0) -> dict[str, float]:
+    """``config.n_epochs`` passes over minibatches of responses: a clipped-surrogate step of the policy, then a
+    clipped-value step of the critic, each with its gradient norm clipped. Returns the mean ``policy_loss``,
+    ``value_loss``, ``clip_frac`` and ``approx_kl`` over the minibatches (per token)."""
+    batch, old_logp, old_values = rollout.batch, rollout.old_logp, rollout.old_values
+    stats: dict[str, list[float]] = {"policy_loss": [], "value_loss": [], "clip_frac": [], "approx_kl": []}
+    for _ in range(config.n_epochs):
+        order = rng.permutation(len(batch))
+        for start in range(0, len(batch), config.minibatch_size):
+            idx = torch.as_tensor(order[start: start + config.minibatch_size])
+            mb = batch.index(idx)
+            m = mb.response_mask.bool()
+            new_logp = response_logprobs(policy, mb)
+            pg_loss = ppo_clip_loss(new_logp[m], old_logp[idx][m], adv[idx][m], config.clip_eps)
+            if not torch.isfinite(pg_loss):
+                raise FloatingPointError(f"PPO policy loss is {float(pg_loss)} at iteration {iteration}; lower lr "
+                                         f"({config.lr}) or clip_eps ({config.clip_eps})")
+            opt.zero_grad()
+            pg_loss.backward()
+            nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
+            opt.step()
+            values = critic.values(mb)
+            v_loss = config.vf_coef * clipped_value_loss(values[m], old_values[idx][m], returns[idx][m],
+                                                         config.clip_value)
+            critic_opt.zero_grad()
+            v_loss.backward()
+            nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
+            critic_opt.step()
+            stats["policy_loss"].append(pg_loss.item())
+            stats["value_loss"].append(v_loss.item())
+            stats["clip_frac"].append(float(clip_fraction(new_logp[m], old_logp[idx][m], config.clip_eps)))
+            stats["approx_kl"].append(float(approx_kl(new_logp[m], old_logp[idx][m])))
+    return {k: float(np.mean(v)) for k, v in stats.items()}
 
 
 def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                    reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
                    eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callable[[int, nn.Module], None] | None = None,
+                   callback: Callback | None = None,
                    prompt_fn: Callable[[int, np.random.Generator], list[list[int]]] | None = None,
                    ) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
-    ``gold_fn`` (optional) scores each rollout with the gold reward for logging only; ``callback(it, policy)``
-    runs after every iteration (e.g. to snapshot or evaluate). Returns the per-iteration history with
-    ``proxy`` (mean score), ``gold``, ``kl`` (mean :math:`\\sum_t k_1` per sequence, nats), ``kl_coef``,
-    ``length``, ``entropy`` (mean per-token entropy of the policy, nats), ``policy_loss``, ``value_loss``,
-    ``clip_frac`` (fraction of tokens whose ratio left :math:`[1-\\epsilon, 1+\\epsilon]`) and ``approx_kl``
-    (the k3 estimate of how far each update moved the policy, per token). Raises ``FloatingPointError`` instead of
-    training on a non-finite loss.
+    ``gold_fn`` (optional) scores each rollout with the gold reward for logging only. ``callback(iteration, info,
+    policy)`` follows chapter 1's protocol (:mod:`rl4llm.rl.common`): it runs after every iteration's update
+    (and the KL-coefficient update) with the iterations done so far, that iteration's row of the history and the
+    policy; returning ``False`` stops training. Returns the per-iteration history with ``proxy`` (mean score),
+    ``gold``, ``kl`` (mean :math:`\\sum_t k_1` per sequence, nats), ``kl_coef``, ``length``, ``entropy`` (mean
+    per-token entropy of the policy, nats), ``policy_loss``, ``value_loss``, ``clip_frac`` (fraction of tokens whose
+    ratio left :math:`[1-\\epsilon, 1+\\epsilon]`) and ``approx_kl`` (the k3 estimate of how far each update moved
+    the policy, per token), the diagnostics of :mod:`rl4llm.rl.losses` that chapter 1's PPO logs too. Raises
+    ``FloatingPointError`` instead of training on a non-finite loss.
 
     ``prompt_fn(n, rng)`` (optional, chapter 7) returns ``n`` prompts as token-id lists (each starting with
     ``<bos>``); the responses then continue them (:func:`rl4llm.rlhf.rollout.sample_prompted_sequences`) and
     ``reward_fn`` reads prompt and response from the batch. The critic reads default positions, so prompts of
     one length (no left padding) keep its values exact. Without it, responses start from ``<bos>`` (chapter 5).
     """
+    if not isinstance(config, PPORLHFConfig):
+        raise ValueError(f"config must be a PPORLHFConfig, got {type(config).__name__}")
+    if callback is not None and not callable(callback):
+        raise ValueError("callback must be callable or None")
     gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
@@ -219,82 +319,24 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     critic_opt = torch.optim.Adam(critic.parameters(), lr=config.critic_lr, eps=1e-5)
     history = PPORLHFHistory()
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
-        # 1. rollouts and everything computed on them without gradients
-        if prompt_fn is None:
-            batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                     generator=gen, temperature=config.temperature)
-            start = 0
-        else:
-            batch, start = sample_prompted_sequences(policy, prompt_fn(config.batch_size, rng),
-                                                     config.max_new_tokens, eos_id, pad_id, generator=gen,
-                                                     temperature=config.temperature)
-        mask = batch.response_mask
-        with torch.no_grad():
-            old_logp = response_logprobs(policy, batch)
-            entropy = token_entropy(policy, batch)
-            ref_logp = response_logprobs(ref_model, batch)
-            old_values = critic.values(batch)
-            score = reward_fn(batch).float()
-            # 2. per-token KL-penalised rewards (on the response columns: every response starts at ``start``)
-            rewards, kl = kl_penalised_rewards(score, old_logp[:, start:], ref_logp[:, start:], mask[:, start:],
-                                               ctl.value)
-            # 3. GAE over the tokens (gamma = 1: nothing is discounted inside a short text)
-            adv, returns = token_advantages(rewards, old_values[:, start:], mask[:, start:], config.gamma,
-                                            config.lam)
-            adv, returns = F.pad(adv, (start, 0)), F.pad(returns, (start, 0))
-            if config.whiten_advantages:
-                adv = _masked_whiten(adv, mask)
-        # 4. PPO epochs over minibatches of sequences
-        stats = {"policy_loss": [], "value_loss": [], "clip_frac": [], "approx_kl": []}
-        for _ in range(config.epochs):
-            order = rng.permutation(len(batch))
-            for start in range(0, len(batch), config.minibatch_size):
-                idx = torch.as_tensor(order[start: start + config.minibatch_size])
-                mb = batch.index(idx)
-                m = mb.response_mask.bool()
-                new_logp = response_logprobs(policy, mb)
-                pg_loss = ppo_clip_loss(new_logp[m], old_logp[idx][m], adv[idx][m], config.clip_eps)
-                if not torch.isfinite(pg_loss):
-                    raise FloatingPointError(f"PPO policy loss is {float(pg_loss)} at iteration {it}; lower lr "
-                                             f"({config.lr}) or clip_eps ({config.clip_eps})")
-                opt.zero_grad()
-                pg_loss.backward()
-                nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
-                opt.step()
-                values = critic.values(mb)
-                v_loss = config.vf_coef * clipped_value_loss(values[m], old_values[idx][m], returns[idx][m],
-                                                             config.vf_clip)
-                critic_opt.zero_grad()
-                v_loss.backward()
-                nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
-                critic_opt.step()
-                with torch.no_grad():
-                    log_ratio = new_logp[m] - old_logp[idx][m]
-                    stats["policy_loss"].append(float(pg_loss))
-                    stats["value_loss"].append(float(v_loss))
-                    if math.isinf(config.clip_eps):
-                        stats["clip_frac"].append(0.0)
-                    else:
-                        stats["clip_frac"].append(float(((log_ratio.exp() - 1).abs() > config.clip_eps).float().mean()))
-                    stats["approx_kl"].append(float(((log_ratio.exp() - 1) - log_ratio).mean()))
+        # 1. collect responses and score them (reward model, reference, critic)
+        prompts = None if prompt_fn is None else prompt_fn(config.batch_size, rng)
+        rollout = collect_lm_rollout(policy, ref_model, critic, reward_fn, config, bos_id=bos_id, eos_id=eos_id,
+                                     pad_id=pad_id, generator=gen, prompts=prompts)
+        # 2-3. per-token KL-penalised rewards, GAE over the tokens, whitening
+        adv, returns, kl = lm_advantages(rollout, ctl.value, config)
+        # 4. PPO epochs over minibatches of responses
+        stats = lm_ppo_update(policy, critic, opt, critic_opt, rollout, adv, returns, config, rng, it)
+
+        mask = rollout.batch.response_mask
         kl_seq = float(kl.sum(1).mean())
-        row = {
-            "iteration": it,
-            "proxy": float(score.mean()),
-            "kl": kl_seq,
-            "kl_coef": float(ctl.value),
-            "length": float(mask.sum(1).mean()),
-            "entropy": float((entropy * mask).sum() / mask.sum()),
-            "policy_loss": float(np.mean(stats["policy_loss"])),
-            "value_loss": float(np.mean(stats["value_loss"])),
-            "clip_frac": float(np.mean(stats["clip_frac"])),
-            "approx_kl": float(np.mean(stats["approx_kl"])),
-        }
+        row = {"iteration": it, "proxy": float(rollout.score.mean()), "kl": kl_seq, "kl_coef": float(ctl.value),
+               "length": float(mask.sum(1).mean()), "entropy": rollout.entropy, **stats}
         if gold_fn is not None:
-            row["gold"] = float(np.mean(gold_fn(batch)))
+            row["gold"] = float(np.mean(gold_fn(rollout.batch)))
         history.rows.append(row)
         # 5. adaptive KL coefficient (Ziegler et al. 2019)
-        ctl.update(kl_seq, len(batch))
-        if callback is not None:
-            callback(it, policy)
+        ctl.update(kl_seq, len(rollout.batch))
+        if call_back(callback, it, row, policy):
+            break
     return history

@@ -96,8 +96,8 @@ def _train_ppo(policy, ref, tok, g: GRPOConfig, callback) -> list[dict[str, floa
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
 
     n = g.group_size * g.prompts_per_iter
-    config = PPORLHFConfig(iterations=g.iterations, batch_size=n, minibatch_size=n // g.n_minibatches,
-                           epochs=g.n_epochs, lr=g.lr, critic_lr=g.lr, clip_eps=g.clip_eps, kl_coef=g.kl_coef,
+    config = PPORLHFConfig(iterations=g.iterations, batch_size=n, n_minibatches=g.n_minibatches,
+                           n_epochs=g.n_epochs, lr=g.lr, critic_lr=g.lr, clip_eps=g.clip_eps, kl_coef=g.kl_coef,
                            max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=g.seed)
     critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
     prompt_length = len(tok.encode(prompt_text(held_out_problems(1)[0])))
@@ -109,7 +109,7 @@ def _train_ppo(policy, ref, tok, g: GRPOConfig, callback) -> list[dict[str, floa
     rows: list[dict[str, float]] = []
     state = {"wall": 0.0, "t0": time.perf_counter()}
 
-    def ppo_callback(it: int, pol) -> None:
+    def ppo_callback(it: int, info: dict, pol) -> None:  # noqa: ARG001 - chapter 1's callback protocol
         state["wall"] += time.perf_counter() - state["t0"]
         extra = callback(it, pol, state["wall"]) or {}
         rows.append({"iteration": it, "wall_s": state["wall"], **extra})

@@ -15,94 +15,81 @@ share, so that the chapter's pages (separate kernels) pay for them once:
 
 Rewards are reported in **SFT standard deviations with the SFT policy at 0**: the gold reward as
 :math:`(g - \\bar g_{SFT}) / \\sigma_{SFT}`, measured on ``n_eval`` SFT samples drawn with a fixed evaluation seed,
-and the proxy likewise (its normalisation uses the same samples). :func:`evaluate_policy` draws its samples with
-that seed, so it gives the SFT policy exactly 0 on both scales.
+and the proxy likewise (its normalisation uses the same samples).
+:func:`rl4llm.rlhf.evaluation.evaluate_against_gold` draws its samples with that seed, so it gives the SFT policy
+exactly 0 on both scales.
 
-Stages are cached in-process and on disk (``$RL4LLM_CACHE_DIR`` or ``~/.cache/rl4llm``, under ``rlhf/``) in two
-levels: SFT + preference data keyed by their fields, and the reward model keyed by all fields, so reward models
-trained on different subsets of the same pairs share one SFT run. Keys include a hash of the source code of the
-stages and of the shipped checkpoint, so a cache never outlives the code that wrote it.
+Stages go through :mod:`rl4llm.cache` (in-process memo, and on disk under ``cache_dir("rlhf")``) in two levels:
+SFT + preference data keyed by their fields, and the reward model keyed by all fields, so reward models trained
+on different subsets of the same pairs share one SFT run. Keys hash the source of this module and of everything
+it imports, and the shipped checkpoint, so a cache never outlives the code that wrote it.
+
+:class:`StagesConfig` is the one place that holds the stages' defaults, ranges and help: an experiment that
+exposes a stage field declares it with :func:`stage_field` (a copy of the declaration, so its default cannot
+drift) and builds the stages' config with :func:`stages_config_from`.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
-import json
-import os
 import time
 from dataclasses import dataclass, field
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from rl4llm.lm.language import EOS, GOLD_WEIGHTS, MAX_WORDS, gold_rewards, parses, sample_texts, sentiment_score
-from rl4llm.lm.language import words_of
+from rl4llm import cache
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.lm.language import gold_rewards, sample_texts
+from rl4llm.lm.model import fuse_gelu
 from rl4llm.rlhf.preferences import label_preferences
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel, preference_accuracy, train_reward_model
-from rl4llm.rlhf.rollout import SequenceBatch, decode_texts, encode_texts, response_logprobs, sample_sequences
-from rl4llm.rlhf.rollout import special_ids
+from rl4llm.rlhf.rollout import SequenceBatch, decode_texts, encode_texts, sample_sequences, special_ids
 from rl4llm.rlhf.sft import train_sft
-from rl4llm.utils import check_positive_int, check_range
+from rl4llm.utils import check_positive_int
 
-__all__ = ["StagesConfig", "Stages", "prepare_stages", "evaluate_policy", "gold_breakdown", "gold_of",
-           "sample_many", "run_ppo", "PPORun", "fuse_gelu", "cache_dir", "clear_memory_cache", "CACHE_VERSION"]
+__all__ = ["StagesConfig", "Stages", "prepare_stages", "gold_of", "sample_many", "stage_field",
+           "stages_config_from", "EVAL_SEED_OFFSET"]
 
-#: Bump to invalidate every cache by hand (keys also hash the stages' source code automatically).
-CACHE_VERSION = "rlhf-stages-3"
 #: Offset of the evaluation seed from the config seed (evaluation samples never reuse training draws).
 EVAL_SEED_OFFSET = 1_000_003
 _RM_FIELDS = ("rm_train_pairs", "rm_steps", "rm_lr", "rm_batch_size")
-_SOURCES = ("rlhf/rollout.py", "rlhf/sft.py", "rlhf/preferences.py", "rlhf/reward_model.py", "rlhf/losses.py",
-            "rlhf/pipeline.py", "lm/generation.py", "lm/language.py", "lm/checkpoints/tiny-gpt2/SHA256SUMS.txt")
+_MODULE = __name__
 
 
 @dataclass(frozen=True)
 class StagesConfig:
     """Configuration of the shared stages (defaults: the chapter's)."""
 
-    sft_positivity: float = 0.7
-    n_demos: int = 2000
-    sft_steps: int = 150
-    sft_lr: float = 5e-4
-    n_pairs: int = 3000
-    heldout_pairs: int = 500
-    rm_train_pairs: int | None = None  # None: all n_pairs - heldout_pairs
-    label_temperature: float = 0.1
-    label_noise: float = 0.05
-    rm_steps: int = 400
-    rm_lr: float = 3e-4
-    rm_batch_size: int = 32
-    n_eval: int = 512
-    max_new_tokens: int = 28
-    seed: int = 0
+    sft_positivity: float = param(0.7, low=0.0, high=1.0,
+                                  help="positivity of the grammar that writes the SFT demonstrations")
+    n_demos: int = param(2000, low=1, help="SFT demonstrations sampled from the grammar")
+    sft_steps: int = param(150, low=0, help="SFT gradient steps (0: the pretrained model is the SFT policy)")
+    sft_lr: float = param(5e-4, low=0.0, low_inclusive=False, help="SFT learning rate")
+    n_pairs: int = param(3000, low=2, help="preference pairs sampled from the SFT policy and labelled")
+    heldout_pairs: int = param(500, low=1, help="last pairs kept out of reward-model training (< n_pairs)")
+    rm_train_pairs: int | None = param(None, low=1, allow_none=True, kind="int",
+                                       help="pairs the reward model trains on (None: all n_pairs - heldout_pairs)")
+    label_temperature: float = param(0.1, low=0.0, low_inclusive=False,
+                                     help="temperature of the Bradley-Terry labeller over the gold reward")
+    label_noise: float = param(0.05, low=0.0, high=0.5, help="probability that a label is replaced by a coin flip")
+    rm_steps: int = param(400, low=1, help="reward-model gradient steps")
+    rm_lr: float = param(3e-4, low=0.0, low_inclusive=False, help="reward-model learning rate")
+    rm_batch_size: int = param(32, low=1, help="pairs per reward-model step")
+    n_eval: int = param(512, low=2, help="evaluation samples (they define the SFT mean and standard deviation)")
+    max_new_tokens: int = param(28, low=1, help="most tokens of a sampled response")
+    seed: int = param(0, low=0, help="random seed of every stage")
 
     def __post_init__(self) -> None:
-        check_range("sft_positivity", self.sft_positivity, 0.0, 1.0)
-        check_positive_int("n_demos", self.n_demos)
-        check_positive_int("sft_steps", self.sft_steps, 0)
-        check_range("sft_lr", self.sft_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("n_pairs", self.n_pairs, 2)
-        check_positive_int("heldout_pairs", self.heldout_pairs)
+        validate(self)
         if self.heldout_pairs >= self.n_pairs:
-            raise ValueError(f"heldout_pairs must be < n_pairs ({self.n_pairs}), got {self.heldout_pairs}")
-        if self.rm_train_pairs is not None:
-            check_positive_int("rm_train_pairs", self.rm_train_pairs)
-            if self.rm_train_pairs > self.n_pairs - self.heldout_pairs:
-                raise ValueError(f"rm_train_pairs must be in [1, n_pairs - heldout_pairs = "
-                                 f"{self.n_pairs - self.heldout_pairs}], got {self.rm_train_pairs}")
-        check_range("label_temperature", self.label_temperature, 0.0, None, low_inclusive=False)
-        check_range("label_noise", self.label_noise, 0.0, 0.5)
-        check_positive_int("rm_steps", self.rm_steps)
-        check_range("rm_lr", self.rm_lr, 0.0, None, low_inclusive=False)
-        check_positive_int("rm_batch_size", self.rm_batch_size)
-        check_positive_int("n_eval", self.n_eval, 2)
-        check_positive_int("max_new_tokens", self.max_new_tokens)
-        check_positive_int("seed", self.seed, 0)
+            raise ConfigError("heldout_pairs",
+                              f"heldout_pairs must be < n_pairs ({self.n_pairs}), got {self.heldout_pairs}")
+        if self.rm_train_pairs is not None and self.rm_train_pairs > self.n_pairs - self.heldout_pairs:
+            raise ConfigError("rm_train_pairs", f"rm_train_pairs must be in [1, n_pairs - heldout_pairs = "
+                                                f"{self.n_pairs - self.heldout_pairs}], got {self.rm_train_pairs}")
 
     @property
     def n_train(self) -> int:
@@ -114,29 +101,37 @@ class StagesConfig:
     def eval_seed(self) -> int:
         return self.seed + EVAL_SEED_OFFSET
 
-    def _hash(self, fields: dict[str, Any]) -> str:
-        payload = json.dumps({"v": CACHE_VERSION, "code": _code_version(), "torch": torch.__version__, **fields},
-                             sort_keys=True)
-        return hashlib.sha1(payload.encode()).hexdigest()[:16]
-
     def data_key(self) -> str:
         """Cache key of the SFT + preference stage (every field but the reward model's)."""
-        return self._hash({k: v for k, v in dataclasses.asdict(self).items() if k not in _RM_FIELDS})
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in _RM_FIELDS}
+        return cache.cache_key({"stage": "data", **fields}, [_MODULE])
 
     def key(self) -> str:
         """Cache key of the whole pipeline."""
-        return self._hash(dataclasses.asdict(self))
+        return cache.cache_key({"stage": "reward-model", **dataclasses.asdict(self)}, [_MODULE])
 
 
-@lru_cache(maxsize=1)
-def _code_version() -> str:
-    root = Path(__file__).resolve().parents[1]
-    h = hashlib.sha1()
-    for rel in _SOURCES:
-        path = root / rel
-        h.update(rel.encode())
-        h.update(path.read_bytes() if path.is_file() else b"missing")
-    return h.hexdigest()[:16]
+_STAGE_FIELDS = {f.name: f for f in dataclasses.fields(StagesConfig)}
+
+
+def stage_field(name: str, default: Any = dataclasses.MISSING) -> Any:
+    """A dataclass field for an experiment's config that *is* :class:`StagesConfig`'s field ``name``.
+
+    Its default, range and help are copied from :class:`StagesConfig` (the one place that holds them), so an
+    experiment cannot drift from the stages it shares. ``default`` overrides the default on purpose (e.g. the
+    ``overoptimization`` experiment's smaller ``rm_train_pairs``); the range and help stay the stages'.
+    """
+    if name not in _STAGE_FIELDS:
+        raise ValueError(f"name must be a field of StagesConfig ({', '.join(_STAGE_FIELDS)}), got {name!r}")
+    f = _STAGE_FIELDS[name]
+    return dataclasses.field(default=f.default if default is dataclasses.MISSING else default,
+                             metadata=f.metadata)
+
+
+def stages_config_from(config: Any) -> StagesConfig:
+    """The :class:`StagesConfig` of an experiment's config: its fields named like the stages' fields (``seed``
+    included), the stages' defaults for the others. Raises :class:`~rl4llm.config.ConfigError` naming the field."""
+    return StagesConfig(**{name: getattr(config, name) for name in _STAGE_FIELDS if hasattr(config, name)})
 
 
 @dataclass
@@ -202,58 +197,9 @@ class Stages:
         return ValueModel.from_reward_model(self.reward_model)
 
 
-def cache_dir() -> Path:
-    """Where stages are cached on disk: ``$RL4LLM_CACHE_DIR`` or ``~/.cache/rl4llm`` (then ``rlhf/``)."""
-    root = os.environ.get("RL4LLM_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "rl4llm")
-    return Path(root) / "rlhf"
-
-
-_MEMORY: dict[str, Any] = {}
-
-
-def clear_memory_cache() -> None:
-    """Forget the in-process cache (the disk cache is kept)."""
-    _MEMORY.clear()
-
-
 def gold_of(tokenizer, batch: SequenceBatch) -> np.ndarray:
     """Exact gold reward of each response of a batch (raw units; decoded with ``<eos>`` kept)."""
     return gold_rewards(decode_texts(tokenizer, batch))
-
-
-def gold_breakdown(texts: list[str]) -> dict[str, np.ndarray]:
-    """The terms of the gold reward of each text (see :func:`rl4llm.lm.gold_reward`).
-
-    Returns arrays ``sentiment`` (:math:`S`), ``ungrammatical`` (:math:`U`), ``unfinished`` (:math:`E`),
-    ``repeats`` (:math:`D`, repeated content words) and ``gold``, so that a reward hack can be traced to the penalty
-    that catches it. :math:`D` is recovered from the exact decomposition
-    :math:`R = S - U - 0.5E - 0.25D - 0.05\\max(0, n - 24)`.
-    """
-    sent = np.array([sentiment_score(t) for t in texts], dtype=float)
-    ungr = np.array([not parses(t) for t in texts], dtype=float)
-    unfin = np.array([not (words_of(t) and words_of(t)[-1] == EOS) for t in texts], dtype=float)
-    over = np.array([max(0, sum(w != EOS for w in words_of(t)) - MAX_WORDS) for t in texts], dtype=float)
-    gold = gold_rewards(texts)
-    rest = sent - GOLD_WEIGHTS["ungrammatical"] * ungr - GOLD_WEIGHTS["no_eos"] * unfin \
-        - GOLD_WEIGHTS["overlength"] * over - gold
-    repeats = np.round(rest / GOLD_WEIGHTS["repeat"]).astype(float)
-    return {"sentiment": sent, "ungrammatical": ungr, "unfinished": unfin, "repeats": repeats, "gold": gold}
-
-
-def fuse_gelu(model: torch.nn.Module) -> torch.nn.Module:
-    """Swap GPT-2's ``gelu_new`` activation modules for PyTorch's fused kernel of the same formula, in place.
-
-    Both compute :math:`\\tfrac12 x (1 + \\tanh(\\sqrt{2/\\pi}(x + 0.044715 x^3)))`; the fused kernel
-    (``gelu_pytorch_tanh``) agrees to about 2e-7 and is about four times faster on a CPU, where the activation
-    was a sixth of the chapter's compute. Returns the model.
-    """
-    from transformers.activations import ACT2FN, NewGELUActivation
-
-    for module in list(model.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, NewGELUActivation):
-                setattr(module, name, ACT2FN["gelu_pytorch_tanh"])
-    return model
 
 
 def _load_base():
@@ -279,25 +225,6 @@ def sample_many(model, n: int, max_new_tokens: int, ids: tuple[int, int, int], g
     parts = [sample_sequences(model, min(chunk, n - i), max_new_tokens, bos, eos, pad, generator=generator,
                               temperature=temperature) for i in range(0, n, chunk)]
     return SequenceBatch.cat(parts, pad)
-
-
-def _save(path: Path, state: dict[str, Any]) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        torch.save(state, tmp)
-        os.replace(tmp, path)  # atomic: a concurrent reader sees the old file or the new one
-    except OSError:  # a read-only home: run without the disk cache
-        pass
-
-
-def _load(path: Path) -> dict[str, Any] | None:
-    if not path.exists():
-        return None
-    try:
-        return torch.load(path, weights_only=True)
-    except Exception:  # noqa: BLE001 - a corrupt or incompatible file: recompute
-        return None
 
 
 def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
@@ -383,20 +310,6 @@ def _batch(pair: list[torch.Tensor]) -> SequenceBatch:
     return SequenceBatch(pair[0], pair[1], pair[1][:, 1:].float())
 
 
-def _data_stage(config: StagesConfig, use_disk_cache: bool) -> dict[str, Any]:
-    key = "data-" + config.data_key()
-    if key in _MEMORY:
-        return _MEMORY[key]
-    path = cache_dir() / f"{key}.pt"
-    state = _load(path) if use_disk_cache else None
-    if state is None:
-        state = _run_data_stage(config)
-        if use_disk_cache:
-            _save(path, state)
-    _MEMORY[key] = state
-    return state
-
-
 def _run_rm_stage(config: StagesConfig, sft: torch.nn.Module, data: dict[str, Any]) -> dict[str, Any]:
     t0 = time.process_time()
     torch.manual_seed(config.seed)
@@ -409,51 +322,6 @@ def _run_rm_stage(config: StagesConfig, sft: torch.nn.Module, data: dict[str, An
     rm.set_normalisation(_batch(data["sft_eval"]))
     return {"rm": rm.state_dict(), "stats": {"rm_cpu_s": time.process_time() - t0},
             "logs": {"rm_step": log.step, "rm_loss": log.loss, "rm_train_accuracy": log.train_accuracy}}
-
-
-def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool = True) -> Stages:
-    """SFT -> preferences -> reward model for ``config``: from the in-process cache, the disk cache, or fresh.
-
-    The result is the same either way (same seed, same weights); ``stats["from_cache"]`` says which it was.
-    """
-    config = config or StagesConfig()
-    if not isinstance(config, StagesConfig):
-        raise TypeError(f"config must be a StagesConfig, got {type(config).__name__}")
-    key = config.key()
-    if key in _MEMORY:
-        return _MEMORY[key]
-    rm_path = cache_dir() / f"rm-{key}.pt"
-    rm_state = _load(rm_path) if use_disk_cache else None
-    from_cache = rm_state is not None
-    data = _data_stage(config, use_disk_cache)
-    base, tok = _load_base()
-    _freeze(base)
-    sft = copy.deepcopy(base)
-    sft.load_state_dict(data["sft"])
-    _freeze(sft)
-    if rm_state is None:
-        rm_state = _run_rm_stage(config, sft, data)
-        if use_disk_cache:
-            _save(rm_path, rm_state)
-    rm = _freeze(RewardModel.from_lm(sft))
-    rm.load_state_dict(rm_state["rm"])
-    _freeze(rm)
-
-    chosen, rejected = _batch(data["chosen"]), _batch(data["rejected"])
-    gold_c, gold_r = data["gold_chosen"].numpy(), data["gold_rejected"].numpy()
-    eval_gold = {k: v.numpy() for k, v in data["eval_gold"].items()}
-    stats = dict(data["stats"])
-    stats.update(rm_state["stats"])
-    stages = Stages(config=config, tokenizer=tok, base_model=base, sft_model=sft, reward_model=rm, chosen=chosen,
-                    rejected=rejected, gold_chosen=gold_c, gold_rejected=gold_r,
-                    gold_mean=float(eval_gold["sft"].mean()), gold_std=max(float(eval_gold["sft"].std()), 1e-6),
-                    eval_gold=eval_gold, stats=stats, logs={**data["logs"], **rm_state["logs"]})
-    stats.update(_rm_quality(stages, _batch(data["sft_eval"])))
-    stats["base_gold"] = float(stages.gold_z(stats["base_gold_raw"]))
-    stats["demo_gold"] = float(stages.gold_z(stats["demo_gold_raw"]))
-    stats["from_cache"] = float(from_cache)
-    _MEMORY[key] = stages
-    return stages
 
 
 def _rm_quality(stages: Stages, sft_eval: SequenceBatch) -> dict[str, float]:
@@ -474,92 +342,60 @@ def _rm_quality(stages: Stages, sft_eval: SequenceBatch) -> dict[str, float]:
     }
 
 
-@torch.no_grad()
-def evaluate_policy(policy: torch.nn.Module, stages: Stages, n: int | None = None, seed: int | None = None,
-                    return_texts: bool = False) -> dict[str, Any]:
-    """Sample ``n`` responses from ``policy`` and measure them against the gold reward and the proxy.
+def _data_stage(config: StagesConfig, use_disk_cache: bool) -> dict[str, Any]:
+    key = "data-" + config.data_key()
+    state = cache.memo_get(key)
+    if state is not None:
+        return state
+    path = cache.cache_dir("rlhf") / f"{key}.pt"
+    state = cache.load(path) if use_disk_cache else None
+    if state is None:
+        state = _run_data_stage(config)
+        if use_disk_cache:
+            cache.save(path, state)
+    return cache.memo_put(key, state)
 
-    Defaults: ``n = config.n_eval`` samples drawn with the evaluation seed, the draws that define the SFT
-    normalisation, so the SFT policy itself scores exactly 0 in gold and proxy. Returns
 
-    * ``gold``, ``proxy``: mean rewards in SFT standard deviations; ``gold_raw``: the gold reward itself;
-    * ``kl``: :math:`\\mathbb E_{y\\sim\\pi}[\\log\\pi(y) - \\log\\pi_{SFT}(y)]` in nats per sequence (the k1
-      estimator summed over tokens, averaged over the samples);
-    * ``parse_rate``, ``unfinished_rate``, ``repeat_rate`` (texts with a repeated content word): the gold
-      reward's penalties, which show *how* a policy games a proxy; ``length``: mean tokens per response;
-    * with ``return_texts``, also ``texts``.
+def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool = True) -> Stages:
+    """SFT -> preferences -> reward model for ``config``: from the in-process memo, the disk cache, or fresh.
+
+    The result is the same either way (same seed, same weights); ``stats["from_cache"]`` says which it was.
     """
-    n = stages.config.n_eval if n is None else check_positive_int("n", n)
-    seed = stages.config.eval_seed if seed is None else check_positive_int("seed", seed, 0)
-    was_training = policy.training
-    policy.eval()
-    batch = sample_many(policy, n, stages.config.max_new_tokens, stages.ids, torch.Generator().manual_seed(seed))
-    texts = decode_texts(stages.tokenizer, batch)
-    parts = gold_breakdown(texts)
-    proxy = stages.proxy(batch).numpy()
-    kl = (response_logprobs(policy, batch) - response_logprobs(stages.sft_model, batch)).sum(1)
-    policy.train(was_training)
-    out: dict[str, Any] = {
-        "gold": float(stages.gold_z(parts["gold"].mean())),
-        "proxy": float(proxy.mean()),
-        "kl": float(kl.mean()),
-        "gold_raw": float(parts["gold"].mean()),
-        "parse_rate": float(1.0 - parts["ungrammatical"].mean()),
-        "unfinished_rate": float(parts["unfinished"].mean()),
-        "repeat_rate": float((parts["repeats"] > 0).mean()),
-        "length": float(batch.response_mask.sum(1).mean()),
-    }
-    if return_texts:
-        out["texts"] = texts
-    return out
+    config = config or StagesConfig()
+    if not isinstance(config, StagesConfig):
+        raise TypeError(f"config must be a StagesConfig, got {type(config).__name__}")
+    key = "stages-" + config.key()
+    stages = cache.memo_get(key)
+    if stages is not None:
+        return stages
+    rm_path = cache.cache_dir("rlhf") / f"rm-{config.key()}.pt"
+    rm_state = cache.load(rm_path) if use_disk_cache else None
+    from_cache = rm_state is not None
+    data = _data_stage(config, use_disk_cache)
+    base, tok = _load_base()
+    _freeze(base)
+    sft = copy.deepcopy(base)
+    sft.load_state_dict(data["sft"])
+    _freeze(sft)
+    if rm_state is None:
+        rm_state = _run_rm_stage(config, sft, data)
+        if use_disk_cache:
+            cache.save(rm_path, rm_state)
+    rm = _freeze(RewardModel.from_lm(sft))
+    rm.load_state_dict(rm_state["rm"])
+    _freeze(rm)
 
-
-@dataclass
-class PPORun:
-    """A PPO-RLHF run from the shared stages: the trained policy, its per-iteration history and evaluations.
-
-    ``evals`` holds one row per evaluation (iteration 0 is the SFT policy): ``iteration`` and the keys of
-    :func:`evaluate_policy`.
-    """
-
-    policy: torch.nn.Module
-    history: Any
-    evals: list[dict[str, float]]
-
-    def curves(self) -> list[dict[str, float]]:
-        """History rows merged with the evaluations, ``eval_*`` columns, one row per iteration (0 = SFT)."""
-        by_it = {int(e["iteration"]): e for e in self.evals}
-        rows = []
-        first = by_it.get(0)
-        if first is not None:
-            rows.append({"iteration": 0, **{f"eval_{k}": v for k, v in first.items() if k != "iteration"}})
-        for r in self.history.rows:
-            row = dict(r)
-            e = by_it.get(int(r["iteration"]))
-            if e is not None:
-                row.update({f"eval_{k}": v for k, v in e.items() if k != "iteration"})
-            rows.append(row)
-        return rows
-
-
-def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | None = None,
-            reward_fn: Any = None) -> PPORun:
-    """KL-penalised PPO from the SFT policy against the stages' reward model (or ``reward_fn``).
-
-    The reference is the frozen SFT policy and the critic starts from the reward model. Every ``eval_every``
-    iterations (and at the start and the end) :func:`evaluate_policy` measures gold, proxy and KL on fresh samples.
-    """
-    from rl4llm.rlhf.ppo import train_ppo_rlhf
-
-    eval_every = check_positive_int("eval_every", eval_every)
-    policy, critic = stages.new_policy(), stages.new_critic()
-    evals = [{"iteration": 0, **evaluate_policy(stages.sft_model, stages, n=eval_n)}]
-
-    def callback(it: int, pol: torch.nn.Module) -> None:
-        if it % eval_every == 0 or it == config.iterations:
-            evals.append({"iteration": it, **evaluate_policy(pol, stages, n=eval_n)})
-
-    bos, eos, pad = stages.ids
-    history = train_ppo_rlhf(policy, stages.sft_model, critic, reward_fn or stages.proxy, config, bos_id=bos,
-                             eos_id=eos, pad_id=pad, gold_fn=stages.gold, callback=callback)
-    return PPORun(policy=policy, history=history, evals=evals)
+    chosen, rejected = _batch(data["chosen"]), _batch(data["rejected"])
+    gold_c, gold_r = data["gold_chosen"].numpy(), data["gold_rejected"].numpy()
+    eval_gold = {k: v.numpy() for k, v in data["eval_gold"].items()}
+    stats = dict(data["stats"])
+    stats.update(rm_state["stats"])
+    stages = Stages(config=config, tokenizer=tok, base_model=base, sft_model=sft, reward_model=rm, chosen=chosen,
+                    rejected=rejected, gold_chosen=gold_c, gold_rejected=gold_r,
+                    gold_mean=float(eval_gold["sft"].mean()), gold_std=max(float(eval_gold["sft"].std()), 1e-6),
+                    eval_gold=eval_gold, stats=stats, logs={**data["logs"], **rm_state["logs"]})
+    stats.update(_rm_quality(stages, _batch(data["sft_eval"])))
+    stats["base_gold"] = float(stages.gold_z(stats["base_gold_raw"]))
+    stats["demo_gold"] = float(stages.gold_z(stats["demo_gold_raw"]))
+    stats["from_cache"] = float(from_cache)
+    return cache.memo_put(key, stages)

@@ -4,15 +4,12 @@ import numpy as np
 import pytest
 import torch
 
+from rl4llm.cache import clear_memory_cache
 from rl4llm.lm import load_tiny_gpt2
-from rl4llm.rlhf.pipeline import (
-    StagesConfig,
-    clear_memory_cache,
-    evaluate_policy,
-    fuse_gelu,
-    gold_breakdown,
-    prepare_stages,
-)
+from rl4llm.lm.language import gold_breakdown
+from rl4llm.lm.model import fuse_gelu
+from rl4llm.rlhf.evaluation import evaluate_against_gold
+from rl4llm.rlhf.stages import StagesConfig, prepare_stages
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel, last_token_index, train_reward_model
 from rl4llm.rlhf.rollout import encode_texts, response_logprobs
 
@@ -97,12 +94,12 @@ def test_stages_run_cache_and_put_the_sft_policy_at_zero(cache):
     assert stages.stats["from_cache"] == 0.0
     assert len(stages.chosen) == 60 and stages.n_train == 40
     # evaluation uses the draws that define the SFT normalisation: SFT is exactly 0 in gold and ~0 in proxy
-    ev = evaluate_policy(stages.sft_model, stages)
+    ev = evaluate_against_gold(stages.sft_model, stages)
     assert ev["gold"] == pytest.approx(0.0, abs=1e-12) and ev["proxy"] == pytest.approx(0.0, abs=1e-5)
     assert ev["kl"] == pytest.approx(0.0, abs=1e-5)
     assert stages.gold_z(stages.gold_mean + stages.gold_std) == pytest.approx(1.0)
     # labels are consistent with the stored gold rewards of the pairs' responses
-    from rl4llm.rlhf.pipeline import gold_of
+    from rl4llm.rlhf.stages import gold_of
 
     assert np.allclose(gold_of(stages.tokenizer, stages.chosen), stages.gold_chosen)
     # a new policy is a trainable copy; the stages' models stay frozen
@@ -119,7 +116,8 @@ def test_stages_run_cache_and_put_the_sft_policy_at_zero(cache):
     # a reward model on fewer pairs reuses the SFT and preference stage (same data key)
     fewer = StagesConfig(**{**TINY, "rm_train_pairs": 10})
     assert fewer.data_key() == config.data_key() and fewer.key() != config.key()
-    assert len(list(cache.glob("rlhf/data-*.pt"))) == 1
+    assert len(list(cache.glob("rlhf/data-*.pt"))) == 1  # through rl4llm.cache, under its folder
+    assert len(list(cache.glob("rlhf/rm-*.pt"))) == 1
 
 
 def test_stages_config_validation():
