@@ -303,7 +303,10 @@ def unexplained_numbers(page: Path) -> list[str]:
 
 # Pages whose prose still types measured numbers by hand (issue 15 is converting them page by page). Each is an
 # expected failure, strict: the test errors as soon as a page is clean, so that it leaves this list.
-PENDING: set[str] = set()
+PENDING: set[str] = {  # chapter 7 (branch rlvr) arrived with the test: its numbers to glue or allow next
+    "07-rlvr/index", "07-rlvr/1-task-and-verifier", "07-rlvr/2-group-baseline", "07-rlvr/3-normalisations",
+    "07-rlvr/4-pass-at-k", "07-rlvr/5-verifier-hacking",
+}
 
 
 def _pages() -> list:

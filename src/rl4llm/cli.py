@@ -30,6 +30,7 @@ from rl4llm.config import ConfigError, describe
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "pretrain": ("rl4llm.lm.pretrain", "train the shipped tiny GPT-2 checkpoint(s) from scratch"),
     "pretrain-arithmetic": ("rl4llm.prompting.pretrain", "train the shipped arithmetic tiny GPT-2 (Prompt-OIRL)"),
+    "pretrain-reasoning": ("rl4llm.rlvr.pretrain", "train the shipped reasoning tiny GPT-2 (RLVR, chapter 7)"),
     "make-assignments": ("rl4llm.assignments.generate", "generate the student copies of the assignments"),
 }
 

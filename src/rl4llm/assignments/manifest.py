@@ -197,6 +197,25 @@ ASSIGNMENTS: tuple[Assignment, ...] = (
             "rl4llm.offline.cql:cql_penalty",
         ),
     ),
+    Assignment(
+        slug="08-rlvr",
+        title="RL with verifiable rewards: GRPO, RLOO, Dr. GRPO and pass@k",
+        chapter="book/07-rlvr/index",
+        summary=(
+            "Reasoning models are trained with a verifier's 0/1 reward and a group of samples per prompt in "
+            "place of a critic. You write the group advantages in their three forms (GRPO's mean baseline and "
+            "group standard deviation, Dr. GRPO without the division, RLOO's leave-one-out baseline), the three "
+            "ways of averaging a per-token loss (per sequence, per token, by a constant), GRPO's clipped loss "
+            "with the k3 KL penalty, and the unbiased pass@k estimator. The behavioural item trains a small "
+            "two-token policy on verifiable additions with your functions and checks that its pass@1 rises."
+        ),
+        targets=(
+            "rl4llm.rlvr.advantages:group_advantages",
+            "rl4llm.rlvr.losses:aggregate_token_loss",
+            "rl4llm.rlvr.losses:grpo_loss",
+            "rl4llm.rlvr.metrics:pass_at_k",
+        ),
+    ),
 )
 
 

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from rl4llm.config import param, validate
@@ -44,7 +45,7 @@ from rl4llm.rl import approx_kl, clip_fraction, clipped_value_loss, entropy_bonu
 from rl4llm.rl.common import Callback, call_back
 from rl4llm.rlhf.kl import AdaptiveKLController, FixedKLController, kl_k1
 from rl4llm.rlhf.reward_model import ValueModel
-from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_sequences
+from rl4llm.rlhf.rollout import SequenceBatch, response_logprobs, sample_prompted_sequences, sample_sequences
 from rl4llm.utils import check_range, progress
 
 if TYPE_CHECKING:
@@ -197,7 +198,8 @@ class LMRollout:
 
     ``old_logp`` / ``ref_logp``: per-token log-probs under the policy that sampled and the reference;
     ``old_values``: the critic's :math:`V(s_t)`; ``score``: ``[B]`` the reward model's score of each response;
-    ``entropy``: the policy's mean per-token entropy (nats), a diagnostic.
+    ``entropy``: the policy's mean per-token entropy (nats), a diagnostic; ``start``: the column where every
+    response starts (0 without prompts, the prompts' length with them).
     """
 
     batch: SequenceBatch
@@ -206,24 +208,34 @@ class LMRollout:
     old_values: torch.Tensor
     score: torch.Tensor
     entropy: float
+    start: int = 0
 
 
 @torch.no_grad()
 def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                        reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
-                       eos_id: int, pad_id: int, generator: torch.Generator, runtime: Runtime | None = None,
+                       eos_id: int, pad_id: int, generator: torch.Generator,
+                       prompts: list[list[int]] | None = None, runtime: Runtime | None = None,
                        iteration: int = 1) -> LMRollout:
     """Sample ``config.batch_size`` responses from ``policy`` and score them (no gradients).
 
-    With a ``runtime`` (:mod:`rl4llm.distributed`) this process samples only its shards of the global batch
+    With ``prompts`` (token-id lists of one length, each starting with ``<bos>``; chapter 7) the responses continue
+    them. With a ``runtime`` (:mod:`rl4llm.distributed`) this process samples only its shards of the global batch
     (:meth:`~rl4llm.distributed.Runtime.shard_plan` for ``iteration``, each shard with its own generator instead
-    of ``generator``), under the runtime's autocast.
+    of ``generator``), under the runtime's autocast. Prompts are sampled in one process only: prompts together
+    with a runtime across several processes raise ``ValueError``.
     """
-    if runtime is None:
-        batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                 generator=generator, temperature=config.temperature)
+    if prompts is not None and runtime is not None and runtime.distributed:
+        raise ValueError("prompts must be None when the runtime spans several processes (world_size > 1)")
+    start = 0
     with contextlib.nullcontext() if runtime is None else runtime.autocast():
-        if runtime is not None:  # this rank's shards of the global batch
+        if prompts is not None:
+            batch, start = sample_prompted_sequences(policy, prompts, config.max_new_tokens, eos_id, pad_id,
+                                                     generator=generator, temperature=config.temperature)
+        elif runtime is None:
+            batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
+                                     generator=generator, temperature=config.temperature)
+        else:  # this rank's shards of the global batch
             batch = SequenceBatch.cat([sample_sequences(policy, rows, config.max_new_tokens, bos_id, eos_id, pad_id,
                                                         generator=g, temperature=config.temperature)
                                        for rows, g in runtime.shard_plan(config.batch_size, config.seed, iteration)],
@@ -233,7 +245,7 @@ def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueMod
         ref_logp = response_logprobs(ref_model, batch)
         old_values = critic.values(batch)
         score = reward_fn(batch).float()
-    return LMRollout(batch, old_logp, ref_logp, old_values, score, entropy)
+    return LMRollout(batch, old_logp, ref_logp, old_values, score, entropy, start)
 
 
 @torch.no_grad()
@@ -242,9 +254,12 @@ def lm_advantages(rollout: LMRollout, kl_coef: float, config: PPORLHFConfig,
     """Per-token KL-penalised rewards, GAE advantages (whitened over the batch's tokens when ``config.norm_adv``)
     and value targets; returns ``(advantages, returns, kl)``, each ``[B, T]`` and 0 on padding. With a
     ``runtime`` across processes, the whitening statistics are those of the global batch (sums all-reduced)."""
-    mask = rollout.batch.response_mask
-    rewards, kl = kl_penalised_rewards(rollout.score, rollout.old_logp, rollout.ref_logp, mask, kl_coef)
-    adv, returns = token_advantages(rewards, rollout.old_values, mask, config.gamma, config.gae_lambda)
+    mask, t0 = rollout.batch.response_mask, rollout.start  # every response starts at column t0
+    rewards, kl = kl_penalised_rewards(rollout.score, rollout.old_logp[:, t0:], rollout.ref_logp[:, t0:],
+                                       mask[:, t0:], kl_coef)
+    adv, returns = token_advantages(rewards, rollout.old_values[:, t0:], mask[:, t0:], config.gamma,
+                                    config.gae_lambda)
+    adv, returns, kl = F.pad(adv, (t0, 0)), F.pad(returns, (t0, 0)), F.pad(kl, (t0, 0))
     if config.norm_adv:
         adv = masked_whiten(adv, mask, total=None if runtime is None else runtime.sum)
     return adv, returns, kl
@@ -313,7 +328,9 @@ def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Pa
 def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
                    reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
                    eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callback | None = None, runtime: Runtime | None = None) -> PPORLHFHistory:
+                   callback: Callback | None = None,
+                   prompt_fn: Callable[[int, np.random.Generator], list[list[int]]] | None = None,
+                   runtime: Runtime | None = None) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
     ``gold_fn`` (optional) scores each rollout with the gold reward for logging only. ``callback(iteration, info,
@@ -330,6 +347,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     device and precision and, across processes, splits the rollouts by rank (each process samples its shards of
     the global batch of ``batch_size``), all-reduces the gradients and the whitening statistics, and averages the
     logged metrics over ranks. The models must already be on ``runtime.device``.
+
+    ``prompt_fn(n, rng)`` (optional, chapter 7) returns ``n`` prompts as token-id lists (each starting with
+    ``<bos>``); the responses then continue them (:func:`rl4llm.rlhf.rollout.sample_prompted_sequences`) and
+    ``reward_fn`` reads prompt and response from the batch. The critic reads default positions, so prompts of
+    one length (no left padding) keep its values exact. Without it, responses start from ``<bos>`` (chapter 5).
     """
     if not isinstance(config, PPORLHFConfig):
         raise ValueError(f"config must be a PPORLHFConfig, got {type(config).__name__}")
@@ -347,8 +369,9 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     history = PPORLHFHistory()
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
         # 1. collect responses and score them (reward model, reference, critic)
+        prompts = None if prompt_fn is None else prompt_fn(config.batch_size, rng)
         rollout = collect_lm_rollout(policy, ref_model, critic, reward_fn, config, bos_id=bos_id, eos_id=eos_id,
-                                     pad_id=pad_id, generator=gen, runtime=runtime, iteration=it)
+                                     pad_id=pad_id, generator=gen, prompts=prompts, runtime=runtime, iteration=it)
         # 2-3. per-token KL-penalised rewards, GAE over the tokens, whitening
         adv, returns, kl = lm_advantages(rollout, ctl.value, config, runtime)
         # 4. PPO epochs over minibatches of responses

@@ -30,7 +30,7 @@ from rl4llm.lm.generation import token_logprobs as lm_token_logprobs
 from rl4llm.lm.policies import from_model_text, to_model_text
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["SequenceBatch", "sample_sequences", "response_logprobs", "sequence_logprob", "encode_texts",
+__all__ = ["SequenceBatch", "sample_sequences", "sample_prompted_sequences", "response_logprobs", "sequence_logprob", "encode_texts",
            "decode_texts", "special_ids"]
 
 
@@ -120,6 +120,24 @@ def sample_sequences(model, n: int, max_new_tokens: int, bos_id: int, eos_id: in
                   generator=generator, eos_token_id=int(eos_id), pad_token_id=int(pad_id))
     # one-token prompts: no left padding, so the rows are <bos> + response, right-padded
     return SequenceBatch(s.input_ids, s.attention_mask, s.response_mask[:, 1:].float())
+
+
+def sample_prompted_sequences(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_id: int,
+                              pad_id: int, generator: torch.Generator | None = None,
+                              temperature: float = 1.0) -> tuple[SequenceBatch, int]:
+    """Sample one response per prompt (token-id lists starting with ``<bos>``); return ``(batch, start)``.
+
+    :func:`rl4llm.lm.sample` left-pads the prompts to a common width ``P``, so every response starts at column
+    ``P`` of ``input_ids`` and at column ``start = P - 1`` of the per-action tensors (``response_mask`` and the
+    log-probs of :func:`response_logprobs`), which are 0 on the prompt's columns.
+    """
+    max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
+    temperature = check_range("temperature", temperature, 0.0, None, low_inclusive=False)
+    if len(prompts) == 0:
+        raise ValueError("prompts must not be empty")
+    s = lm_sample(model, [list(p) for p in prompts], max_new_tokens=max_new_tokens, temperature=temperature,
+                  generator=generator, eos_token_id=int(eos_id), pad_token_id=int(pad_id))
+    return SequenceBatch(s.input_ids, s.attention_mask, s.response_mask[:, 1:].float()), s.prompt_length - 1
 
 
 def response_logprobs(model, batch: SequenceBatch) -> torch.Tensor:

@@ -1,0 +1,95 @@
+"""``rlvr``: GRPO, Dr. GRPO, RLOO, PPO with a critic and REINFORCE without a baseline, from one SFT start.
+
+Every arm starts from the shipped reasoning checkpoint (:func:`rl4llm.rlvr.load_reasoning_lm`), samples the same
+number of completions per iteration (``prompts_per_iter x group_size``; PPO gets as many distinct prompts) and is
+rewarded by the exact verifier. Reported: held-out pass@1 (``final_problems`` problems x ``final_samples``
+samples) per arm, its spread over seeds, training wall-clock, mean lengths of correct and wrong completions, the
+share of groups whose rewards are all equal (zero advantage, no gradient), and the pass@1 curves.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from rl4llm.config import ConfigError, param, validate
+from rl4llm.experiments import Result
+from rl4llm.rlvr.analysis import ARMS, sft_evaluation, train_method
+from rl4llm.rlvr.plots import plot_rlvr_methods
+from rl4llm.utils import progress, set_torch_threads
+
+NAME = "rlvr"
+SUMMARY = "GRPO, Dr. GRPO, RLOO, PPO+critic, REINFORCE on a verifiable reasoning task: held-out pass@1, time"
+
+
+@dataclass
+class Config:
+    """Defaults are what the book runs."""
+
+    methods: tuple[str, ...] = param(("grpo", "dr-grpo", "rloo", "ppo", "reinforce"), kind="seq",
+                                     help="arms to train (grpo, dr-grpo, rloo, reinforce, ppo)")
+    n_seeds: int = param(3, low=1, help="seeds per arm (seed, seed + 1, ...)")
+    iterations: int = param(40, low=1, help="collect / update rounds per run")
+    group_size: int = param(8, low=2, help="completions per prompt (G)")
+    prompts_per_iter: int = param(8, low=1, help="prompts per iteration")
+    lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate (PPO: policy and critic)")
+    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True, help="PPO clip range ε")
+    kl_coef: float = param(0.0, low=0.0, help="β of the KL to the SFT policy")
+    eval_every: int = param(5, low=1, help="iterations between held-out pass@1 evaluations")
+    final_problems: int = param(500, low=1, high=3000, help="held-out problems of the final evaluation")
+    final_samples: int = param(4, low=1, help="samples per held-out problem in the final evaluation")
+    seed: int = param(0, low=0, help="first seed")
+
+    def __post_init__(self) -> None:
+        validate(self)
+        if not self.methods or any(m not in ARMS for m in self.methods):
+            raise ConfigError("methods", f"methods must be a non-empty list of {', '.join(ARMS)}; "
+                                         f"got {self.methods!r}")
+
+    def overrides(self) -> dict:
+        return {"iterations": self.iterations, "group_size": self.group_size,
+                "prompts_per_iter": self.prompts_per_iter, "lr": self.lr, "clip_eps": self.clip_eps,
+                "kl_coef": self.kl_coef}
+
+
+def run(config: Config) -> Result:
+    set_torch_threads(1)
+    t0 = time.perf_counter()
+    sft = sft_evaluation(config.final_problems, config.final_samples)
+    metrics: dict = {"pass_at_1_sft": sft["pass_at_k"][1]}
+    curves: list[dict] = []
+    runs = [(m, config.seed + i) for m in config.methods for i in range(config.n_seeds)]
+    results: dict[str, list[dict]] = {m: [] for m in config.methods}
+    for m, s in progress(runs, desc="rlvr arms"):
+        out = train_method(m, s, eval_every=config.eval_every, final_problems=config.final_problems,
+                           final_samples=config.final_samples, **config.overrides())
+        results[m].append(out)
+        for r in out["rows"]:
+            curves.append({"method": m, "seed": s, **r})
+    for m, outs in results.items():
+        key = m.replace("-", "_")
+        p = np.array([o["pass_at_1"] for o in outs])
+        metrics[f"pass_at_1_{key}"] = float(p.mean())
+        metrics[f"pass_at_1_{key}_std"] = float(p.std(ddof=1)) if len(p) > 1 else 0.0
+        metrics[f"pass_at_1_{key}_min"] = float(p.min())
+        metrics[f"pass_at_1_{key}_max"] = float(p.max())
+        metrics[f"wall_s_{key}"] = float(np.mean([o["wall_s"] for o in outs]))
+        metrics[f"wall_s_per_iter_{key}"] = metrics[f"wall_s_{key}"] / config.iterations
+        metrics[f"length_correct_{key}"] = float(np.nanmean([o["length_correct"] for o in outs]))
+        metrics[f"length_wrong_{key}"] = float(np.nanmean([o["length_wrong"] for o in outs]))
+        zero = [r["zero_adv_frac"] for o in outs for r in o["rows"] if "zero_adv_frac" in r]
+        if zero:
+            metrics[f"zero_adv_frac_{key}"] = float(np.mean(zero))
+    metrics["length_correct_sft"] = sft["length_correct"]
+    metrics["length_wrong_sft"] = sft["length_wrong"]
+    metrics["wall_s"] = round(time.perf_counter() - t0, 2)
+    result = Result(metrics=metrics, curves=curves, artifacts={"results": results, "sft": sft})
+    result.figure = draw(result, config)
+    return result
+
+
+def draw(result: Result, config: Config):
+    """Held-out pass@1 of every arm against the iteration and the wall-clock."""
+    return plot_rlvr_methods(result.curves, config.methods, result.metrics["pass_at_1_sft"])

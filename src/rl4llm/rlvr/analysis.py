@@ -1,0 +1,166 @@
+"""Trained policies of chapter 7 and their evaluations, cached on disk so that pages and experiments share them.
+
+* :func:`sft_evaluation`: pass@k of the shipped SFT checkpoint on the held-out problems (``k = 1 .. n_samples``).
+* :func:`train_method`: one GRPO-family run (``"grpo"``, ``"dr-grpo"``, ``"rloo"``, ``"reinforce"``) or the PPO
+  arm (``"ppo"``: chapter 5's :func:`rl4llm.rlhf.train_ppo_rlhf` with a critic, on the verifier's reward), from the
+  SFT start, with a held-out pass@1 curve and a final held-out evaluation.
+
+Every result is keyed by its arguments and the source of the modules that compute it (:func:`rl4llm.cache.cache_key`),
+so it is recomputed only when the code, the checkpoint or the arguments change.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from rl4llm import cache
+from rl4llm.prompting.tokenizer import CharTokenizer
+from rl4llm.rlvr.evaluation import MAX_NEW_TOKENS, evaluate_pass_at_k
+from rl4llm.rlvr.grpo import METHODS, GRPOConfig, train_grpo
+from rl4llm.rlvr.pretrain import load_reasoning_lm
+from rl4llm.rlvr.task import held_out_problems, prompt_text, train_problems, verify
+from rl4llm.utils import check_choice, check_positive_int, set_seed, set_torch_threads
+
+__all__ = ["ARMS", "sft_model", "sft_evaluation", "train_method", "verifier_reward_fn"]
+
+#: Every arm of the comparison: the group-baseline methods and PPO with a critic.
+ARMS = tuple(METHODS) + ("ppo",)
+_MODULES = ["rl4llm.rlvr.analysis"]
+
+
+def sft_model():
+    """``(model, tokenizer)``: the shipped SFT checkpoint (kept in memory once loaded)."""
+    got = cache.memo_get("rlvr-sft")
+    if got is None:
+        got = cache.memo_put("rlvr-sft", load_reasoning_lm())
+    model, tok = got
+    return copy.deepcopy(model), tok
+
+
+def _cached(description: dict[str, Any], compute) -> dict[str, Any]:
+    key = cache.cache_key(description, _MODULES)
+    path = cache.cache_dir("rlvr", f"{description['what']}-{key}.pt")
+    got = cache.memo_get(str(path))
+    if got is None:
+        got = cache.load(path)
+        if got is None:
+            got = compute()
+            cache.save(path, got)
+        cache.memo_put(str(path), got)
+    return got
+
+
+def sft_evaluation(n_problems: int = 200, n_samples: int = 64, seed: int = 0) -> dict[str, Any]:
+    """pass@k (``k = 1 .. n_samples``) of the SFT policy on ``n_problems`` held-out problems, and the mean
+    lengths of its correct and wrong completions.
+
+    The defaults give the pass@k curve; ``sft_evaluation(500, 4)`` is the pass@1 the trained arms are compared
+    with (the same problems and samples per problem as :func:`train_method`'s final evaluation)."""
+    def compute():
+        set_torch_threads(1)
+        model, tok = sft_model()
+        ev = evaluate_pass_at_k(model, tok, n_problems=n_problems, n_samples=n_samples,
+                                ks=tuple(range(1, n_samples + 1)), seed=seed)
+        return {**ev, "correct": ev["correct"].tolist()}
+    return _cached({"what": "sft-eval", "n_problems": n_problems, "n_samples": n_samples, "seed": seed}, compute)
+
+
+def verifier_reward_fn(tokenizer: CharTokenizer, prompt_length: int, verifier: str = "exact"):
+    """A ``reward_fn(batch)`` for :func:`rl4llm.rlhf.train_ppo_rlhf`: decode each row's prompt (its first
+    ``prompt_length`` tokens) and response, and score the response with the verifier."""
+    lookup: dict[str, Any] = {}
+
+    def reward_fn(batch) -> torch.Tensor:
+        problems, texts = [], []
+        for ids in batch.input_ids:
+            prompt = tokenizer.decode(ids[:prompt_length].tolist())
+            if prompt not in lookup:
+                a, op, b = prompt[:2], prompt[2], prompt[3:5]
+                from rl4llm.prompting.task import Query
+                lookup[prompt] = Query(int(a), int(b), op)
+            problems.append(lookup[prompt])
+            texts.append(tokenizer.decode(ids[prompt_length:].tolist()))
+        return torch.as_tensor(verify(problems, texts, verifier), dtype=torch.float32)
+
+    return reward_fn
+
+
+def _train_ppo(policy, ref, tok, g: GRPOConfig, callback) -> list[dict[str, float]]:
+    """PPO with a critic (chapter 5's trainer) on the verifier's reward, the same number of completions."""
+    from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
+    from rl4llm.rlhf.reward_model import RewardModel, ValueModel
+
+    n = g.group_size * g.prompts_per_iter
+    config = PPORLHFConfig(iterations=g.iterations, batch_size=n, n_minibatches=g.n_minibatches,
+                           n_epochs=g.n_epochs, lr=g.lr, critic_lr=g.lr, clip_eps=g.clip_eps, kl_coef=g.kl_coef,
+                           max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=g.seed)
+    critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
+    prompt_length = len(tok.encode(prompt_text(held_out_problems(1)[0])))
+    reward_fn = verifier_reward_fn(tok, prompt_length, g.verifier)
+
+    def prompt_fn(k: int, rng: np.random.Generator) -> list[list[int]]:
+        return [tok.encode(prompt_text(q)) for q in train_problems(k, rng)]
+
+    rows: list[dict[str, float]] = []
+    state = {"wall": 0.0, "t0": time.perf_counter()}
+
+    def ppo_callback(it: int, info: dict, pol) -> None:  # noqa: ARG001 - chapter 1's callback protocol
+        state["wall"] += time.perf_counter() - state["t0"]
+        extra = callback(it, pol, state["wall"]) or {}
+        rows.append({"iteration": it, "wall_s": state["wall"], **extra})
+        state["t0"] = time.perf_counter()
+
+    history = train_ppo_rlhf(policy, ref, critic, reward_fn, config, bos_id=tok.bos_token_id,
+                             eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, callback=ppo_callback,
+                             prompt_fn=prompt_fn)
+    for row, h in zip(rows, history.rows):
+        row.update({"reward": h["proxy"], "length": h["length"], "clip_frac": h["clip_frac"]})
+    return rows
+
+
+def train_method(method: str, seed: int = 0, *, eval_every: int = 5, eval_problems: int = 100,
+                 final_problems: int = 500, final_samples: int = 4, **overrides: Any) -> dict[str, Any]:
+    """Train one arm from the SFT checkpoint and evaluate it on held-out problems.
+
+    ``overrides`` are :class:`GRPOConfig` fields (the PPO arm maps the shared ones onto chapter 5's config).
+    Returns ``{"rows": per-iteration logs with held-out ``pass_at_1`` every ``eval_every`` iterations,
+    "pass_at_1": final held-out pass@1 (``final_problems`` x ``final_samples``), "length_correct",
+    "length_wrong", "wall_s": training time, "config", "state_dict": the trained policy's weights}``.
+    """
+    check_choice("method", method, ARMS)
+    check_positive_int("eval_every", eval_every)
+    g = GRPOConfig.for_method(method if method != "ppo" else "grpo", seed=seed, **overrides)
+    description = {"what": f"train-{method}", "seed": seed, "eval_every": eval_every,
+                   "eval_problems": eval_problems, "final_problems": final_problems,
+                   "final_samples": final_samples, "config": vars(g)}
+
+    def compute():
+        set_torch_threads(1)
+        set_seed(seed)
+        policy, tok = sft_model()
+        ref, _ = sft_model()
+
+        def callback(it: int, pol, wall: float) -> dict[str, float] | None:
+            if it % eval_every and it != g.iterations:
+                return None
+            ev = evaluate_pass_at_k(pol, tok, n_problems=eval_problems, n_samples=2, ks=(1,), seed=seed + it,
+                                    max_new_tokens=g.max_new_tokens)
+            return {"pass_at_1": ev["pass_at_k"][1]}
+
+        if method == "ppo":
+            rows = _train_ppo(policy, ref, tok, g, callback)
+        else:
+            rows = train_grpo(policy, ref, tok, g, callback=callback).rows
+        final = evaluate_pass_at_k(policy, tok, n_problems=final_problems, n_samples=final_samples, ks=(1,),
+                                   seed=10_000 + seed, max_new_tokens=max(g.max_new_tokens, MAX_NEW_TOKENS))
+        out = {"rows": rows, "pass_at_1": final["pass_at_k"][1], "length_correct": final["length_correct"],
+               "length_wrong": final["length_wrong"], "wall_s": rows[-1]["wall_s"], "config": vars(g),
+               "state_dict": {k: v.clone() for k, v in policy.state_dict().items()}}
+        return out
+
+    return _cached(description, compute)
