@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install test test-quick test-browser test-browser-static test-book-runs book book-execute book-clean assignments-check \
+.PHONY: install lint format test test-quick test-browser test-browser-static test-book-runs book book-execute book-clean assignments-check \
         binder-local clean
 
 $(STAMP): requirements.txt pyproject.toml
@@ -27,7 +27,16 @@ $(BROWSER_STAMP): $(STAMP) requirements-browser.txt
 	$(BIN)/python -m pip install --quiet -r requirements-browser.txt
 	touch $(BROWSER_STAMP)
 
-test: $(STAMP)
+# ruff: lint and format check (configured in pyproject.toml); `make format` applies the fixes and the formatter.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
 	RL4LLM_QUIET=1 $(BIN)/python -m pytest
 
 test-quick: $(STAMP)

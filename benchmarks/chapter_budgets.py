@@ -31,7 +31,9 @@ def chapter_pages(chapter: Path) -> list[Path]:
 def main(argv: list[str]) -> int:
     os.environ.setdefault("RL4LLM_QUIET", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    chapters = [Path(a).resolve() for a in argv] or sorted(p for p in (ROOT / "book").glob("[0-9][0-9]-*") if p.is_dir())
+    chapters = [Path(a).resolve() for a in argv] or sorted(
+        p for p in (ROOT / "book").glob("[0-9][0-9]-*") if p.is_dir()
+    )
     failed = False
     print(f"{'page':<48} {'seconds':>8} {'peak MB':>8}")
     for chapter in chapters:

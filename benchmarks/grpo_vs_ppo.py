@@ -47,22 +47,46 @@ def _run(method: str, iterations: int, group_size: int, prompts_per_iter: int, q
         from rl4llm.rlhf.reward_model import RewardModel, ValueModel
 
         n = group_size * prompts_per_iter
-        config = PPORLHFConfig(iterations=iterations, batch_size=n, n_minibatches=g.n_minibatches,
-                               n_epochs=g.n_epochs, lr=g.lr, critic_lr=g.lr, clip_eps=g.clip_eps, kl_coef=0.0,
-                               max_new_tokens=g.max_new_tokens, seed=g.seed)
+        config = PPORLHFConfig(
+            iterations=iterations,
+            batch_size=n,
+            n_minibatches=g.n_minibatches,
+            n_epochs=g.n_epochs,
+            lr=g.lr,
+            critic_lr=g.lr,
+            clip_eps=g.clip_eps,
+            kl_coef=0.0,
+            max_new_tokens=g.max_new_tokens,
+            seed=g.seed,
+        )
         critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
         prompt_len = len(tok.encode(prompt_text(train_problems(1, np.random.default_rng(0))[0])))
 
         def prompt_fn(k: int, rng) -> list[list[int]]:
             return [tok.encode(prompt_text(q)) for q in train_problems(k, rng)]
 
-        train_ppo_rlhf(policy, ref, critic, verifier_reward_fn(tok, prompt_len), config, bos_id=tok.bos_token_id,
-                       eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, callback=lambda it, info, pol: tick(),
-                       prompt_fn=prompt_fn)
+        train_ppo_rlhf(
+            policy,
+            ref,
+            critic,
+            verifier_reward_fn(tok, prompt_len),
+            config,
+            bos_id=tok.bos_token_id,
+            eos_id=tok.eos_token_id,
+            pad_id=tok.pad_token_id,
+            callback=lambda it, info, pol: tick(),
+            prompt_fn=prompt_fn,
+        )
         n_params = sum(p.numel() for p in policy.parameters()) + sum(p.numel() for p in critic.parameters())
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    queue.put({"method": method, "s_per_iter": statistics.median(times[1:] or times),
-               "trained_params": n_params, "peak_rss_mb": round(peak_mb, 1)})
+    queue.put(
+        {
+            "method": method,
+            "s_per_iter": statistics.median(times[1:] or times),
+            "trained_params": n_params,
+            "peak_rss_mb": round(peak_mb, 1),
+        }
+    )
 
 
 def main() -> None:

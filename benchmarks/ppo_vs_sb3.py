@@ -43,7 +43,7 @@ def _cpu() -> float:
 
 def _steps_to(returns: list[float], steps: list[int], threshold: float = SOLVED, last: int = 20) -> int | None:
     for i in range(len(returns)):
-        if i + 1 >= last and np.mean(returns[i + 1 - last: i + 1]) >= threshold:
+        if i + 1 >= last and np.mean(returns[i + 1 - last : i + 1]) >= threshold:
             return int(steps[i])
     return None
 
@@ -59,8 +59,13 @@ def run_rl4llm(seed: int, total_steps: int) -> dict:
     returns = result.artifacts["episode_returns"]
     steps = result.artifacts["episode_steps"]
     # the experiment's wall clock includes its 10 evaluation episodes and the figure; so does the CPU time
-    return {"cpu_s": cpu, "wall_s": wall, "final_return": float(np.mean(returns[-20:])),
-            "steps_to_475": _steps_to(returns, steps), "eval_return": result.metrics["eval_return"]}
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "final_return": float(np.mean(returns[-20:])),
+        "steps_to_475": _steps_to(returns, steps),
+        "eval_return": result.metrics["eval_return"],
+    }
 
 
 def run_sb3(seed: int, total_steps: int) -> dict:
@@ -87,16 +92,33 @@ def run_sb3(seed: int, total_steps: int) -> dict:
 
     c0, w0 = _cpu(), time.perf_counter()
     env = make_vec_env("CartPole-v1", n_envs=8, seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
-                ent_coef=0.0, learning_rate=linear(1e-3), clip_range=linear(0.2), seed=seed, device="cpu",
-                verbose=0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=linear(1e-3),
+        clip_range=linear(0.2),
+        seed=seed,
+        device="cpu",
+        verbose=0,
+    )
     episodes = Episodes()
     model.learn(total_timesteps=total_steps, callback=episodes)
     eval_env = make_vec_env("CartPole-v1", n_envs=1, seed=10_000 + seed)
     mean_eval, _ = evaluate_policy(model, eval_env, n_eval_episodes=10, deterministic=True)
     cpu, wall = _cpu() - c0, time.perf_counter() - w0
-    return {"cpu_s": cpu, "wall_s": wall, "final_return": float(np.mean(episodes.returns[-20:])),
-            "steps_to_475": _steps_to(episodes.returns, episodes.steps), "eval_return": float(mean_eval)}
+    return {
+        "cpu_s": cpu,
+        "wall_s": wall,
+        "final_return": float(np.mean(episodes.returns[-20:])),
+        "steps_to_475": _steps_to(episodes.returns, episodes.steps),
+        "eval_return": float(mean_eval),
+    }
 
 
 def _fmt(v) -> str:
@@ -119,8 +141,10 @@ def main(argv: list[str]) -> int:
     except ImportError:
         print("stable-baselines3 is not installed in this environment; see this script's docstring", file=sys.stderr)
         return 2
-    print(f"torch {torch.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
-          f"{args.total_steps:,} steps, seeds 0-{args.seeds - 1}, 1 thread")
+    print(
+        f"torch {torch.__version__}, stable-baselines3 {stable_baselines3.__version__}, "
+        f"{args.total_steps:,} steps, seeds 0-{args.seeds - 1}, 1 thread"
+    )
     header = f"{'implementation':<10} {'seed':>4} {'CPU s':>7} {'wall s':>7} {'final':>6} {'to 475':>8} {'eval':>6}"
     print(header)
     rows: dict[str, list[dict]] = {"rl4llm": [], "sb3": []}
@@ -128,8 +152,11 @@ def main(argv: list[str]) -> int:
         for name, fn in (("rl4llm", run_rl4llm), ("sb3", run_sb3)):
             r = fn(seed, args.total_steps)
             rows[name].append(r)
-            print(f"{name:<10} {seed:>4} {r['cpu_s']:>7.1f} {r['wall_s']:>7.1f} {r['final_return']:>6.1f} "
-                  f"{_fmt(r['steps_to_475']):>8} {r['eval_return']:>6.1f}", flush=True)
+            print(
+                f"{name:<10} {seed:>4} {r['cpu_s']:>7.1f} {r['wall_s']:>7.1f} {r['final_return']:>6.1f} "
+                f"{_fmt(r['steps_to_475']):>8} {r['eval_return']:>6.1f}",
+                flush=True,
+            )
     print("\nmeans over seeds")
     summary = {}
     for name, rs in rows.items():
@@ -143,13 +170,20 @@ def main(argv: list[str]) -> int:
             "solved": f"{len(reached)}/{len(rs)}",
         }
         s = summary[name]
-        print(f"{name:<10} CPU {s['cpu_s']:.1f} s, wall {s['wall_s']:.1f} s, final return {s['final_return']:.1f}, "
-              f"eval {s['eval_return']:.1f}, reached 475 in {s['solved']} seeds"
-              + (f" after {s['steps_to_475']:,.0f} steps on average" if s["steps_to_475"] else ""))
+        print(
+            f"{name:<10} CPU {s['cpu_s']:.1f} s, wall {s['wall_s']:.1f} s, final return {s['final_return']:.1f}, "
+            f"eval {s['eval_return']:.1f}, reached 475 in {s['solved']} seeds"
+            + (f" after {s['steps_to_475']:,.0f} steps on average" if s["steps_to_475"] else "")
+        )
     a, b = summary["sb3"], summary["rl4llm"]
-    print(f"\nSB3 / rl4llm: CPU time x{a['cpu_s'] / b['cpu_s']:.2f}, wall time x{a['wall_s'] / b['wall_s']:.2f}"
-          + (f", steps to 475 x{a['steps_to_475'] / b['steps_to_475']:.2f}"
-             if a["steps_to_475"] and b["steps_to_475"] else ""))
+    print(
+        f"\nSB3 / rl4llm: CPU time x{a['cpu_s'] / b['cpu_s']:.2f}, wall time x{a['wall_s'] / b['wall_s']:.2f}"
+        + (
+            f", steps to 475 x{a['steps_to_475'] / b['steps_to_475']:.2f}"
+            if a["steps_to_475"] and b["steps_to_475"]
+            else ""
+        )
+    )
     return 0
 
 

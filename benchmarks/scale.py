@@ -38,14 +38,38 @@ from pathlib import Path
 
 #: The chapter's PPO settings (rl4llm.experiments.rlhf) and the reduced CPU setting.
 SETTINGS = {
-    "full": {"model": {"vocab_size": 50257}, "batch_size": 64, "n_minibatches": 2, "n_epochs": 2, "max_new_tokens": 28,
-             "iterations": 3},
-    "reduced": {"model": {"n_layer": 2, "n_embd": 128, "n_head": 4, "n_positions": 64}, "batch_size": 16,
-                "n_minibatches": 2, "n_epochs": 2, "max_new_tokens": 28, "iterations": 2},
+    "full": {
+        "model": {"vocab_size": 50257},
+        "batch_size": 64,
+        "n_minibatches": 2,
+        "n_epochs": 2,
+        "max_new_tokens": 28,
+        "iterations": 3,
+    },
+    "reduced": {
+        "model": {"n_layer": 2, "n_embd": 128, "n_head": 4, "n_positions": 64},
+        "batch_size": 16,
+        "n_minibatches": 2,
+        "n_epochs": 2,
+        "max_new_tokens": 28,
+        "iterations": 2,
+    },
 }
 #: Keys of one measured run in the JSON (the book's appendix reads them).
-RUN_KEYS = ("trainer", "processes", "device", "mixed_precision", "iterations", "batch_size", "tokens",
-            "wall_s", "tokens_per_s", "peak_rss_mb", "peak_gpu_mb", "parameters")
+RUN_KEYS = (
+    "trainer",
+    "processes",
+    "device",
+    "mixed_precision",
+    "iterations",
+    "batch_size",
+    "tokens",
+    "wall_s",
+    "tokens_per_s",
+    "peak_rss_mb",
+    "peak_gpu_mb",
+    "parameters",
+)
 #: Keys of the JSON's "ppo" entry: the PPORLHFConfig fields the setting fixes.
 PPO_KEYS = ("batch_size", "n_minibatches", "n_epochs", "max_new_tokens")
 #: Top-level keys of the JSON.
@@ -65,10 +89,10 @@ def worker(args: argparse.Namespace) -> None:
     from rl4llm.distributed import make_runtime
     from rl4llm.lm import resolve_policy
     from rl4llm.lm.model import count_parameters
-    from rl4llm.rlhf.stages import gold_of
     from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
     from rl4llm.rlhf.rollout import special_ids
+    from rl4llm.rlhf.stages import gold_of
     from rl4llm.utils import set_torch_threads
 
     set_torch_threads(1)
@@ -84,40 +108,70 @@ def worker(args: argparse.Namespace) -> None:
     def gold(batch):  # the text path: decode, then the exact gold reward of the review language
         return torch.as_tensor(gold_of(tok, batch), dtype=torch.float32, device=runtime.device)
 
-    config = PPORLHFConfig(iterations=args.iterations, batch_size=setting["batch_size"],
-                           n_minibatches=setting["n_minibatches"], n_epochs=setting["n_epochs"],
-                           max_new_tokens=setting["max_new_tokens"], lr=1e-5, critic_lr=1e-5, seed=0)
+    config = PPORLHFConfig(
+        iterations=args.iterations,
+        batch_size=setting["batch_size"],
+        n_minibatches=setting["n_minibatches"],
+        n_epochs=setting["n_epochs"],
+        max_new_tokens=setting["max_new_tokens"],
+        lr=1e-5,
+        critic_lr=1e-5,
+        seed=0,
+    )
     bos, eos, pad = special_ids(tok)
     if runtime.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(runtime.device)
     runtime.barrier()
     t0 = time.perf_counter()
-    history = train_ppo_rlhf(policy, ref, critic, gold, config, bos_id=bos, eos_id=eos, pad_id=pad,
-                             runtime=runtime)
+    history = train_ppo_rlhf(policy, ref, critic, gold, config, bos_id=bos, eos_id=eos, pad_id=pad, runtime=runtime)
     runtime.barrier()
     wall = time.perf_counter() - t0
     tokens = sum(r["length"] for r in history.rows) * config.batch_size  # global batch, all iterations
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-    gpu_mb = (torch.cuda.max_memory_allocated(runtime.device) / 2**20 if runtime.device.type == "cuda" else 0.0)
+    gpu_mb = torch.cuda.max_memory_allocated(runtime.device) / 2**20 if runtime.device.type == "cuda" else 0.0
     total_rss = float(runtime.sum(torch.tensor(rss_mb, dtype=torch.float64, device=runtime.device)))
     if runtime.distributed:
         peak = torch.tensor(gpu_mb, dtype=torch.float64, device=runtime.device)
         torch.distributed.all_reduce(peak, op=torch.distributed.ReduceOp.MAX)
         gpu_mb = float(peak)
     if runtime.is_main:
-        row = {"trainer": "ppo-rlhf", "processes": runtime.world_size, "device": runtime.device.type,
-               "mixed_precision": args.mixed_precision, "iterations": config.iterations,
-               "batch_size": config.batch_size, "tokens": round(tokens), "wall_s": round(wall, 2),
-               "tokens_per_s": round(tokens / wall, 1), "peak_rss_mb": round(total_rss, 1),
-               "peak_gpu_mb": round(gpu_mb, 1), "parameters": count_parameters(policy)}
+        row = {
+            "trainer": "ppo-rlhf",
+            "processes": runtime.world_size,
+            "device": runtime.device.type,
+            "mixed_precision": args.mixed_precision,
+            "iterations": config.iterations,
+            "batch_size": config.batch_size,
+            "tokens": round(tokens),
+            "wall_s": round(wall, 2),
+            "tokens_per_s": round(tokens / wall, 1),
+            "peak_rss_mb": round(total_rss, 1),
+            "peak_gpu_mb": round(gpu_mb, 1),
+            "parameters": count_parameters(policy),
+        }
         Path(args.row_out).write_text(json.dumps(row))
 
 
 def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) -> dict:
     row_out = tmp / f"row-{processes}.json"
-    inner = [str(Path(__file__).resolve()), "--worker", "--model", str(folder), "--setting", args.setting,
-             "--device", args.device, "--mixed-precision", args.mixed_precision, "--iterations",
-             str(args.iterations), "--processes", str(processes), "--row-out", str(row_out)]
+    inner = [
+        str(Path(__file__).resolve()),
+        "--worker",
+        "--model",
+        str(folder),
+        "--setting",
+        args.setting,
+        "--device",
+        args.device,
+        "--mixed-precision",
+        args.mixed_precision,
+        "--iterations",
+        str(args.iterations),
+        "--processes",
+        str(processes),
+        "--row-out",
+        str(row_out),
+    ]
     env = {**os.environ, "RL4LLM_QUIET": "1", "OMP_NUM_THREADS": "1"}
     if processes == 1:
         cmd = [sys.executable, *inner]
@@ -125,9 +179,22 @@ def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) 
         accelerate = Path(sys.executable).with_name("accelerate")
         if args.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
-        cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", str(processes), "--num_machines", "1",
-               "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()),
-               *inner]
+        cmd = [
+            str(accelerate),
+            "launch",
+            "--multi_gpu",
+            "--num_processes",
+            str(processes),
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            "--main_process_port",
+            str(_free_port()),
+            *inner,
+        ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{processes}-process run failed:\n{res.stderr[-4000:]}")
@@ -137,8 +204,13 @@ def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reduced", action="store_true", help="the CPU-sized setting (2-layer GPT-2, batch 16)")
-    parser.add_argument("--processes", type=int, nargs="+", default=None,
-                        help="process counts to measure (default: 1 and every visible GPU, or 1 2 on CPU)")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=None,
+        help="process counts to measure (default: 1 and every visible GPU, or 1 2 on CPU)",
+    )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--mixed-precision", default="no", choices=("no", "bf16"))
     parser.add_argument("--iterations", type=int, default=None, help="PPO iterations per measurement")
@@ -184,16 +256,23 @@ def main(argv: list[str] | None = None) -> int:
         "ppo": {k: setting[k] for k in PPO_KEYS},
         "runs": runs,
         "skipped": skipped,
-        "machine": {"cpu_count": os.cpu_count(), "torch": torch.__version__,
-                    "gpu": torch.cuda.get_device_name(0) if n_gpus else None},
+        "machine": {
+            "cpu_count": os.cpu_count(),
+            "torch": torch.__version__,
+            "gpu": torch.cuda.get_device_name(0) if n_gpus else None,
+        },
     }
     header = f"{'trainer':<10}{'procs':>6}{'device':>8}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}{'RSS MB':>9}"
-    print(f"PPO-RLHF on GPT-2 ({result['model_config']['n_layer']} layers, width "
-          f"{result['model_config']['n_embd']}, {runs[0]['parameters']:,} parameters), setting {args.setting}")
+    print(
+        f"PPO-RLHF on GPT-2 ({result['model_config']['n_layer']} layers, width "
+        f"{result['model_config']['n_embd']}, {runs[0]['parameters']:,} parameters), setting {args.setting}"
+    )
     print(header)
     for r in runs:
-        print(f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['tokens']:>9}{r['wall_s']:>9.2f}"
-              f"{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}")
+        print(
+            f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['tokens']:>9}{r['wall_s']:>9.2f}"
+            f"{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}"
+        )
     for name, why in skipped.items():
         print(f"{name}: skipped ({why})")
     if args.out:

@@ -12,10 +12,10 @@ import torch
 
 from rl4llm.distributed import make_runtime
 from rl4llm.lm import load_tiny_gpt2
-from rl4llm.rlhf.stages import gold_of
 from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel
 from rl4llm.rlhf.rollout import special_ids
+from rl4llm.rlhf.stages import gold_of
 from rl4llm.utils import set_torch_threads
 
 
@@ -41,11 +41,11 @@ def main(out: str) -> None:
     def gold(batch):  # the text path: decode, then the exact gold reward
         return torch.as_tensor(gold_of(tok, batch), dtype=torch.float32)
 
-    config = PPORLHFConfig(iterations=1, batch_size=8, n_minibatches=1, n_epochs=1, max_grad_norm=1e9,
-                           max_new_tokens=12, seed=3)
+    config = PPORLHFConfig(
+        iterations=1, batch_size=8, n_minibatches=1, n_epochs=1, max_grad_norm=1e9, max_new_tokens=12, seed=3
+    )
     bos, eos, pad = special_ids(tok)
-    history = train_ppo_rlhf(policy, ref, critic, gold, config, bos_id=bos, eos_id=eos, pad_id=pad,
-                             runtime=runtime)
+    history = train_ppo_rlhf(policy, ref, critic, gold, config, bos_id=bos, eos_id=eos, pad_id=pad, runtime=runtime)
     if runtime.is_main:
         torch.save({"grads": grads[0], "row": history.rows[0], "world_size": runtime.world_size}, out)
 

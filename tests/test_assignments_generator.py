@@ -126,8 +126,13 @@ def test_generated_copies_define_every_name_and_no_solution(assignment: Assignme
     defined = {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
     assert defined == set(assignment.names)
     assert source.find_leaks(assignment, text) == []
-    raises = [n for n in ast.walk(tree) if isinstance(n, ast.Raise) and isinstance(n.exc, ast.Call)
-              and getattr(n.exc.func, "id", "") == "NotImplementedError"]
+    raises = [
+        n
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Raise)
+        and isinstance(n.exc, ast.Call)
+        and getattr(n.exc.func, "id", "") == "NotImplementedError"
+    ]
     assert len(raises) == sum(len(source.load_target(k).regions) for k in assignment.targets)
     ns: dict = {"__name__": "student_copy_under_test"}
     exec(compile(text, f"<{assignment.slug}>", "exec"), ns)  # the imports the generator wrote all resolve
@@ -144,7 +149,8 @@ def test_every_graded_region_of_the_package_parses():
 def test_read_rubric_numbers_items_and_reads_points(tmp_path):
     a = get_assignment("02")
     path = tmp_path / a.test_file
-    path.write_text(textwrap.dedent('''
+    path.write_text(
+        textwrap.dedent('''
         import pytest
 
         @pytest.mark.points(2)
@@ -159,10 +165,13 @@ def test_read_rubric_numbers_items_and_reads_points(tmp_path):
         @pytest.mark.points(3)
         def test_two(impl):
             pass
-    '''))
+    ''')
+    )
     rubric = generate.read_rubric(a, path)
     assert [(r.number, r.name, r.points, r.tier, r.slow) for r in rubric] == [
-        ("02.1", "first item", 2.0, "hand-computed", False), ("02.2", "test_two", 3.0, "behaviour", True)]
+        ("02.1", "first item", 2.0, "hand-computed", False),
+        ("02.2", "test_two", 3.0, "behaviour", True),
+    ]
     path.write_text("def test_unmarked(impl):\n    pass\n")
     with pytest.raises(ValueError, match="points"):
         generate.read_rubric(a, path)
@@ -177,8 +186,16 @@ def test_export_writes_a_classroom_repository(tmp_path):
     a = get_assignment("03")
     written = generate.export(a, ROOT, tmp_path, "rl4llm @ git+https://example.org/rl4llm")
     names = {p.relative_to(tmp_path).as_posix() for p in written}
-    assert {"student.py", a.test_file, "README.md", "conftest.py", "requirements.txt",
-            ".github/workflows/classroom.yml", "gradescope/setup.sh", "gradescope/run_autograder"} == names
+    assert {
+        "student.py",
+        a.test_file,
+        "README.md",
+        "conftest.py",
+        "requirements.txt",
+        ".github/workflows/classroom.yml",
+        "gradescope/setup.sh",
+        "gradescope/run_autograder",
+    } == names
     rubric = generate.read_rubric(a, ROOT / "assignments" / a.slug / a.test_file)
     workflow = (tmp_path / ".github/workflows/classroom.yml").read_text()
     assert workflow.count("autograding-command-grader@v1") == len(rubric)

@@ -26,7 +26,9 @@ def _student(tmp_path: Path, body: str, name: str = "student.py") -> StudentFile
 
 
 def test_a_syntax_error_costs_only_its_function(tmp_path):
-    student = _student(tmp_path, '''
+    student = _student(
+        tmp_path,
+        """
         import torch
 
         def discounted_returns(rewards, terminated, gamma):
@@ -34,7 +36,8 @@ def test_a_syntax_error_costs_only_its_function(tmp_path):
 
         def dqn_targets(rewards, next_q_target, terminated, gamma):
             return rewards * 0 + 7
-    ''')
+    """,
+    )
     impl = Implementation(A01, student)
     with pytest.raises(StudentCodeError, match=r"discounted_returns.*SyntaxError at line 5"):
         impl.discounted_returns
@@ -44,13 +47,16 @@ def test_a_syntax_error_costs_only_its_function(tmp_path):
 
 
 def test_module_level_errors_are_notes_and_functions_still_load(tmp_path):
-    student = _student(tmp_path, '''
+    student = _student(
+        tmp_path,
+        """
         import not_a_real_module_xyz
         SCALE = 1 / 0
 
         def reinforce_loss(logp, returns, baseline=None):
             return -(logp * returns).mean()
-    ''')
+    """,
+    )
     impl = Implementation(A01, student)
     assert callable(impl.reinforce_loss)
     notes = student.notes()
@@ -80,7 +86,7 @@ def test_a_missing_file_is_reported(tmp_path):
         Implementation(A01, student).gae
 
 
-MIXED = '''
+MIXED = """
 import torch
 
 
@@ -105,7 +111,7 @@ def reinforce_loss(logp, returns, baseline=None):
 
 def dqn_targets(rewards, next_q_target, terminated, gamma):
     return (rewards + gamma * (1.0 - terminated.float()) * next_q_target.max(dim=1).values).detach()
-'''
+"""
 
 
 def test_graded_run_isolates_each_failure(tmp_path):
@@ -114,9 +120,26 @@ def test_graded_run_isolates_each_failure(tmp_path):
     report = tmp_path / "grade.json"
     env = dict(os.environ, RL4LLM_QUIET="1", RL4LLM_GRADE_TIMEOUT_SCALE="0.1")
     env.pop("RL4LLM_IMPL", None)
-    proc = subprocess.run([sys.executable, "-m", "pytest", "assignments/01-returns-gae", "-m", "not slow", "-q",
-                           "-p", "no:cacheprovider", f"--impl={student}", f"--grade-json={report}"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "assignments/01-returns-gae",
+            "-m",
+            "not slow",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--impl={student}",
+            f"--grade-json={report}",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-3000:]
     assert "rl4llm grade" in out and "Traceback" not in out
@@ -140,15 +163,34 @@ def test_graded_run_isolates_each_failure(tmp_path):
 def test_the_environment_variable_chooses_the_implementation(tmp_path):
     report = tmp_path / "grade.json"
     env = dict(os.environ, RL4LLM_QUIET="1", RL4LLM_IMPL="reference", RL4LLM_GRADE_JSON=str(report))
-    proc = subprocess.run([sys.executable, "-m", "pytest", "assignments/01-returns-gae", "-k", "dqn", "-q",
-                           "-p", "no:cacheprovider"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "assignments/01-returns-gae", "-k", "dqn", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     result = json.loads(report.read_text())
     assert [t["status"] for t in result["tests"]] == ["passed"] and result["score"] == result["max_score"]
 
 
 def test_a_bad_impl_path_is_a_usage_error(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "pytest", "assignments/01-returns-gae", "-q", "-p",
-                           "no:cacheprovider", f"--impl={tmp_path / 'missing.py'}"], cwd=ROOT,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "assignments/01-returns-gae",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--impl={tmp_path / 'missing.py'}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 4 and "--impl must be" in proc.stderr

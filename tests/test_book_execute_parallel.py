@@ -59,8 +59,9 @@ def test_pre_executed_pages_are_used_by_the_build(tmp_path: Path) -> None:
     assert first.stdout.count(": ok,") == 2, first.stdout
     again = subprocess.run(script, env=env, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0 and again.stdout.count(": cached") == 2, again.stdout + again.stderr
-    build = subprocess.run([str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True,
-                           timeout=600)
+    build = subprocess.run(
+        [str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True, timeout=600
+    )
     log = build.stdout + build.stderr
     assert build.returncode == 0, log[-4000:]
     assert log.count("Using cached notebook") == 2 and "Executing notebook" not in log, log[-4000:]

@@ -26,8 +26,23 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 # Directives whose body is prose a reader reads (their option lines are dropped); every other fenced block is code.
-PROSE_DIRECTIVES = {"admonition", "note", "tip", "warning", "important", "hint", "seealso", "caution", "dropdown",
-                    "margin", "sidebar", "epigraph", "attention", "topic", "figure"}
+PROSE_DIRECTIVES = {
+    "admonition",
+    "note",
+    "tip",
+    "warning",
+    "important",
+    "hint",
+    "seealso",
+    "caution",
+    "dropdown",
+    "margin",
+    "sidebar",
+    "epigraph",
+    "attention",
+    "topic",
+    "figure",
+}
 
 _FENCE = re.compile(r"^(\s*)(`{3,}|:{3,})\s*(?:\{([\w:-]+)\})?(.*)$")
 NUMBER = re.compile(r"(?<![\w.,])[-−+]?\d+(?:[.,]\d+)*(?:k|M|B)?%?(?![\w])")
@@ -35,17 +50,22 @@ NUMBER = re.compile(r"(?<![\w.,])[-−+]?\d+(?:[.,]\d+)*(?:k|M|B)?%?(?![\w])")
 # Patterns that are never measurements, for every page. Each match is blanked before the search for numbers.
 GLOBAL_ALLOWED: list[tuple[str, str]] = [
     # cross-references: "section 2.1", "chapters 3 and 4", "eq. 4", "takeaway 5", "assignment 07", "exercise 2"
-    (r"(?i)\b(?:sections?|chapters?|eqs?\.|equations?|takeaways?|assignments?|exercises?|parts?|figures?|"
-     r"tables?|appendix|theorems?|lemmas?|propositions?|algorithm|lines?|stages?|steps?|actions?|word|position|"
-     r"pieces?|state)\s+\d+(?:\.\d+)*"
-     r"(?:(?:\s*,\s*|\s*,?\s+(?:and|or|to)\s+|\s*[–-]\s*)\d+(?:\.\d+)*)*", "a cross-reference"),
+    (
+        r"(?i)\b(?:sections?|chapters?|eqs?\.|equations?|takeaways?|assignments?|exercises?|parts?|figures?|"
+        r"tables?|appendix|theorems?|lemmas?|propositions?|algorithm|lines?|stages?|steps?|actions?|word|position|"
+        r"pieces?|state)\s+\d+(?:\.\d+)*"
+        r"(?:(?:\s*,\s*|\s*,?\s+(?:and|or|to)\s+|\s*[–-]\s*)\d+(?:\.\d+)*)*",
+        "a cross-reference",
+    ),
     (r"(?m)^\s*\d+[.)]\s", "a list enumerator"),
     (r"(?m)^#+\s+\d+(?:\.\d+)*\s", "a numbered heading"),
     (r"\*\*\d+\. ", "a bold enumerator opening a paragraph"),
     (r"(?m)^\|\s*\*{0,2}\d+(?:\.\d+)*\.?(?=\s)", "a table row headed by its chapter or section number"),
     (r"under 1\.5 GB|≤ 1\.5 GB|three minutes on two cores", "the book's budget per chapter (DESIGN.md)"),
-    (r"\bet al\.,? \(?(?:19|20)\d\d[a-z]?\)?|\((?:19|20)\d\d[a-z]?\)|\b(?:in|from|since) (?:19|20)\d\d\b",
-     "a year of publication"),
+    (
+        r"\bet al\.,? \(?(?:19|20)\d\d[a-z]?\)?|\((?:19|20)\d\d[a-z]?\)|\b(?:in|from|since) (?:19|20)\d\d\b",
+        "a year of publication",
+    ),
     (r"arXiv:\s*\d+\.\d+", "an arXiv identifier"),
     (r"\b[A-Za-z]+[-_]\d+(?:\.\d+)?\b", "an identifier such as GPT-2, CartPole-v1, top-1"),
     (r"\b50,257\b", "GPT-2's vocabulary size"),
@@ -56,47 +76,66 @@ GLOBAL_ALLOWED: list[tuple[str, str]] = [
 # should name the number in its context so that the same digits elsewhere on the page still count.
 PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
     "01-rl/5-why-ppo": [
-        (r"32-word slice|to 12 words|same 30,000 environment steps|with 4 epochs of 4 minibatches per batch of 512"
-         r"|\(8 environments|entropy bonus \(?0\.03|20 epochs per batch instead of 4|buffer of 20,000 transitions, one"
-         r" update of 64 every 4 steps, target network copied every 250|from 1 to 0\.05|Every 2,048 steps",
-         "the why-ppo settings the page runs"),
+        (
+            r"32-word slice|to 12 words|same 30,000 environment steps|with 4 epochs of 4 minibatches per batch of 512"
+            r"|\(8 environments|entropy bonus \(?0\.03|20 epochs per batch instead of 4|buffer of 20,000 transitions, one"
+            r" update of 64 every 4 steps, target network copied every 250|from 1 to 0\.05|Every 2,048 steps",
+            "the why-ppo settings the page runs",
+        ),
         (r"towards 1, with|about 0 after normalisation", "limits in an exercise's argument"),
         (r"for 32 actions|gives 2\.6 and\s+4\.7", "an exercise's setting and the analytic sqrt(2 ln V)"),
-        (r"for 20 epochs|\(20,000 transitions, 64 sampled every 4 steps\)|draws 16 transitions|\(64 every 4 steps\)"
-         r"|for 20,000 steps|up to 20,000 steps", "exercise 4: the DQN settings and its hand computation"),
+        (
+            r"for 20 epochs|\(20,000 transitions, 64 sampled every 4 steps\)|draws 16 transitions|\(64 every 4 steps\)"
+            r"|for 20,000 steps|up to 20,000 steps",
+            "exercise 4: the DQN settings and its hand computation",
+        ),
     ],
     "01-rl/6-action-space": [
-        (r"from 4 to hundreds|from 4 to 256 tokens|up to 1,024 tokens|at 1,024 tokens",
-         "the vocabulary sizes the action-space experiment sweeps"),
-        (r"sequence of 8 tokens|at least 6 of the 8 tokens|And 8 tokens|target is 6 of 8 tokens",
-         "the task's horizon and target (action-space config)"),
+        (
+            r"from 4 to hundreds|from 4 to 256 tokens|up to 1,024 tokens|at 1,024 tokens",
+            "the vocabulary sizes the action-space experiment sweeps",
+        ),
+        (
+            r"sequence of 8 tokens|at least 6 of the 8 tokens|And 8 tokens|target is 6 of 8 tokens",
+            "the task's horizon and target (action-space config)",
+        ),
         (r"not 196", "the tiny GPT-2's vocabulary size"),
         (r"puts 90% of its probability on 8 plausible|about 9 episodes", "exercise 3: its numbers and answer"),
     ],
     "04-irl/2-adversarial-irl": [
         (r"\b25(?= (?:demonstrated|pairs))", "demonstrated pairs: one 500-step episode, every 20th pair (config)"),
-        (r"for 40,000 steps|for 60,000 environment steps|needed 60,000 environment|\(1,000 full-batch",
-         "the adversarial-irl experiment's config"),
+        (
+            r"for 40,000 steps|for 60,000 environment steps|needed 60,000 environment|\(1,000 full-batch",
+            "the adversarial-irl experiment's config",
+        ),
         (r"1 on the expert's pairs and 0 on", "the discriminator's labels"),
     ],
     "02-offline-rl/4-why-rlhf-is-online": [
         (r"collect 10 more episodes|with 10% random actions|visited in 50 episodes", "the page's settings"),
     ],
     "03-imitation/1-behaviour-cloning": [
-        (r"cost of a step is 1 when|mistake costs 1\.|and 1 at a step off it|\b1 per step, the most|climbs towards 1",
-         "the tightrope's 0-1 cost and its maximum"),
+        (
+            r"cost of a step is 1 when|mistake costs 1\.|and 1 at a step off it|\b1 per step, the most|climbs towards 1",
+            "the tightrope's 0-1 cost and its maximum",
+        ),
         (r"from 50 such episodes|\n?20,000 simulated episodes", "the page's settings"),
         (r"feature is 0 in every|initial value, 0\.", "an exercise's reasoning about initial weights"),
     ],
     "03-imitation/2-dagger": [
-        (r"from 2 to 512 steps|runs from 0\.04 to 10\)|on 4,000 fresh|on 2,000 episodes",
-         "the compounding-error experiment's config"),
-        (r"exactly 2 only|\"1 per step\"|climbs to 1 around|to 1 on the line",
-         "the quadratic exponent and the ceiling of 1 per step"),
+        (
+            r"from 2 to 512 steps|runs from 0\.04 to 10\)|on 4,000 fresh|on 2,000 episodes",
+            "the compounding-error experiment's config",
+        ),
+        (
+            r"exactly 2 only|\"1 per step\"|climbs to 1 around|to 1 on the line",
+            "the quadratic exponent and the ceiling of 1 per step",
+        ),
     ],
     "04-irl/1-maxent-irl": [
-        (r"is a 6 × 6 map|with probability 0\.1 a uniformly|200 gradient steps|over the 36 cells",
-         "the gridworld and the maxent-irl experiment's config"),
+        (
+            r"is a 6 × 6 map|with probability 0\.1 a uniformly|200 gradient steps|over the 36 cells",
+            "the gridworld and the maxent-irl experiment's config",
+        ),
         (r"which sums to 2\.|sum to 1 in every cell", "exercises 1 and 2: hand-computed sums"),
     ],
     "05-rlhf/2-ppo": [
@@ -106,14 +145,21 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
     "05-rlhf/1-sft-and-reward-model": [
         (r"\(1\) fine-tune|\(2\) let|\(3\) optimise", "the three steps of RLHF, enumerated"),
         (r"SFT policy at 0\*\*: \"\+1\" means|score mean 0 and standard deviation 1", "the reward unit's definition"),
-        (r"differ by one step, 0\.25|differ by 0\.5\?|caps agreement at 95%",
-         "exercise 1: the gold step and 1 - noise"),
+        (
+            r"differ by one step, 0\.25|differ by 0\.5\?|caps agreement at 95%",
+            "exercise 1: the gold step and 1 - noise",
+        ),
     ],
     "05-rlhf/3-kl-and-clipping": [
-        (r"3 nats \(and a horizon of 200 samples, so that it acts within 40|\((?:20|40) iterations\)|over the 196 tokens|"
-         r"on 512 samples", "the page's settings (adaptive controller, panel, vocabulary, samples)"),
-        (r"target 3 nats and horizon 200, and sees batches of 64|horizon of 10,000|\b11 iterations;|from 0\.3 to",
-         "exercise 2: its settings and the hand computation"),
+        (
+            r"3 nats \(and a horizon of 200 samples, so that it acts within 40|\((?:20|40) iterations\)|over the 196 tokens|"
+            r"on 512 samples",
+            "the page's settings (adaptive controller, panel, vocabulary, samples)",
+        ),
+        (
+            r"target 3 nats and horizon 200, and sees batches of 64|horizon of 10,000|\b11 iterations;|from 0\.3 to",
+            "exercise 2: its settings and the hand computation",
+        ),
         (r"docks 0\.25 for the repeat and 1 for", "constants of the gold reward"),
     ],
     "05-rlhf/index": [
@@ -121,8 +167,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"\| (?:\d(?:, \d)*(?: and \d)?): ", "the survey's takeaway numbers in the table"),
     ],
     "05-rlhf/4-overoptimization": [
-        (r"first 1,000 of the 2,500 training pairs|for 50 iterations|2,048 SFT samples|up to 1,024\.|with 1,000 pairs",
-         "the overoptimization experiment's config"),
+        (
+            r"first 1,000 of the 2,500 training pairs|for 50 iterations|2,048 SFT samples|up to 1,024\.|with 1,000 pairs",
+            "the overoptimization experiment's config",
+        ),
         (r"docks 0\.25 for each", "a constant of the gold reward"),
     ],
     "05-rlhf/5-dpo": [
@@ -133,43 +181,65 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"117k-parameter", "the shipped tiny GPT-2's size (its configuration, not a measurement)"),
         (r"124M", "the name of GPT-2's smallest configuration"),
         (r"ZeRO-2/3|/3\b", "the names of DeepSpeed's sharding stages"),
-        (r"is 64 rollouts per iteration|\(64 rollouts, minibatches of 32, 2 epochs, 28 new tokens\)",
-         "chapter 5's PPO settings (rlhf experiment defaults)"),
-        (r"about 5 GB of float32", "a hand computation: four 124M-parameter models' weights, gradients and Adam states"),
-        (r"for 1 and N processes|book's 2-core build|operation 2 above", "a process count, the build machine, a cross-reference"),
+        (
+            r"is 64 rollouts per iteration|\(64 rollouts, minibatches of 32, 2 epochs, 28 new tokens\)",
+            "chapter 5's PPO settings (rlhf experiment defaults)",
+        ),
+        (
+            r"about 5 GB of float32",
+            "a hand computation: four 124M-parameter models' weights, gradients and Adam states",
+        ),
+        (
+            r"for 1 and N processes|book's 2-core build|operation 2 above",
+            "a process count, the build machine, a cross-reference",
+        ),
     ],
     "teachers": [
         (r"\b0[1-7]\b", "assignment numbers"),
-        (r"score 100% and the untouched copies 0 points|100% and the untouched copies at 0",
-         "what the grader's own check requires (tools/check_assignments.py)"),
+        (
+            r"score 100% and the untouched copies 0 points|100% and the untouched copies at 0",
+            "what the grader's own check requires (tools/check_assignments.py)",
+        ),
         (r"\(30 s, 300 s for", "the grader's timeouts (rl4llm.assignments.grading)"),
         (r"Python 3\)", "a language version"),
     ],
     "04-irl/3-rlhf-as-online-irl": [
-        (r"\b500(?= (?:of its texts|texts|demonstrations))|\(30\n?|\(label [01]\)|from 1,000 tex|samples 64 texts|"
-         r"tokens, 150 times|is 150 noisy|every 10 iterations", "the token-irl experiment's config"),
+        (
+            r"\b500(?= (?:of its texts|texts|demonstrations))|\(30\n?|\(label [01]\)|from 1,000 tex|samples 64 texts|"
+            r"tokens, 150 times|is 150 noisy|every 10 iterations",
+            "the token-irl experiment's config",
+        ),
         (r"\(seed 0, recorded", "the seed of the recorded run"),
     ],
     "06-prompting/2-offline-reward-model": [
         (r"are 64-dimensional|all 64 dimensions|In 64 dimensions", "the arithmetic LM's hidden size"),
-        (r"The 800 logged|on the 400 training|\(3,200 outcomes\)|\n?400 queries, and the four|with all 400",
-         "the logs' size and split (config)"),
+        (
+            r"The 800 logged|on the 400 training|\(3,200 outcomes\)|\n?400 queries, and the four|with all 400",
+            "the logs' size and split (config)",
+        ),
         (r"Chance is 0\.5|ranking is 1\.", "the AUC's range"),
         (r"one split, seed 0", "the split's seed"),
-        (r"score 0\.9 and 0\.6, the negatives 0\.8 and 0\.3|\(0\.9, 0\.8\), \(0\.9, 0\.3\) and \(0\.6, 0\.3\)|"
-         r"\(0\.6, 0\.8\)|returns 0\.75", "exercise 1: its scores and hand-computed AUC"),
+        (
+            r"score 0\.9 and 0\.6, the negatives 0\.8 and 0\.3|\(0\.9, 0\.8\), \(0\.9, 0\.3\) and \(0\.6, 0\.3\)|"
+            r"\(0\.6, 0\.8\)|returns 0\.75",
+            "exercise 1: its scores and hand-computed AUC",
+        ),
     ],
     "06-prompting/1-prompting-as-rl": [
         (r"with horizon 1,|horizon is 1,|from 0 to 99", "the task's definition"),
         (r"64-dimensional embeddings|vocabulary of 38|on 12,000 solved", "the arithmetic LM's size and training data"),
         (r"-7B-Chat|TigerBot-13B-Chat", "model names in the paper (LLaMA-2-7B-Chat, ...)"),
         (r"answers 800 fresh queries \(200 of each type\)|That is 9,600 calls", "the logs' config: 800 x 12 calls"),
-        (r"benchmarks 12 prompts on 400|next 400 user|Answering 400 user|takes 400 calls|batch of 400",
-         "exercise 2: its numbers and hand count"),
+        (
+            r"benchmarks 12 prompts on 400|next 400 user|Answering 400 user|takes 400 calls|batch of 400",
+            "exercise 2: its numbers and hand count",
+        ),
     ],
     "06-prompting/3-query-dependent-prompting": [
-        (r"on the 400 training|to the 400 held-out|the 400 training queries times 8 prompts, 3,200 calls",
-         "the split (config) and its count of calls"),
+        (
+            r"on the 400 training|to the 400 held-out|the 400 training queries times 8 prompts, 3,200 calls",
+            "the split (config) and its count of calls",
+        ),
         (r"\(0/1\)|prompt 0 \(", "an outcome's values and a prompt's index"),
     ],
     "04-irl/index": [
@@ -180,16 +250,23 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"after 500 steps|truncates episodes at 500 steps", "CartPole-v1's time limit"),
         (r"runs it on 50 random 10-armed", "the bandit experiment's config"),
         (r"about 100 steps for|episode of 100 steps", "1/(1 - 0.99), the figure's episode length"),
-        (r"nothing after it: about 1|response of 20 tokens|For a 20-token|so 50 steps for|and 1,000 for|close to 1",
-         "exercises 3 and 4: their settings and hand-computed answers"),
+        (
+            r"nothing after it: about 1|response of 20 tokens|For a 20-token|so 50 steps for|and 1,000 for|close to 1",
+            "exercises 3 and 4: their settings and hand-computed answers",
+        ),
     ],
     "01-rl/3-ppo": [
-        (r"pushing a ratio to 100|the ratio is 1, both|stays near 0\.5 throughout|over 12 tokens gives advantages of"
-         r" order 0\.01", "illustrative values in the text and the exercises"),
+        (
+            r"pushing a ratio to 100|the ratio is 1, both|stays near 0\.5 throughout|over 12 tokens gives advantages of"
+            r" order 0\.01",
+            "illustrative values in the text and the exercises",
+        ),
         (r"Gymnasium 1\.x", "a library version"),
         (r"with reward 0\.|fresh prefix \(3 is", "what the printed two-token episode shows (reset reward, pad id)"),
-        (r"8 environments of 32 steps per batch, 20 epochs|annealed to 0|for 100,000 steps|for 20 epochs per batch",
-         "the ppo-cartpole settings the page runs"),
+        (
+            r"8 environments of 32 steps per batch, 20 epochs|annealed to 0|for 100,000 steps|for 20 epochs per batch",
+            "the ppo-cartpole settings the page runs",
+        ),
         (r"for about 22 steps", "a random policy's mean CartPole-v1 episode length, a known property of the task"),
     ],
     "01-rl/4-lm-as-agent": [
@@ -205,8 +282,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"below 1\b", "the range of the discount"),
     ],
     "02-offline-rl/1-logged-data": [
-        (r"\(Example 6\.6\)|On a 4 × 7 grid|have value 0\.|its value is 0 \|",
-         "the task's definition (Sutton & Barto)"),
+        (
+            r"\(Example 6\.6\)|On a 4 × 7 grid|have value 0\.|its value is 0 \|",
+            "the task's definition (Sutton & Barto)",
+        ),
         (r"logs 50 episodes of at most 50 steps|stopped after 8,192|probability 0\.1\.", "the logging config"),
         (r"minibatches of 256 logged pairs", "behaviour cloning's batch size (config)"),
         (r"takes 12 moves \(3 up, 6 right, 3 down\)", "the safe route, counted on the grid"),
@@ -216,8 +295,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
     "02-offline-rl/2-extrapolation-error": [
         (r"seeds 0, 1 and 2", "the page's seeds"),
         (r"\"stop\" pays 0 in both|\(4 > 0\)|Over-estimation 7\.|have earned 5:", "exercise 1: its numbers"),
-        (r"initialised at 0|Starting from 0|over-estimated at 0|an unseen 0|close to 0, far|near 100%",
-         "exercise 2 and 3: initial values and limits"),
+        (
+            r"initialised at 0|Starting from 0|over-estimated at 0|an unseen 0|close to 0, far|near 100%",
+            "exercise 2 and 3: initial values and limits",
+        ),
     ],
     "02-offline-rl/3-conservative-q-learning": [
         (r"a gap of 3 makes|a gap of 0\.3", "illustrative gaps between two Q-values"),
@@ -227,9 +308,12 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         (r"route of 1[02] moves", "lengths of the cliff walk's routes, counted on its grid"),
     ],
     "03-imitation/3-exposure-bias": [
-        (r"for 40 words|10,240 labelled prefixes\*\* \(256 texts of 40 words\) and the same 900|"
-         r"256 expert demonstrations|same 256 demonstrations|192 demonstrations, then 2 rounds of 32|"
-         r"generates 400 streams|and 64 rollouts", "the exposure-bias experiment's config (budget, length)"),
+        (
+            r"for 40 words|10,240 labelled prefixes\*\* \(256 texts of 40 words\) and the same 900|"
+            r"256 expert demonstrations|same 256 demonstrations|192 demonstrations, then 2 rounds of 32|"
+            r"generates 400 streams|and 64 rollouts",
+            "the exposure-bias experiment's config (budget, length)",
+        ),
         (r"the 0-1 cost|one mistake: 1 for a writer|the 1 of the ideal", "the cost's definition: exact values"),
         (r"review of 6 words: 1 everywhere for intact and inside, 0 cost", "an exercise's hand-computed answer"),
     ],
@@ -260,8 +344,13 @@ def prose(text: str) -> str:
         in_code = any(not is_prose for _, is_prose in stack)
         if m:
             fence, name, rest = m.group(2), m.group(3), m.group(4)
-            if stack and fence[0] == stack[-1][0][0] and len(fence) >= len(stack[-1][0]) and not name \
-                    and not rest.strip():
+            if (
+                stack
+                and fence[0] == stack[-1][0][0]
+                and len(fence) >= len(stack[-1][0])
+                and not name
+                and not rest.strip()
+            ):
                 stack.pop()
                 out.append("")
                 continue
@@ -296,7 +385,7 @@ def unexplained_numbers(page: Path) -> list[str]:
     found = []
     for i, line in enumerate(text.split("\n"), start=1):
         for m in NUMBER.finditer(line):
-            context = line[max(0, m.start() - 40): m.end() + 40].strip()
+            context = line[max(0, m.start() - 40) : m.end() + 40].strip()
             found.append(f"line {i}: {m.group(0)!r} in '{context}'")
     return found
 
@@ -304,8 +393,12 @@ def unexplained_numbers(page: Path) -> list[str]:
 # Pages whose prose still types measured numbers by hand (issue 15 is converting them page by page). Each is an
 # expected failure, strict: the test errors as soon as a page is clean, so that it leaves this list.
 PENDING: set[str] = {  # chapter 7 (branch rlvr) arrived with the test: its numbers to glue or allow next
-    "07-rlvr/index", "07-rlvr/1-task-and-verifier", "07-rlvr/2-group-baseline", "07-rlvr/3-normalisations",
-    "07-rlvr/4-pass-at-k", "07-rlvr/5-verifier-hacking",
+    "07-rlvr/index",
+    "07-rlvr/1-task-and-verifier",
+    "07-rlvr/2-group-baseline",
+    "07-rlvr/3-normalisations",
+    "07-rlvr/4-pass-at-k",
+    "07-rlvr/5-verifier-hacking",
 }
 
 
@@ -324,14 +417,33 @@ def test_pending_pages_exist():
 
 
 def test_prose_drops_code_math_roles_and_header():
-    page = "\n".join([
-        "---", "jupytext:", "  format_version: 0.13", "---", "# Title", "",
-        "```{code-cell} ipython3", "---", "mystnb:", "  figure:", "    caption: returns 0.82", "---", "x = 41", "```",
-        "Inline $\\alpha = 7$ and {cite}`key2023` and `f(5)` and {glue:text}`ch-x:.2f` and [link](page-9.md).",
-        "$$", "y = 12", "$$",
-        ":::{admonition} Solution", ":class: dropdown", "It earns 3.5.", ":::",
-        "A measured 0.37 here, in section 2.1 and chapter 5, with GPT-2.",
-    ])
+    page = "\n".join(
+        [
+            "---",
+            "jupytext:",
+            "  format_version: 0.13",
+            "---",
+            "# Title",
+            "",
+            "```{code-cell} ipython3",
+            "---",
+            "mystnb:",
+            "  figure:",
+            "    caption: returns 0.82",
+            "---",
+            "x = 41",
+            "```",
+            "Inline $\\alpha = 7$ and {cite}`key2023` and `f(5)` and {glue:text}`ch-x:.2f` and [link](page-9.md).",
+            "$$",
+            "y = 12",
+            "$$",
+            ":::{admonition} Solution",
+            ":class: dropdown",
+            "It earns 3.5.",
+            ":::",
+            "A measured 0.37 here, in section 2.1 and chapter 5, with GPT-2.",
+        ]
+    )
     kept = prose(page)
     assert kept.count("\n") == page.count("\n")  # line numbers survive
     numbers = [m.group(0) for m in NUMBER.finditer(kept)]
@@ -352,9 +464,10 @@ def test_unexplained_numbers_reports_typed_numbers(tmp_path, monkeypatch):
 @pytest.mark.parametrize("page", _pages())
 def test_every_number_in_the_prose_comes_from_a_run(page):
     found = unexplained_numbers(page)
-    assert not found, (f"{page.relative_to(ROOT)}: numbers typed by hand (glue them with myst_nb.glue and "
-                       "{glue:text}, or add a commented PAGE_ALLOWED entry if they are not measurements):\n"
-                       + "\n".join(found))
+    assert not found, (
+        f"{page.relative_to(ROOT)}: numbers typed by hand (glue them with myst_nb.glue and "
+        "{glue:text}, or add a commented PAGE_ALLOWED entry if they are not measurements):\n" + "\n".join(found)
+    )
 
 
 def _glue_patterns(text: str) -> list[re.Pattern]:
@@ -366,8 +479,11 @@ def _glue_patterns(text: str) -> list[re.Pattern]:
     return patterns
 
 
-@pytest.mark.parametrize("page", [p for p in sorted(ROOT.glob("book/**/*.md")) if "{glue" in p.read_text()],
-                         ids=lambda p: p.relative_to(ROOT / "book").as_posix())
+@pytest.mark.parametrize(
+    "page",
+    [p for p in sorted(ROOT.glob("book/**/*.md")) if "{glue" in p.read_text()],
+    ids=lambda p: p.relative_to(ROOT / "book").as_posix(),
+)
 def test_every_glued_name_is_glued_on_its_page(page):
     # A name that no cell glues is a Sphinx warning, and -W fails the book build only after every page has run.
     text = page.read_text()

@@ -76,14 +76,18 @@ def test_shown_source_drops_markers_and_checks_and_keeps_the_computation():
     assert shown_source(SNIPPET) == SHOWN
     # the docstring on request; the checks kept on request (only the marker lines go)
     no_doc = shown_source(SNIPPET, strip_docstring=True)
-    assert no_doc.splitlines()[:2] == [SHOWN.splitlines()[0], "    if x > y:  # a branch of the computation, "
-                                       "not a check"]
+    assert no_doc.splitlines()[:2] == [
+        SHOWN.splitlines()[0],
+        "    if x > y:  # a branch of the computation, not a check",
+    ]
     kept = shown_source(SNIPPET, strip_checks=False)
     assert kept == "".join(line + "\n" for line in SNIPPET.splitlines() if "SOLUTION" not in line)
 
 
 def test_shown_source_drops_a_validating_post_init_of_an_indented_class():
-    assert shown_source(CLASS, strip_docstring=True) == '''    @dataclass
+    assert (
+        shown_source(CLASS, strip_docstring=True)
+        == """    @dataclass
     class Cfg:
         lr: float = param(0.1, help="learning rate")
 
@@ -93,7 +97,8 @@ def test_shown_source_drops_a_validating_post_init_of_an_indented_class():
         @property
         def double(self) -> float:
             return 2 * self.lr
-'''
+"""
+    )
 
 
 def test_shown_source_on_a_fragment_that_is_not_python_only_drops_markers():
@@ -127,16 +132,18 @@ def test_a_one_page_build_shows_the_stripped_source(tmp_path: Path) -> None:
     if not jb.exists():
         pytest.skip("jupyter-book is not installed next to this Python")
     project = yaml.safe_load((ROOT / "_config.yml").read_text())
-    config = {"title": "pysource test", "only_build_toc_files": True,
-              "execute": {"execute_notebooks": "off"},
-              "sphinx": {"extra_extensions": project["sphinx"]["extra_extensions"]}}
+    config = {
+        "title": "pysource test",
+        "only_build_toc_files": True,
+        "execute": {"execute_notebooks": "off"},
+        "sphinx": {"extra_extensions": project["sphinx"]["extra_extensions"]},
+    }
     (tmp_path / "_config.yml").write_text(yaml.safe_dump(config))
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     (tmp_path / "page.md").write_text(PAGE)
     (tmp_path / "snippet.py").write_text(SNIPPET)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL4LLM_")}
-    proc = subprocess.run([str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     page = (tmp_path / "_build" / "html" / "page.html").read_text()
     text = html.unescape(re.sub(r"<[^>]+>", "", page))  # the code block as a reader sees it

@@ -70,8 +70,7 @@ def test_plain_build_keeps_progress_bars_out_of_figure_cells(tmp_path: Path) -> 
     (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     (tmp_path / "page.md").write_text(PAGE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL4LLM_")}
-    proc = subprocess.run([str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([str(jb), "build", str(tmp_path), "-W"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     executed = json.loads((tmp_path / "_build" / "jupyter_execute" / "page.ipynb").read_text())
     cells = [c for c in executed["cells"] if c["cell_type"] == "code"]

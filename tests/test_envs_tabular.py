@@ -6,8 +6,16 @@ import numpy as np
 import pytest
 
 from rl4llm.envs.gridworld import GridWorldEnv
-from rl4llm.envs.tabular import (TabularEnv, TabularMDP, evaluate_policy, finite_horizon_value_iteration,
-                                 greedy_policy, policy_return, soft_value_iteration, value_iteration)
+from rl4llm.envs.tabular import (
+    TabularEnv,
+    TabularMDP,
+    evaluate_policy,
+    finite_horizon_value_iteration,
+    greedy_policy,
+    policy_return,
+    soft_value_iteration,
+    value_iteration,
+)
 
 
 def _two_states(reward_form: str = "sa") -> TabularMDP:

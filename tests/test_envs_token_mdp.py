@@ -23,8 +23,9 @@ def rollout(env, actions):
 
 def test_check_env_passes_in_both_modes():
     check_env(TokenMDPEnv(vocab_size=5, horizon=4), skip_render_check=True)
-    check_env(TokenMDPEnv(vocab_size=5, horizon=4, reward_mode="dense", prompt=(1, 2), eos_token_id=0),
-              skip_render_check=True)
+    check_env(
+        TokenMDPEnv(vocab_size=5, horizon=4, reward_mode="dense", prompt=(1, 2), eos_token_id=0), skip_render_check=True
+    )
 
 
 def test_gymnasium_make_uses_the_registered_id():

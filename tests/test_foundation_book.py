@@ -41,7 +41,8 @@ def test_config_fails_on_notebook_errors():
 
 def test_pins_keep_cpu_torch_and_jupyter_book_1():
     pins = dict(
-        line.split("==", 1) for line in (ROOT / "requirements.txt").read_text().splitlines()
+        line.split("==", 1)
+        for line in (ROOT / "requirements.txt").read_text().splitlines()
         if "==" in line and not line.startswith("#")
     )
     assert pins["torch"] == "2.13.0"

@@ -90,8 +90,12 @@ def test_validate_names_the_field_and_its_range():
 
 def test_describe_lists_default_range_and_help():
     rows = {r["name"]: r for r in describe(_Cfg)}
-    assert rows["clip_eps"] == {"name": "clip_eps", "default": 0.2, "range": "[0, inf]",
-                                "help": "clip range; inf: no clipping"}
+    assert rows["clip_eps"] == {
+        "name": "clip_eps",
+        "default": 0.2,
+        "range": "[0, inf]",
+        "help": "clip range; inf: no clipping",
+    }
     assert rows["n_epochs"]["range"] == "int in [1, inf)"
     assert rows["norm_adv"]["range"] == "true/false"
     assert rows["target_kl"]["range"] == "(0, inf) or None"

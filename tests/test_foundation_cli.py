@@ -20,8 +20,9 @@ from rl4llm.config import describe
 
 def _run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, RL4LLM_QUIET="1", MPLBACKEND="Agg")
-    return subprocess.run([sys.executable, "-m", "rl4llm.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rl4llm.cli", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 def test_list_names_every_experiment(capsys):

@@ -26,10 +26,12 @@ def _outside(spec) -> list:
     return values
 
 
-_NUMERIC = [(name, f.name) for name in experiments.list_experiments()
-            for f in dataclasses.fields(experiments.get_experiment(name).config_cls)
-            if field_spec(f) is not None and field_spec(f).kind in ("int", "float", "seq")
-            and field_spec(f).choices is None]
+_NUMERIC = [
+    (name, f.name)
+    for name in experiments.list_experiments()
+    for f in dataclasses.fields(experiments.get_experiment(name).config_cls)
+    if field_spec(f) is not None and field_spec(f).kind in ("int", "float", "seq") and field_spec(f).choices is None
+]
 
 
 def test_every_numeric_field_is_covered():
@@ -123,8 +125,12 @@ def test_to_state_round_trips_through_the_cache(cache_dir):
 
     from rl4llm.experiments import from_state, to_state
 
-    obj = {"measured": {"dense": {4: [512, None], 16: [1024, 2048]}}, "fits": {"dense": (np.float64(1.5), 0.5)},
-           "grid": np.arange(3), "curves": {"ppo": np.ones((2, 3))}}
+    obj = {
+        "measured": {"dense": {4: [512, None], 16: [1024, 2048]}},
+        "fits": {"dense": (np.float64(1.5), 0.5)},
+        "grid": np.arange(3),
+        "curves": {"ppo": np.ones((2, 3))},
+    }
     assert cache.save(cache_dir / "x.pt", to_state(obj))
     back = from_state(cache.load(cache_dir / "x.pt"))
     assert back["measured"] == obj["measured"] and back["fits"] == {"dense": (1.5, 0.5)}
@@ -138,9 +144,16 @@ def test_validity_curves_survive_the_cache_hooks(cache_dir):
     from rl4llm.experiments import exposure_bias
     from rl4llm.imitation.exposure import ValidityCurves
 
-    curves = {"sft": ValidityCurves(inside=np.array([1.0, 0.5]), intact=np.array([1.0, 0.4]),
-                                    off_language=np.array([0.0, 0.5]), falls=np.array([0.0, 0.6]), n=10,
-                                    fall_costs=np.array([1, 2]))}
+    curves = {
+        "sft": ValidityCurves(
+            inside=np.array([1.0, 0.5]),
+            intact=np.array([1.0, 0.4]),
+            off_language=np.array([0.0, 0.5]),
+            falls=np.array([0.0, 0.6]),
+            n=10,
+            fall_costs=np.array([1, 2]),
+        )
+    }
     result = experiments.Result(metrics={}, artifacts={"curves": curves, "curves_no_slip": {}})
     assert cache.save(cache_dir / "v.pt", exposure_bias.cache_state(result))
     back = exposure_bias.restore_artifacts(cache.load(cache_dir / "v.pt"), exposure_bias.Config())

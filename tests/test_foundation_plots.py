@@ -49,8 +49,10 @@ def _runtime_imports(path: Path) -> set[str]:
 
 def test_the_import_scan_sees_function_level_imports_and_skips_type_checking(tmp_path):
     src = tmp_path / "plots.py"
-    src.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from rl4llm.rl.ppo import train_ppo\n"
-                   "def f():\n    from rl4llm.experiments import run_experiment\n    import torch\n")
+    src.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from rl4llm.rl.ppo import train_ppo\n"
+        "def f():\n    from rl4llm.experiments import run_experiment\n    import torch\n"
+    )
     assert _runtime_imports(src) == {"typing", "rl4llm.experiments", "torch"}
 
 
@@ -63,8 +65,10 @@ def test_every_chapter_has_a_plots_module():
 def test_plots_modules_only_draw(path):
     imports = _runtime_imports(path)
     package = sorted(m for m in imports if m.split(".")[0] == "rl4llm" and m not in ALLOWED_IMPORTS)
-    assert not package, (f"{path.parent.name}/plots.py imports {package}: compute in the chapter's analysis.py "
-                         "(or the experiment) and pass the numbers in")
+    assert not package, (
+        f"{path.parent.name}/plots.py imports {package}: compute in the chapter's analysis.py "
+        "(or the experiment) and pass the numbers in"
+    )
     assert not {m for m in imports if m.split(".")[0] == "torch"}, f"{path.parent.name}/plots.py imports torch"
 
 
@@ -83,8 +87,11 @@ def _exports() -> dict[str, dict[int, list[str]]]:
 
 
 def test_public_names_are_unique_across_modules():
-    clashes = {name: sorted(m[0] for m in by_object.values()) for name, by_object in _exports().items()
-               if len(by_object) > 1 and name not in SAME_MEANING | PENDING_ELSEWHERE}
+    clashes = {
+        name: sorted(m[0] for m in by_object.values())
+        for name, by_object in _exports().items()
+        if len(by_object) > 1 and name not in SAME_MEANING | PENDING_ELSEWHERE
+    }
     assert not clashes, f"public names defined by several modules with different meanings: {clashes}"
 
 
@@ -110,8 +117,9 @@ def test_plot_sweep_draws_one_labelled_line_per_value():
 def test_plot_sweep_labels_style_and_no_legend():
     fig, ax = new_figure()
     xs = np.arange(3.0)
-    lines = plot_sweep(ax, [("a", xs, xs), ("b", xs, xs)], param="β", labels={"b": "adaptive"}, legend=None,
-                       fmt="o--", ms=2)
+    lines = plot_sweep(
+        ax, [("a", xs, xs), ("b", xs, xs)], param="β", labels={"b": "adaptive"}, legend=None, fmt="o--", ms=2
+    )
     assert [ln.get_label() for ln in lines] == ["β = a", "adaptive"]
     assert lines[0].get_marker() == "o" and lines[0].get_linestyle() == "--" and lines[0].get_markersize() == 2
     assert ax.get_legend() is None
@@ -122,10 +130,16 @@ def test_plot_sweep_labels_style_and_no_legend():
 
 
 def test_format_value_and_sweep_columns():
-    assert [format_value(v) for v in (0.2, 1e-4, float("inf"), 3, "adaptive")] == ["0.2", "0.0001", "inf", "3",
-                                                                                     "adaptive"]
-    result = SimpleNamespace(curves=[{"it": 0, "kl": 1.0}, {"it": 1, "kl": None}, {"it": 2, "kl": ""},
-                                     {"it": 3}, {"it": 4, "kl": 2.5}])
+    assert [format_value(v) for v in (0.2, 1e-4, float("inf"), 3, "adaptive")] == [
+        "0.2",
+        "0.0001",
+        "inf",
+        "3",
+        "adaptive",
+    ]
+    result = SimpleNamespace(
+        curves=[{"it": 0, "kl": 1.0}, {"it": 1, "kl": None}, {"it": 2, "kl": ""}, {"it": 3}, {"it": 4, "kl": 2.5}]
+    )
     [(value, x, y)] = sweep_columns([("v", result)], "it", "kl")
     assert value == "v" and x.tolist() == [0.0, 4.0] and y.tolist() == [1.0, 2.5]
     with pytest.raises(KeyError, match="gold"):

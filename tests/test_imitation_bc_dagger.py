@@ -9,10 +9,10 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from rl4llm.envs.tightrope import CLIMB, TightropeEnv
 import rl4llm.imitation
 import rl4llm.irl
 import rl4llm.offline
+from rl4llm.envs.tightrope import CLIMB, TightropeEnv
 from rl4llm.imitation import (
     bc_loss,
     behaviour_cloning,
@@ -126,8 +126,9 @@ def test_dagger_on_the_tightrope_learns_to_climb_where_bc_does_not():
     env = TightropeEnv(horizon=20, eps=0.1)
     bc = clone_expert(env, tightrope_expert, 30, seed=0)
     assert (walker_table(bc)[1] != CLIMB).all()
-    policy, log = dagger(env, tightrope_expert, n_iterations=3, episodes_per_iteration=20, beta_decay=0.5,
-                         n_expert_episodes=30, seed=0)
+    policy, log = dagger(
+        env, tightrope_expert, n_iterations=3, episodes_per_iteration=20, beta_decay=0.5, n_expert_episodes=30, seed=0
+    )
     assert walker_table(policy).tolist() == [[0, 1], [CLIMB, CLIMB]]
     assert [row["beta"] for row in log] == [0.5, 0.25, 0.125]
     assert [row["dataset_size"] for row in log] == [30 * 20 + 20 * 20 * k for k in (1, 2, 3)]
@@ -154,8 +155,9 @@ def test_behaviour_cloning_fits_the_demonstrations_full_batch_and_minibatch():
     states = np.repeat(np.arange(7), 5)
     actions = np.array(RingEnv.EXPERT)[states]
     for batch_size in (None, 8):
-        agent = behaviour_cloning(states, actions, obs_space, act_space, steps=300, lr=1e-2, batch_size=batch_size,
-                                  seed=0)
+        agent = behaviour_cloning(
+            states, actions, obs_space, act_space, steps=300, lr=1e-2, batch_size=batch_size, seed=0
+        )
         with torch.no_grad():
             greedy = agent.logits(torch.arange(7)).argmax(-1).numpy()
         assert greedy.tolist() == list(RingEnv.EXPERT)

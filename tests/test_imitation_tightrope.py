@@ -12,10 +12,10 @@ from rl4llm.envs.tightrope import CLIMB, TightropeEnv
 from rl4llm.imitation import (
     bc_cost_exact,
     dagger_cost_exact,
-    walker_table,
     simulate_tightrope,
     tightrope_costs,
     train_tightrope_learner,
+    walker_table,
 )
 
 BC_TABLE = np.array([[0, 1], [0, 1]])  # follow the cue on the rope, and (never having seen a fall) off it
@@ -121,17 +121,21 @@ def test_tightrope_costs_match_the_analysis():
     assert bc / dg > 10
     # same seed, same number
     assert tightrope_costs(horizon, eps, "bc", n_rollouts=500, seed=3) == tightrope_costs(
-        horizon, eps, "bc", n_rollouts=500, seed=3)
+        horizon, eps, "bc", n_rollouts=500, seed=3
+    )
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(method="ppo"), "method"),
-    (dict(eps=0.5), "eps"),
-    (dict(eps=-0.1), "eps"),
-    (dict(horizon=0), "horizon"),
-    (dict(n_rollouts=0), "n_rollouts"),
-    (dict(seed=-1), "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(method="ppo"), "method"),
+        (dict(eps=0.5), "eps"),
+        (dict(eps=-0.1), "eps"),
+        (dict(horizon=0), "horizon"),
+        (dict(n_rollouts=0), "n_rollouts"),
+        (dict(seed=-1), "seed"),
+    ],
+)
 def test_tightrope_costs_rejects_bad_arguments(kwargs, match):
     args = dict(horizon=10, eps=0.1, method="bc", n_rollouts=10, seed=0) | kwargs
     with pytest.raises(ValueError, match=match):

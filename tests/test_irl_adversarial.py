@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.irl.adversarial import (
     Discriminator,
     GAILConfig,
@@ -14,7 +15,6 @@ from rl4llm.irl.adversarial import (
     discriminator_loss,
     train_gail,
 )
-from rl4llm.imitation.bc import behaviour_cloning
 from rl4llm.irl.demos import collect_demonstrations
 from rl4llm.rl import PPOConfig
 
@@ -58,15 +58,22 @@ def test_adversarial_reward_forms():
     assert logit[2].item() < 0
 
 
-@pytest.mark.parametrize("call, exc, match", [
-    (lambda: discriminator_loss([0.0], torch.zeros(1)), TypeError, "expert_logits must be a torch.Tensor"),
-    (lambda: discriminator_loss(torch.zeros(1), torch.zeros(2, 2)), ValueError, "policy_logits must be a non-empty"),
-    (lambda: discriminator_loss(torch.zeros(0), torch.zeros(1)), ValueError, "expert_logits must be a non-empty"),
-    (lambda: adversarial_reward(torch.zeros(2), "airl"), ValueError, "form must be one of"),
-    (lambda: GAILConfig(disc_lr=0.0), ValueError, r"disc_lr must be in \(0, inf\)"),
-    (lambda: GAILConfig(reward_form="wasserstein"), ValueError, "reward_form must be one of"),
-    (lambda: GAILConfig(absorbing=1), ValueError, "absorbing must be true/false, got 1"),
-])
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: discriminator_loss([0.0], torch.zeros(1)), TypeError, "expert_logits must be a torch.Tensor"),
+        (
+            lambda: discriminator_loss(torch.zeros(1), torch.zeros(2, 2)),
+            ValueError,
+            "policy_logits must be a non-empty",
+        ),
+        (lambda: discriminator_loss(torch.zeros(0), torch.zeros(1)), ValueError, "expert_logits must be a non-empty"),
+        (lambda: adversarial_reward(torch.zeros(2), "airl"), ValueError, "form must be one of"),
+        (lambda: GAILConfig(disc_lr=0.0), ValueError, r"disc_lr must be in \(0, inf\)"),
+        (lambda: GAILConfig(reward_form="wasserstein"), ValueError, "reward_form must be one of"),
+        (lambda: GAILConfig(absorbing=1), ValueError, "absorbing must be true/false, got 1"),
+    ],
+)
 def test_validation(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
@@ -90,17 +97,24 @@ def test_train_gail_wires_the_hooks():
     """Two PPO iterations: the callback trains the discriminator, the reward function scores the same batch."""
     obs = np.zeros((6, 4), dtype=np.float32)
     actions = np.array([0, 1, 0, 1, 0, 1])
-    config = GAILConfig(ppo=PPOConfig(total_steps=2 * 8 * 16, n_envs=8, n_steps=16, n_epochs=1), absorbing=True,
-                        reward_form="logit", eval_episodes=1)
+    config = GAILConfig(
+        ppo=PPOConfig(total_steps=2 * 8 * 16, n_envs=8, n_steps=16, n_epochs=1),
+        absorbing=True,
+        reward_form="logit",
+        eval_episodes=1,
+    )
     result = train_gail("CartPole-v1", obs, actions, config)
     assert len(result.curves) == 2
     for row in result.curves:
         for key in ("disc_loss", "disc_expert_acc", "disc_policy_acc", "absorbing_logit", "mean_return"):
             assert key in row
     assert result.eval_returns.shape == (1,)
-    frozen = train_gail("CartPole-v1", obs, actions,
-                        GAILConfig(ppo=PPOConfig(total_steps=8 * 16, n_envs=8, n_steps=16, n_epochs=1),
-                                   disc_steps=0, eval_episodes=1))
+    frozen = train_gail(
+        "CartPole-v1",
+        obs,
+        actions,
+        GAILConfig(ppo=PPOConfig(total_steps=8 * 16, n_envs=8, n_steps=16, n_epochs=1), disc_steps=0, eval_episodes=1),
+    )
     # a frozen discriminator keeps the weights it was initialised with (train_gail seeds torch with ppo.seed)
     torch.manual_seed(0)
     env = gymnasium.make("CartPole-v1")

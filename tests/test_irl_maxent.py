@@ -21,8 +21,7 @@ P_DET[0, 0, 0] = P_DET[1, 0, 1] = 1.0
 P_DET[0, 1, 1] = P_DET[1, 1, 0] = 1.0
 
 # A stochastic 2-state MDP (rows sum to one).
-P_STOCH = np.array([[[0.9, 0.1], [0.3, 0.7]],
-                    [[0.2, 0.8], [0.6, 0.4]]])
+P_STOCH = np.array([[[0.9, 0.1], [0.3, 0.7]], [[0.2, 0.8], [0.6, 0.4]]])
 
 
 def _trajectories(P, policy, p0):
@@ -142,12 +141,15 @@ def test_feature_expectations_hand_computed():
     np.testing.assert_allclose(feature_expectations(states, features), [2.0, 2.0])
 
 
-@pytest.mark.parametrize("bad, match", [
-    (dict(P=np.ones((2, 2, 2))), "P must hold probabilities"),
-    (dict(P=np.ones((2, 2))), "P must have 3 dimensions"),
-    (dict(reward=np.zeros(3)), r"reward must have shape \[S\]"),
-    (dict(horizon=0), "horizon must be an int >= 1"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (dict(P=np.ones((2, 2, 2))), "P must hold probabilities"),
+        (dict(P=np.ones((2, 2))), "P must have 3 dimensions"),
+        (dict(reward=np.zeros(3)), r"reward must have shape \[S\]"),
+        (dict(horizon=0), "horizon must be an int >= 1"),
+    ],
+)
 def test_soft_value_iteration_validates(bad, match):
     args = dict(P=P_DET, reward=np.zeros(2), horizon=2) | bad
     with pytest.raises(ValueError, match=match):

@@ -10,8 +10,7 @@ from rl4llm.envs.tabular import finite_horizon_value_iteration
 from rl4llm.imitation.bc import tabular_bc
 from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 
-P = np.array([[[0.9, 0.1], [0.3, 0.7]],
-              [[0.2, 0.8], [0.6, 0.4]]])
+P = np.array([[[0.9, 0.1], [0.3, 0.7]], [[0.2, 0.8], [0.6, 0.4]]])
 P0 = np.array([0.5, 0.5])
 
 
@@ -50,8 +49,9 @@ def test_sampled_returns_agree_with_the_exact_return():
     exact = expected_return(env.P, pi, env.p0, env.reward)
     assert abs(mc.mean() - exact) < 4 * mc.std() / np.sqrt(len(mc))
     # same seed, same samples
-    np.testing.assert_array_equal(sample_trajectories(env.P, pi, env.p0, 5, rng=7)[0],
-                                  sample_trajectories(env.P, pi, env.p0, 5, rng=7)[0])
+    np.testing.assert_array_equal(
+        sample_trajectories(env.P, pi, env.p0, 5, rng=7)[0], sample_trajectories(env.P, pi, env.p0, 5, rng=7)[0]
+    )
 
 
 def test_tabular_bc_counts_and_unseen_states():

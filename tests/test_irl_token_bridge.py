@@ -35,8 +35,9 @@ def test_ngram_reward_features_by_hand():
     with torch.no_grad():
         reward.weights.weight.copy_(torch.arange(111, dtype=torch.float32)[:, None] / 100)
         reward.bias.fill_(1.0)
-    np.testing.assert_allclose(reward([[5, 2], [5]]).detach().numpy(), [1 + (5 + 25 + 2 + 62) / 100,
-                                                                        1 + (5 + 25 + 110) / 100], rtol=1e-6)
+    np.testing.assert_allclose(
+        reward([[5, 2], [5]]).detach().numpy(), [1 + (5 + 25 + 2 + 62) / 100, 1 + (5 + 25 + 110) / 100], rtol=1e-6
+    )
     with pytest.raises(ValueError, match=r"token ids must be in \[0, 9\]"):
         reward([[12]])
 
@@ -92,8 +93,9 @@ def test_online_rl_raises_a_reward_and_stays_near_the_reference():
     def reward_fn(responses):
         return torch.tensor([float(great in r) for r in responses])
 
-    curves = optimise_reward(policy, reference, tokenizer, reward_fn,
-                             RLConfig(iterations=25, batch_size=32, lr=3e-3, kl_coef=0.1), seed=0)
+    curves = optimise_reward(
+        policy, reference, tokenizer, reward_fn, RLConfig(iterations=25, batch_size=32, lr=3e-3, kl_coef=0.1), seed=0
+    )
     first = np.mean([c["learned_reward"] for c in curves[:3]])
     last = np.mean([c["learned_reward"] for c in curves[-3:]])
     assert first < 0.15 and last > first + 0.3

@@ -9,8 +9,19 @@ from rl4llm.lm.generation import left_pad, position_ids_from_mask, sample, seque
 
 def tiny_model(vocab: int = 12, seed: int = 0, eos: int = 2, pad: int = 0) -> GPT2LMHeadModel:
     torch.manual_seed(seed)
-    cfg = GPT2Config(vocab_size=vocab, n_positions=32, n_embd=32, n_layer=2, n_head=2, resid_pdrop=0.0,
-                     embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=eos, pad_token_id=pad)
+    cfg = GPT2Config(
+        vocab_size=vocab,
+        n_positions=32,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=1,
+        eos_token_id=eos,
+        pad_token_id=pad,
+    )
     model = GPT2LMHeadModel(cfg).eval()
     with torch.no_grad():  # sharper logits than the default init, so that samples differ visibly
         model.lm_head.weight.mul_(20.0)
@@ -54,7 +65,7 @@ def test_sequence_logprobs_match_slow_reference_with_left_and_right_padding():
     ids, mask = left_pad(ROWS, 0)
     resp = torch.zeros_like(ids)
     for i, (row, p) in enumerate(zip(ROWS, prompt_len)):
-        resp[i, ids.shape[1] - len(row) + p:] = 1
+        resp[i, ids.shape[1] - len(row) + p :] = 1
     got = sequence_logprobs(model, ids, mask, resp)
     assert got.shape == (3,)
     assert got.tolist() == pytest.approx(expected, abs=1e-4)
@@ -65,7 +76,7 @@ def test_sequence_logprobs_match_slow_reference_with_left_and_right_padding():
     for i, (row, p) in enumerate(zip(ROWS, prompt_len)):
         ids_r[i, : len(row)] = torch.tensor(row)
         mask_r[i, : len(row)] = 1
-        resp_r[i, p: len(row)] = 1
+        resp_r[i, p : len(row)] = 1
     assert sequence_logprobs(model, ids_r, mask_r, resp_r).tolist() == pytest.approx(expected, abs=1e-4)
 
 
@@ -120,9 +131,9 @@ def test_sampling_is_reproducible_and_stops_at_eos():
     assert not torch.equal(a.input_ids, c.input_ids)
     n_eos = 0
     for ids, m, r in zip(a.input_ids, a.attention_mask, a.response_mask):
-        gen = ids[a.prompt_length:]
-        real = r[a.prompt_length:].bool()
-        assert torch.equal(m[a.prompt_length:].bool(), real)
+        gen = ids[a.prompt_length :]
+        real = r[a.prompt_length :].bool()
+        assert torch.equal(m[a.prompt_length :].bool(), real)
         toks = gen[real].tolist()
         if 2 in toks:
             n_eos += 1
@@ -138,8 +149,14 @@ def test_sampling_frequencies_follow_tempered_softmax():
     model.lm_head.weight.data.mul_(0.05)  # moderate logits so every token is sampled
     probs = {}
     for temp in (1.0, 0.5):
-        s = sample(model, [[1]] * 6000, max_new_tokens=1, temperature=temp, eos_token_id=4,
-                   generator=torch.Generator().manual_seed(0))
+        s = sample(
+            model,
+            [[1]] * 6000,
+            max_new_tokens=1,
+            temperature=temp,
+            eos_token_id=4,
+            generator=torch.Generator().manual_seed(0),
+        )
         first = s.input_ids[:, -1]
         freq = torch.bincount(first, minlength=5).float() / len(first)
         logits = model(input_ids=torch.tensor([[1]])).logits[0, -1]

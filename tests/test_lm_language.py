@@ -39,8 +39,7 @@ def test_parser_rejects_non_language_text():
 
 
 def test_valid_next_and_expert_distribution():
-    assert L.valid_next([]) == {"honestly", "well", "overall", "basically", "frankly", "the", "this", "my", "i",
-                                "it"}
+    assert L.valid_next([]) == {"honestly", "well", "overall", "basically", "frankly", "the", "this", "my", "i", "it"}
     assert L.valid_next("the phone") == {"is", "was"}
     assert L.valid_next("the phone is great .") >= {L.EOS, "the", "i"}
     assert L.valid_next("the the") == set()

@@ -9,8 +9,17 @@ from transformers import GPT2LMHeadModel
 
 from rl4llm.lm import build_tokenizer, parse_rate, sample_texts
 from rl4llm.lm.generation import generate_texts
-from rl4llm.lm.model import (CHECKPOINT_DIR, CheckpointError, count_parameters, load_policy, load_tiny_gpt2,
-                             make_tiny_gpt2, tiny_gpt2_config, verify_checksums, write_checksums)
+from rl4llm.lm.model import (
+    CHECKPOINT_DIR,
+    CheckpointError,
+    count_parameters,
+    load_policy,
+    load_tiny_gpt2,
+    make_tiny_gpt2,
+    tiny_gpt2_config,
+    verify_checksums,
+    write_checksums,
+)
 from rl4llm.lm.pretrain import PretrainConfig, grammar_perplexity, heldout_perplexity, train
 
 
@@ -20,8 +29,11 @@ def test_tiny_config_puts_special_ids_inside_the_vocabulary_and_has_no_dropout()
     assert cfg.vocab_size == len(tok)
     for name in ("bos_token_id", "eos_token_id", "pad_token_id"):
         assert 0 <= getattr(cfg, name) < cfg.vocab_size
-    assert (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) == (tok.bos_token_id, tok.eos_token_id,
-                                                                      tok.pad_token_id)
+    assert (cfg.bos_token_id, cfg.eos_token_id, cfg.pad_token_id) == (
+        tok.bos_token_id,
+        tok.eos_token_id,
+        tok.pad_token_id,
+    )
     assert cfg.resid_pdrop == cfg.embd_pdrop == cfg.attn_pdrop == 0.0
     with pytest.raises(ValueError, match="size"):
         tiny_gpt2_config(tok, "huge")
@@ -43,7 +55,10 @@ def test_shipped_checkpoint_loads_offline_and_is_a_gpt2():
     assert not model.training
     assert model.config.n_layer == 2 and model.config.n_embd == 64
     assert tok.convert_ids_to_tokens([tok.bos_token_id, tok.eos_token_id, tok.pad_token_id]) == [
-        "<bos>", "<eos>", "<pad>"]
+        "<bos>",
+        "<eos>",
+        "<pad>",
+    ]
     files = {p.name for p in CHECKPOINT_DIR.iterdir()}
     assert {"model.safetensors", "config.json", "tokenizer.json", "SHA256SUMS.txt"} <= files
     assert sum(p.stat().st_size for p in CHECKPOINT_DIR.iterdir()) < 5_000_000  # a few MB at most
@@ -115,8 +130,7 @@ def test_load_policy_names_what_it_could_not_load(tmp_path, monkeypatch):
 
 
 def test_pretraining_is_deterministic_and_lowers_the_loss():
-    cfg = PretrainConfig(n_train=256, n_heldout=64, steps=40, batch_size=32, warmup=5, eval_every=40,
-                         n_eval_samples=16)
+    cfg = PretrainConfig(n_train=256, n_heldout=64, steps=40, batch_size=32, warmup=5, eval_every=40, n_eval_samples=16)
     m1, tok, log1 = train(cfg)
     m2, _, log2 = train(cfg)
     for (n, a), (_, b) in zip(m1.state_dict().items(), m2.state_dict().items()):

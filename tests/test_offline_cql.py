@@ -61,12 +61,18 @@ def test_bellman_loss_does_not_differentiate_through_targets():
     torch.testing.assert_close(q.grad, torch.tensor([[1.0, 0.0]]))
 
 
-@pytest.mark.parametrize("call, match", [
-    (lambda: cql_penalty(torch.zeros(3), torch.zeros(3, dtype=torch.long)), "q_values must be a \\[B, A\\]"),
-    (lambda: cql_penalty(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)), "actions must be a \\[B\\] = \\[3\\]"),
-    (lambda: bellman_loss(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.zeros(2)), "targets"),
-    (lambda: cql_loss(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.zeros(3), -1.0), "alpha"),
-])
+@pytest.mark.parametrize(
+    "call, match",
+    [
+        (lambda: cql_penalty(torch.zeros(3), torch.zeros(3, dtype=torch.long)), "q_values must be a \\[B, A\\]"),
+        (
+            lambda: cql_penalty(torch.zeros(3, 2), torch.zeros(2, dtype=torch.long)),
+            "actions must be a \\[B\\] = \\[3\\]",
+        ),
+        (lambda: bellman_loss(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.zeros(2)), "targets"),
+        (lambda: cql_loss(torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.zeros(3), -1.0), "alpha"),
+    ],
+)
 def test_validation(call, match):
     with pytest.raises(ValueError, match=match):
         call()

@@ -78,8 +78,9 @@ def test_featurize_save_load_concatenate(tmp_path):
 
 
 def test_cartpole_logs_have_the_documented_layout():
-    from rl4llm.rl import ActorCritic
     import gymnasium
+
+    from rl4llm.rl import ActorCritic
 
     env = gymnasium.make("CartPole-v1")
     agent = ActorCritic(env.observation_space, env.action_space)  # untrained: short episodes
@@ -93,20 +94,28 @@ def test_cartpole_logs_have_the_documented_layout():
 
 
 def base_fields(n: int = 3) -> dict:
-    return {"observations": np.zeros(n, dtype=np.int64), "actions": np.zeros(n, dtype=np.int64),
-            "rewards": np.zeros(n), "next_observations": np.zeros(n, dtype=np.int64),
-            "terminations": np.zeros(n, dtype=bool), "truncations": np.zeros(n, dtype=bool)}
+    return {
+        "observations": np.zeros(n, dtype=np.int64),
+        "actions": np.zeros(n, dtype=np.int64),
+        "rewards": np.zeros(n),
+        "next_observations": np.zeros(n, dtype=np.int64),
+        "terminations": np.zeros(n, dtype=bool),
+        "truncations": np.zeros(n, dtype=bool),
+    }
 
 
-@pytest.mark.parametrize("change, error, match", [
-    ({"rewards": np.zeros(2)}, ValueError, "rewards must have N = 3"),
-    ({"actions": np.zeros(3)}, TypeError, "actions must be integers"),
-    ({"actions": np.array([0, -1, 0])}, ValueError, "actions must be >= 0"),
-    ({"rewards": np.array([0.0, np.nan, 0.0])}, ValueError, "rewards must be finite"),
-    ({"terminations": np.array([0, 2, 0])}, ValueError, "terminations must be booleans"),
-    ({"next_observations": np.zeros((3, 2))}, ValueError, "next_observations must have the shape"),
-    ({"actions": np.zeros(0, dtype=np.int64)}, ValueError, "non-empty"),
-])
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        ({"rewards": np.zeros(2)}, ValueError, "rewards must have N = 3"),
+        ({"actions": np.zeros(3)}, TypeError, "actions must be integers"),
+        ({"actions": np.array([0, -1, 0])}, ValueError, "actions must be >= 0"),
+        ({"rewards": np.array([0.0, np.nan, 0.0])}, ValueError, "rewards must be finite"),
+        ({"terminations": np.array([0, 2, 0])}, ValueError, "terminations must be booleans"),
+        ({"next_observations": np.zeros((3, 2))}, ValueError, "next_observations must have the shape"),
+        ({"actions": np.zeros(0, dtype=np.int64)}, ValueError, "non-empty"),
+    ],
+)
 def test_validation_errors_name_the_field(change, error, match):
     with pytest.raises(error, match=match):
         OfflineDataset(**{**base_fields(), **change})

@@ -31,9 +31,14 @@ def lure() -> tuple[TabularMDP, OfflineDataset]:
     R[0, GO, 2], R[1, GO, 2] = -10.0, 10.0
     mdp = TabularMDP(P=P, R=R, terminal=np.array([False, False, True]), p0=np.array([0.5, 0.5, 0.0]), gamma=0.9)
     n = 20
-    data = OfflineDataset(observations=np.tile([0, 1], n // 2), actions=np.tile([STOP, GO], n // 2),
-                          rewards=np.tile([0.0, 10.0], n // 2), next_observations=np.full(n, 2),
-                          terminations=np.ones(n, dtype=bool), truncations=np.zeros(n, dtype=bool))
+    data = OfflineDataset(
+        observations=np.tile([0, 1], n // 2),
+        actions=np.tile([STOP, GO], n // 2),
+        rewards=np.tile([0.0, 10.0], n // 2),
+        next_observations=np.full(n, 2),
+        terminations=np.ones(n, dtype=bool),
+        truncations=np.zeros(n, dtype=bool),
+    )
     return mdp, data
 
 
@@ -71,10 +76,14 @@ def test_fqi_overestimates_the_unseen_action_and_cql_does_not(seed):
 def test_truncation_bootstraps_and_termination_does_not():
     # one action; s0 -> s1 (reward 0), s1 -> end (reward 1). Q(s0) = gamma * 1 if s0's episode was only cut.
     def data(terminated_first: bool) -> OfflineDataset:
-        return OfflineDataset(observations=np.array([0, 1] * 8), actions=np.zeros(16, dtype=np.int64),
-                              rewards=np.array([0.0, 1.0] * 8), next_observations=np.array([1, 2] * 8),
-                              terminations=np.array([terminated_first, True] * 8),
-                              truncations=np.array([not terminated_first, False] * 8))
+        return OfflineDataset(
+            observations=np.array([0, 1] * 8),
+            actions=np.zeros(16, dtype=np.int64),
+            rewards=np.array([0.0, 1.0] * 8),
+            next_observations=np.array([1, 2] * 8),
+            terminations=np.array([terminated_first, True] * 8),
+            truncations=np.array([not terminated_first, False] * 8),
+        )
 
     cfg = OfflineQConfig(n_iterations=6, steps_per_iteration=60, batch_size=16, gamma=0.9)
     for terminated_first, expected in ((False, 0.9), (True, 0.0)):
@@ -92,8 +101,16 @@ def test_bc_recovers_the_expert_with_full_coverage():
     data = collect_dataset(env, table_policy(expert), 80, seed=0)
     counts = data.action_counts(mdp.n_states, mdp.n_actions)
     assert (counts.sum(1) > 0)[~mdp.terminal].all()
-    agent = behaviour_cloning(data.observations, data.actions, env.observation_space, env.action_space, steps=300,
-                              batch_size=256, lr=3e-3, seed=0)
+    agent = behaviour_cloning(
+        data.observations,
+        data.actions,
+        env.observation_space,
+        env.action_space,
+        steps=300,
+        batch_size=256,
+        lr=3e-3,
+        seed=0,
+    )
     cloned = policy_table(agent, mdp.n_states)
     np.testing.assert_array_equal(cloned[~mdp.terminal].argmax(1), expert[~mdp.terminal].argmax(1))
     assert policy_return(mdp, cloned) == pytest.approx(policy_return(mdp, expert))
@@ -125,8 +142,14 @@ def test_offline_rl_experiment_contract():
     small = {"n_seeds": 1, "n_iterations": 2, "steps_per_iteration": 5, "n_episodes": 5, "bc_steps": 5}
     a = run_experiment("offline-rl", seed=1, **small)
     b = run_experiment("offline-rl", seed=1, **small)
-    for key in ("behaviour_return", "bc_return", "fqi_return", "cql_return", "fqi_overestimation",
-                "cql_overestimation"):
+    for key in (
+        "behaviour_return",
+        "bc_return",
+        "fqi_return",
+        "cql_return",
+        "fqi_overestimation",
+        "cql_overestimation",
+    ):
         assert key in a.metrics and a.metrics[key] == b.metrics[key]
     assert a.metrics["optimal_return"] == pytest.approx(10 * 0.95**7)
     assert len(a.curves) == 2 and "fqi_overestimation" in a.curves[0]
@@ -157,8 +180,9 @@ def test_fresh_data_from_the_learner_removes_the_overestimation():
     env = TabularEnv(mdp, horizon=50)
     behaviour = epsilon_greedy_probs(safe_route(mdp), 4, 0.1)
     data = collect_dataset(env, table_policy(behaviour), 50, seed=0)
-    history = fqi_with_more_data(env, data, behaviour, "own", n_rounds=4, episodes_per_round=10,
-                                 config=OfflineQConfig(n_iterations=10, seed=0))
+    history = fqi_with_more_data(
+        env, data, behaviour, "own", n_rounds=4, episodes_per_round=10, config=OfflineQConfig(n_iterations=10, seed=0)
+    )
     assert history[0]["overestimation"] > 5
     assert abs(history[-1]["overestimation"]) < 0.5 and history[-1]["true"] > 5
     assert history[-1]["n_transitions"] > history[0]["n_transitions"]

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 from gymnasium.utils.env_checker import check_env
 
-from rl4llm.offline.tabular import (TabularEnv, TabularMDP, cliff_walk, epsilon_greedy_probs, evaluate_policy,
-                                    greedy_policy, policy_return, safe_route, value_iteration)
+from rl4llm.offline.tabular import (
+    TabularEnv,
+    TabularMDP,
+    cliff_walk,
+    epsilon_greedy_probs,
+    evaluate_policy,
+    greedy_policy,
+    policy_return,
+    safe_route,
+    value_iteration,
+)
 
 
 def two_state_mdp(gamma: float = 0.5) -> TabularMDP:
@@ -25,8 +34,7 @@ def two_state_mdp(gamma: float = 0.5) -> TabularMDP:
     P[1, 0, 2], R[1, 0, 2] = 1.0, 0.0
     P[1, 1, 0], R[1, 1, 0] = 1.0, -1.0
     P[2, :, 2] = 1.0
-    return TabularMDP(P=P, R=R, terminal=np.array([False, False, True]), p0=np.array([1.0, 0.0, 0.0]),
-                      gamma=gamma)
+    return TabularMDP(P=P, R=R, terminal=np.array([False, False, True]), p0=np.array([1.0, 0.0, 0.0]), gamma=gamma)
 
 
 def test_evaluate_deterministic_policy_by_hand():

@@ -44,8 +44,14 @@ def no_lm(monkeypatch):
 def test_log_labels_match_the_checker_and_the_lm(cache):
     logs = collect_logs(n_queries=8, seed=3)
     assert logs.n_queries == 8 and logs.n_prompts == 12 and logs.correct.size == 96
-    queries = [Query(int(t.split("+" if "+" in t else "-")[0]), int(t.split("+" if "+" in t else "-")[1]),
-                     "+" if "+" in t else "-") for t in logs.query_text]
+    queries = [
+        Query(
+            int(t.split("+" if "+" in t else "-")[0]),
+            int(t.split("+" if "+" in t else "-")[1]),
+            "+" if "+" in t else "-",
+        )
+        for t in logs.query_text
+    ]
     for r in range(logs.correct.size):
         q, p = queries[logs.query_id[r]], PROMPTS[logs.prompt_id[r]]
         assert bool(logs.correct[r]) == check_answer(q, p, str(logs.answer[r]))
@@ -76,8 +82,13 @@ def make_byo_rows(n_queries=60, n_prompts=4, seed=0):
     j = np.tile(np.arange(n_prompts), n_queries)
     xq = np.repeat(x, n_prompts)
     correct = ((xq * n_prompts).astype(int) == j).astype(float)
-    return {"query_id": qid, "prompt_id": pid, "correct": correct, "query_features": xq[:, None],
-            "prompt_features": np.eye(n_prompts)[j]}
+    return {
+        "query_id": qid,
+        "prompt_id": pid,
+        "correct": correct,
+        "query_features": xq[:, None],
+        "prompt_features": np.eye(n_prompts)[j],
+    }
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".csv"])
@@ -94,8 +105,9 @@ def test_save_load_roundtrip(tmp_path, suffix):
 
 def test_load_logs_from_a_plain_csv(tmp_path):
     path = tmp_path / "mine.csv"
-    path.write_text("query_id,prompt_id,correct,q_0,p_0,p_1\n1,0,1,0.5,1,0\n1,1,0,0.5,0,1\n2,0,0,-0.5,1,0\n"
-                    "2,1,1,-0.5,0,1\n")
+    path.write_text(
+        "query_id,prompt_id,correct,q_0,p_0,p_1\n1,0,1,0.5,1,0\n1,1,0,0.5,0,1\n2,0,0,-0.5,1,0\n2,1,1,-0.5,0,1\n"
+    )
     logs = load_logs(path)
     assert logs.n_queries == 2 and logs.n_prompts == 2
     np.testing.assert_array_equal(logs.matrix(), [[1, 0], [0, 1]])

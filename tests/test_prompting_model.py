@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from rl4llm.prompting import PROMPTS, QUERY_TYPES, check_answer, sample_queries
 from rl4llm.lm.model import CHECKSUM_FILE, CheckpointError, verify_checksums
+from rl4llm.prompting import PROMPTS, QUERY_TYPES, check_answer, sample_queries
 from rl4llm.prompting.model import CHECKPOINT_DIR, answer, load_arithmetic_lm, prompt_features
 from rl4llm.prompting.pretrain import HOME_TYPE, PretrainConfig, add_arguments, main, train
 
@@ -27,7 +27,9 @@ def test_shipped_checkpoint_is_small_and_verified():
         listed[name] = digest
     others = {p.name for p in CHECKPOINT_DIR.iterdir() if p.is_file() and p.name != CHECKSUM_FILE}
     assert set(listed) == others
-    assert listed["model.safetensors"] == hashlib.sha256((CHECKPOINT_DIR / "model.safetensors").read_bytes()).hexdigest()
+    assert (
+        listed["model.safetensors"] == hashlib.sha256((CHECKPOINT_DIR / "model.safetensors").read_bytes()).hexdigest()
+    )
 
 
 def test_tampered_checkpoint_is_refused(tmp_path):
@@ -78,8 +80,20 @@ def test_pretrain_cli_tiny_run_is_deterministic_and_loadable(tmp_path):
     add_arguments(parser)
     outs = []
     for name in ("a", "b"):
-        args = parser.parse_args(["--out", str(tmp_path / name), "--steps", "3", "--n-examples", "64",
-                                  "--batch-size", "8", "--table-per-type", "2"])
+        args = parser.parse_args(
+            [
+                "--out",
+                str(tmp_path / name),
+                "--steps",
+                "3",
+                "--n-examples",
+                "64",
+                "--batch-size",
+                "8",
+                "--table-per-type",
+                "2",
+            ]
+        )
         assert main(args) == 0
         outs.append((tmp_path / name / "model.safetensors").read_bytes())
     assert outs[0] == outs[1]

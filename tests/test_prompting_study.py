@@ -5,6 +5,7 @@ import json
 
 import numpy as np
 import pytest
+from test_prompting_logs import make_byo_rows, no_lm
 
 from rl4llm.cli import main as cli_main
 from rl4llm.experiments import run_experiment
@@ -19,7 +20,6 @@ from rl4llm.prompting import (
     save_logs,
     type_prompt_accuracy,
 )
-from test_prompting_logs import make_byo_rows, no_lm
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,15 @@ def test_baselines_by_hand_on_a_four_query_log():
     """Two prompts, four queries; seed 0's split trains on queries 1, 3 and tests on 0, 2 (checked below)."""
     correct = np.array([[0, 1], [1, 1], [1, 1], [1, 0]], dtype=float)  # [query, prompt]
     conf = np.array([[-0.1, -0.5], [-0.2, -0.1], [-0.1, -0.9], [-0.1, -0.3]])
-    rows = {"query_id": np.repeat(np.arange(4), 2), "prompt_id": np.tile(np.arange(2), 4),
-            "correct": correct.ravel(), "confidence": conf.ravel(),
-            "query_features": np.repeat(np.arange(4.0), 2)[:, None], "prompt_features": np.tile(np.eye(2), (4, 1)),
-            "heldout_prompt": np.zeros(8)}
+    rows = {
+        "query_id": np.repeat(np.arange(4), 2),
+        "prompt_id": np.tile(np.arange(2), 4),
+        "correct": correct.ravel(),
+        "confidence": conf.ravel(),
+        "query_features": np.repeat(np.arange(4.0), 2)[:, None],
+        "prompt_features": np.tile(np.eye(2), (4, 1)),
+        "heldout_prompt": np.zeros(8),
+    }
     study = oirl_study(PromptLogs.from_rows(rows), seed=0, epochs=20, controls=False)
     m = study["metrics"]
     assert study["train_q"].tolist() == [1, 3] and study["test_q"].tolist() == [0, 2]
@@ -121,8 +126,22 @@ def test_byo_logs_from_the_shell(tmp_path, monkeypatch, capsys):
     no_lm(monkeypatch)
     path = save_logs(PromptLogs.from_rows(make_byo_rows(n_queries=120)), tmp_path / "mine.csv")
     out = tmp_path / "run"
-    code = cli_main(["run", "prompt-oirl", "--out", str(out), "--logs-path", str(path), "--sweep", "false",
-                     "--rm-epochs", "200", "--export-logs", str(tmp_path / "copy.npz")])
+    code = cli_main(
+        [
+            "run",
+            "prompt-oirl",
+            "--out",
+            str(out),
+            "--logs-path",
+            str(path),
+            "--sweep",
+            "false",
+            "--rm-epochs",
+            "200",
+            "--export-logs",
+            str(tmp_path / "copy.npz"),
+        ]
+    )
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["logs"] == str(path)
@@ -158,5 +177,7 @@ def test_defaults_beat_the_best_single_prompt_and_stay_below_the_oracle(tmp_path
     assert m["lm_calls_per_query_oirl"] == 1 and m["lm_calls_per_query_try_all"] == 8
     for t in ("add-no-carry", "add-carry", "sub-no-borrow", "sub-borrow"):  # competence regions
         assert m[f"best_prompt_accuracy_on_{t}"] >= 0.5
-    assert len({m[f"best_prompt_on_{t}"].split()[0] for t in
-                ("add-no-carry", "add-carry", "sub-no-borrow", "sub-borrow")}) == 4  # no prompt best everywhere
+    assert (
+        len({m[f"best_prompt_on_{t}"].split()[0] for t in ("add-no-carry", "add-carry", "sub-no-borrow", "sub-borrow")})
+        == 4
+    )  # no prompt best everywhere

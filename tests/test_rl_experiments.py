@@ -5,13 +5,17 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from rl4llm.experiments import config_from_overrides, list_experiments, run_experiment
 from rl4llm.experiments.action_space import fit_power_law
 from rl4llm.experiments.why_ppo import max_drop, review_task
-from rl4llm.rl.analysis import (clipped_surrogate, clipped_surrogate_curves, discounting_returns,
-                                episode_returns_by_gamma, gae_advantage_quality)
+from rl4llm.rl.analysis import (
+    clipped_surrogate,
+    clipped_surrogate_curves,
+    discounting_returns,
+    episode_returns_by_gamma,
+    gae_advantage_quality,
+)
 from rl4llm.rl.plots import plot_clipped_surrogate, plot_discounting, plot_gae_quality
 
 
@@ -19,19 +23,22 @@ def test_experiments_are_registered():
     assert {"ppo-cartpole", "why-ppo", "action-space"} <= set(list_experiments())
 
 
-@pytest.mark.parametrize("name, overrides, word", [
-    ("ppo-cartpole", {"clip_eps": -0.2}, "clip_eps"),
-    ("ppo-cartpole", {"total_steps": 100}, "total_steps"),
-    ("ppo-cartpole", {"gae_lambda": 1.5}, "gae_lambda"),
-    ("why-ppo", {"vocab_size": 8}, "vocab_size"),
-    ("why-ppo", {"methods": "ppo,sarsa"}, "methods"),
-    ("why-ppo", {"eval_every": 1000}, "eval_every"),
-    ("why-ppo", {"solved": 0.0}, "solved"),
-    ("action-space", {"vocab_sizes": "4,x"}, "vocab_sizes"),
-    ("action-space", {"vocab_sizes": "1,4"}, "vocab_sizes"),
-    ("action-space", {"modes": "dense,sparse"}, "modes"),
-    ("action-space", {"target_return": 1.5}, "target_return"),
-])
+@pytest.mark.parametrize(
+    "name, overrides, word",
+    [
+        ("ppo-cartpole", {"clip_eps": -0.2}, "clip_eps"),
+        ("ppo-cartpole", {"total_steps": 100}, "total_steps"),
+        ("ppo-cartpole", {"gae_lambda": 1.5}, "gae_lambda"),
+        ("why-ppo", {"vocab_size": 8}, "vocab_size"),
+        ("why-ppo", {"methods": "ppo,sarsa"}, "methods"),
+        ("why-ppo", {"eval_every": 1000}, "eval_every"),
+        ("why-ppo", {"solved": 0.0}, "solved"),
+        ("action-space", {"vocab_sizes": "4,x"}, "vocab_sizes"),
+        ("action-space", {"vocab_sizes": "1,4"}, "vocab_sizes"),
+        ("action-space", {"modes": "dense,sparse"}, "modes"),
+        ("action-space", {"target_return": 1.5}, "target_return"),
+    ],
+)
 def test_configs_reject_bad_values(name, overrides, word):
     with pytest.raises((ValueError, TypeError), match=word):
         config_from_overrides(name, **overrides)
@@ -50,7 +57,7 @@ def test_review_task_is_a_sentence_of_the_language():
     assert parses(text) and words[target[-1]] == EOS
     env = make_env()
     obs, _ = env.reset(seed=0)
-    total, done = 0.0, False
+    total = 0.0
     for t in target:  # writing the reference scores 1, paid only at the end
         obs, r, term, trunc, _ = env.step(t)
         total += r
@@ -68,7 +75,7 @@ def test_max_drop_by_hand():
 
 def test_fit_power_law_recovers_an_exact_law():
     v = np.array([4.0, 16.0, 64.0, 256.0])
-    a, b = fit_power_law(v, 10.0 * v ** 0.5)
+    a, b = fit_power_law(v, 10.0 * v**0.5)
     assert a == pytest.approx(1.0) and b == pytest.approx(0.5)
     with pytest.raises(ValueError):
         fit_power_law(np.array([4.0, 4.0]), np.array([1.0, 2.0]))
@@ -103,8 +110,11 @@ def test_gae_quality_matches_the_analytic_values():
 
 def test_figures_have_labelled_axes():
     q = gae_advantage_quality([0.0, 0.5, 1.0], n_episodes=50)
-    for fig in (plot_discounting(discounting_returns((0.9, 1.0), horizon=20)),
-                plot_clipped_surrogate(clipped_surrogate_curves((0.2,))), plot_gae_quality(q, lam=0.5)):
+    for fig in (
+        plot_discounting(discounting_returns((0.9, 1.0), horizon=20)),
+        plot_clipped_surrogate(clipped_surrogate_curves((0.2,))),
+        plot_gae_quality(q, lam=0.5),
+    ):
         for ax in fig.axes:
             assert ax.get_xlabel() and ax.get_ylabel()
 

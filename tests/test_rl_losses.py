@@ -7,8 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from rl4llm.rl import (ActorCritic, approx_kl, clip_fraction, clipped_value_loss, dqn_targets, entropy_bonus,
-                       masked_whiten, normalize_advantages, ppo_clip_loss, reinforce_loss)
+from rl4llm.rl import (
+    ActorCritic,
+    approx_kl,
+    clip_fraction,
+    clipped_value_loss,
+    dqn_targets,
+    entropy_bonus,
+    masked_whiten,
+    normalize_advantages,
+    ppo_clip_loss,
+    reinforce_loss,
+)
 
 
 def _grad(loss_fn, logp_new):
@@ -27,19 +37,22 @@ def test_clip_loss_at_ratio_one_is_minus_mean_advantage():
     torch.testing.assert_close(g, -adv / 4)
 
 
-@pytest.mark.parametrize("ratio, adv, value, grad", [
-    # d loss / d logp_new is -ratio * A on the unclipped branch (d ratio / d logp = ratio) and 0 on the flat one
-    # above the range, A > 0: min(1.5 A, 1.2 A) = 1.2 A, flat -> zero gradient
-    (1.5, 2.0, -1.2 * 2.0, 0.0),
-    # above the range, A < 0: min(1.5 A, 1.2 A) = 1.5 A, unclipped
-    (1.5, -2.0, -1.5 * -2.0, -1.5 * -2.0),
-    # below the range, A > 0: min(0.5 A, 0.8 A) = 0.5 A, unclipped
-    (0.5, 2.0, -0.5 * 2.0, -0.5 * 2.0),
-    # below the range, A < 0: min(0.5 A, 0.8 A) = 0.8 A, flat
-    (0.5, -2.0, -0.8 * -2.0, 0.0),
-    # inside the range: unclipped either way
-    (1.1, -1.0, 1.1, 1.1),
-])
+@pytest.mark.parametrize(
+    "ratio, adv, value, grad",
+    [
+        # d loss / d logp_new is -ratio * A on the unclipped branch (d ratio / d logp = ratio) and 0 on the flat one
+        # above the range, A > 0: min(1.5 A, 1.2 A) = 1.2 A, flat -> zero gradient
+        (1.5, 2.0, -1.2 * 2.0, 0.0),
+        # above the range, A < 0: min(1.5 A, 1.2 A) = 1.5 A, unclipped
+        (1.5, -2.0, -1.5 * -2.0, -1.5 * -2.0),
+        # below the range, A > 0: min(0.5 A, 0.8 A) = 0.5 A, unclipped
+        (0.5, 2.0, -0.5 * 2.0, -0.5 * 2.0),
+        # below the range, A < 0: min(0.5 A, 0.8 A) = 0.8 A, flat
+        (0.5, -2.0, -0.8 * -2.0, 0.0),
+        # inside the range: unclipped either way
+        (1.1, -1.0, 1.1, 1.1),
+    ],
+)
 def test_clip_loss_outside_and_inside_the_range(ratio, adv, value, grad):
     logp_old = torch.tensor([-1.0])
     logp_new = logp_old + math.log(ratio)

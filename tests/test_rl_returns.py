@@ -86,8 +86,9 @@ def test_gae_accepts_bool_flags_and_lists():
     torch.testing.assert_close(out, torch.tensor([0.6, -0.4, 2.05]))
 
 
-@pytest.mark.parametrize("kwargs, word", [({"gamma": 1.5}, "gamma"), ({"lam": -0.1}, "lam"),
-                                           ({"gamma": float("nan")}, "gamma")])
+@pytest.mark.parametrize(
+    "kwargs, word", [({"gamma": 1.5}, "gamma"), ({"lam": -0.1}, "lam"), ({"gamma": float("nan")}, "gamma")]
+)
 def test_gae_rejects_bad_coefficients(kwargs, word):
     args = dict(gamma=0.9, lam=0.9)
     args.update(kwargs)
@@ -99,7 +100,14 @@ def test_gae_rejects_bad_shapes():
     with pytest.raises(ValueError, match="values"):
         gae(REWARDS, VALUES[:2], NEXT_VALUES, ZERO, ZERO, 0.9, 0.9)
     with pytest.raises(ValueError, match=r"\[T\] or \[T, N\]"):
-        gae(torch.zeros(2, 2, 2), torch.zeros(2, 2, 2), torch.zeros(2, 2, 2), torch.zeros(2, 2, 2),
-            torch.zeros(2, 2, 2), 0.9, 0.9)
+        gae(
+            torch.zeros(2, 2, 2),
+            torch.zeros(2, 2, 2),
+            torch.zeros(2, 2, 2),
+            torch.zeros(2, 2, 2),
+            torch.zeros(2, 2, 2),
+            0.9,
+            0.9,
+        )
     with pytest.raises(ValueError, match="gamma"):
         discounted_returns(REWARDS, ZERO, -0.5)

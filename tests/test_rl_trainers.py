@@ -2,14 +2,25 @@
 
 import math
 
-import gymnasium
 import numpy as np
 import pytest
 import torch
 
 from rl4llm.envs import TokenMDPEnv
-from rl4llm.rl import (ActorCritic, DQNConfig, PPOConfig, QNetwork, ReinforceConfig, ReplayBuffer, epsilon_schedule,
-                       evaluate, token_ppo_config, train_dqn, train_ppo, train_reinforce)
+from rl4llm.rl import (
+    ActorCritic,
+    DQNConfig,
+    PPOConfig,
+    QNetwork,
+    ReinforceConfig,
+    ReplayBuffer,
+    epsilon_schedule,
+    evaluate,
+    token_ppo_config,
+    train_dqn,
+    train_ppo,
+    train_reinforce,
+)
 
 
 def _token_env(horizon=3, vocab=4, mode="terminal"):
@@ -20,8 +31,11 @@ def test_ppo_masks_gymnasium_reset_steps():
     # Episodes last exactly 3 steps. With next-step autoreset, steps 0-2 are an episode, step 3 is the reset,
     # steps 4-6 the next episode, step 7 the reset: 2 episodes and 6 valid transitions per 8 steps.
     seen = []
-    result = train_ppo(_token_env(), PPOConfig(total_steps=8, n_envs=1, n_steps=8, n_epochs=1, seed=0),
-                       on_rollout=lambda state: seen.append(state))
+    result = train_ppo(
+        _token_env(),
+        PPOConfig(total_steps=8, n_envs=1, n_steps=8, n_epochs=1, seed=0),
+        on_rollout=lambda state: seen.append(state),
+    )
     assert result.episode_steps == [3, 7]
     assert seen[0]["obs"].shape == (6, 3)
     # the first observation of each episode is the empty prefix (all padding, token id 4)
@@ -87,20 +101,26 @@ def test_ppo_on_rollout_hook_sees_the_batch_before_the_update_and_can_stop():
         seen.append((state["iteration"], state["env_steps"], state["obs"].shape[0]))
         return False
 
-    result = train_ppo(_token_env(), PPOConfig(total_steps=10_000, n_envs=1, n_steps=8, seed=0),
-                       on_rollout=on_rollout)
+    result = train_ppo(_token_env(), PPOConfig(total_steps=10_000, n_envs=1, n_steps=8, seed=0), on_rollout=on_rollout)
     assert seen == [(0, 8, seen[0][2])] and 0 < seen[0][2] <= 8
     assert result.curves == []
 
 
 def test_dqn_and_reinforce_follow_the_callback_protocol():
     dqn_calls = []
-    train_dqn(_token_env(), DQNConfig(total_steps=300, learning_starts=50, seed=0),
-              callback=lambda i, info, agent: dqn_calls.append((i, info["env_steps"])), log_every=100)
+    train_dqn(
+        _token_env(),
+        DQNConfig(total_steps=300, learning_starts=50, seed=0),
+        callback=lambda i, info, agent: dqn_calls.append((i, info["env_steps"])),
+        log_every=100,
+    )
     assert dqn_calls == [(1, 100), (2, 200), (3, 300)]
     rf_calls = []
-    result = train_reinforce(_token_env(), ReinforceConfig(total_steps=10_000, episodes_per_batch=2, seed=0),
-                             callback=lambda i, info, agent: rf_calls.append((i, info["env_steps"])) or i < 2)
+    result = train_reinforce(
+        _token_env(),
+        ReinforceConfig(total_steps=10_000, episodes_per_batch=2, seed=0),
+        callback=lambda i, info, agent: rf_calls.append((i, info["env_steps"])) or i < 2,
+    )
     assert [i for i, _ in rf_calls] == [1, 2] and rf_calls[-1][1] == result.env_steps
 
 
@@ -112,11 +132,20 @@ def test_ppo_config_counts_iterations_like_the_lm_trainer():
         cfg.iterations = 3  # read-only: set total_steps instead
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    ({"clip_eps": -0.1}, "clip_eps"), ({"gamma": 1.01}, "gamma"), ({"gae_lambda": 2.0}, "gae_lambda"),
-    ({"lr": 0.0}, "lr"), ({"n_envs": 0}, "n_envs"), ({"n_minibatches": 1000}, "n_minibatches"),
-    ({"target_kl": -1.0}, "target_kl"), ({"norm_adv": 1}, "norm_adv"), ({"anneal_clip": 1}, "anneal_clip"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        ({"clip_eps": -0.1}, "clip_eps"),
+        ({"gamma": 1.01}, "gamma"),
+        ({"gae_lambda": 2.0}, "gae_lambda"),
+        ({"lr": 0.0}, "lr"),
+        ({"n_envs": 0}, "n_envs"),
+        ({"n_minibatches": 1000}, "n_minibatches"),
+        ({"target_kl": -1.0}, "target_kl"),
+        ({"norm_adv": 1}, "norm_adv"),
+        ({"anneal_clip": 1}, "anneal_clip"),
+    ],
+)
 def test_ppo_config_validation(kwargs, word):
     with pytest.raises((ValueError, TypeError), match=word):
         PPOConfig(**kwargs)
@@ -126,6 +155,7 @@ def test_ppo_config_accepts_infinite_clip():
     assert math.isinf(PPOConfig(clip_eps=float("inf")).clip_eps)
     # inf means "no clipping" and nothing else: -inf and nan are rejected by both PPO configs
     from rl4llm.rlhf.ppo import PPORLHFConfig
+
     assert math.isinf(PPORLHFConfig(clip_eps=math.inf).clip_eps)
     for cls in (PPOConfig, PPORLHFConfig):
         for bad in (-math.inf, math.nan):
@@ -134,12 +164,18 @@ def test_ppo_config_accepts_infinite_clip():
     assert token_ppo_config(seed=2).gamma == 1.0
 
 
-@pytest.mark.parametrize("cls, kwargs, word", [
-    (ReinforceConfig, {"baseline": "critic"}, "baseline"), (ReinforceConfig, {"gamma": -0.5}, "gamma"),
-    (ReinforceConfig, {"episodes_per_batch": 0}, "episodes_per_batch"),
-    (DQNConfig, {"eps_fraction": 0.0}, "eps_fraction"), (DQNConfig, {"eps_end": 1.5}, "eps_end"),
-    (DQNConfig, {"batch_size": 0}, "batch_size"), (DQNConfig, {"max_grad_norm": 0.0}, "max_grad_norm"),
-])
+@pytest.mark.parametrize(
+    "cls, kwargs, word",
+    [
+        (ReinforceConfig, {"baseline": "critic"}, "baseline"),
+        (ReinforceConfig, {"gamma": -0.5}, "gamma"),
+        (ReinforceConfig, {"episodes_per_batch": 0}, "episodes_per_batch"),
+        (DQNConfig, {"eps_fraction": 0.0}, "eps_fraction"),
+        (DQNConfig, {"eps_end": 1.5}, "eps_end"),
+        (DQNConfig, {"batch_size": 0}, "batch_size"),
+        (DQNConfig, {"max_grad_norm": 0.0}, "max_grad_norm"),
+    ],
+)
 def test_other_configs_validation(cls, kwargs, word):
     with pytest.raises((ValueError, TypeError), match=word):
         cls(**kwargs)
@@ -201,8 +237,12 @@ def test_ppo_learns_cartpole_quickly():
 def test_dqn_and_reinforce_learn_a_small_token_mdp():
     # 4 tokens, 4 positions: a uniform policy matches 1/4 of the target; both learners get (nearly) all of it
     make = _token_env(horizon=4, vocab=4)
-    d = train_dqn(make, DQNConfig(total_steps=6000, learning_starts=500, eps_fraction=0.5, target_update=100,
-                                  lr=1e-3, gamma=1.0, seed=0))
+    d = train_dqn(
+        make,
+        DQNConfig(
+            total_steps=6000, learning_starts=500, eps_fraction=0.5, target_update=100, lr=1e-3, gamma=1.0, seed=0
+        ),
+    )
     assert evaluate(d.agent, make, n_episodes=1)[0] >= 0.75
     r = train_reinforce(make, ReinforceConfig(total_steps=6000, gamma=1.0, seed=0))
     assert r.final_return() >= 0.75

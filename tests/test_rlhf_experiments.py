@@ -11,8 +11,7 @@ from rl4llm.config import ConfigError, field_spec
 from rl4llm.experiments import config_from_overrides, get_experiment, result_key, run_experiment, save_result
 from rl4llm.rlhf.stages import StagesConfig, stages_config_from
 
-TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, n_minibatches=2,
-                 eval_every=2)
+TINY_RLHF = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, iterations=3, batch_size=16, n_minibatches=2, eval_every=2)
 STAGE_EXPERIMENTS = ("rlhf", "dpo", "overoptimization")
 
 
@@ -44,8 +43,7 @@ def test_stage_fields_are_the_stages_own_declarations():
     assert stages_config_from(config_from_overrides("rlhf")) == StagesConfig()
     assert stages_config_from(config_from_overrides("dpo")) == StagesConfig()
     assert stages_config_from(config_from_overrides("overoptimization")) == StagesConfig(rm_train_pairs=1000)
-    assert stages_config_from(config_from_overrides("rlhf", n_pairs=900, seed=3)) == StagesConfig(n_pairs=900,
-                                                                                                   seed=3)
+    assert stages_config_from(config_from_overrides("rlhf", n_pairs=900, seed=3)) == StagesConfig(n_pairs=900, seed=3)
 
 
 def test_result_key_depends_on_the_configuration():
@@ -74,8 +72,7 @@ def test_tiny_rlhf_run_is_cached_and_reproducible(tmp_path, monkeypatch):
     assert second.artifacts["from_cache"] is True
     assert second.metrics == json.loads(json.dumps(m))
     assert second.curves == json.loads(json.dumps(first.curves))
-    for a, b in zip(first.artifacts["policy"].state_dict().values(),
-                    second.artifacts["policy"].state_dict().values()):
+    for a, b in zip(first.artifacts["policy"].state_dict().values(), second.artifacts["policy"].state_dict().values()):
         assert torch.equal(a, b)
     # the experiment's files, as the CLI writes them
     out = save_result(second, tmp_path / "run")

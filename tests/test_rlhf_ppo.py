@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from rl4llm.lm import load_tiny_gpt2
+from rl4llm.lm.model import fuse_gelu
 from rl4llm.rl import masked_whiten
 from rl4llm.rlhf.dpo import train_dpo
-from rl4llm.lm.model import fuse_gelu
 from rl4llm.rlhf.ppo import (
     PPORLHFConfig,
     kl_penalised_rewards,
@@ -66,8 +66,11 @@ def test_token_entropy_is_bounded_and_zero_on_padding():
     with torch.no_grad():
         for p in model.lm_head.parameters():
             p.zero_()
-    assert torch.allclose(token_entropy(model, batch)[batch.response_mask == 1],
-                          torch.full((int(batch.response_mask.sum()),), math.log(len(tok))), atol=1e-5)
+    assert torch.allclose(
+        token_entropy(model, batch)[batch.response_mask == 1],
+        torch.full((int(batch.response_mask.sum()),), math.log(len(tok))),
+        atol=1e-5,
+    )
 
 
 def _exclaim_reward(tok):
@@ -91,8 +94,17 @@ def _setup():
 def test_ppo_is_stable_without_kl_penalty_and_without_clipping():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
-    cfg = PPORLHFConfig(iterations=3, batch_size=16, n_minibatches=2, n_epochs=4, lr=1e-2, kl_coef=0.0,
-                        clip_eps=float("inf"), clip_value=None, max_new_tokens=12)
+    cfg = PPORLHFConfig(
+        iterations=3,
+        batch_size=16,
+        n_minibatches=2,
+        n_epochs=4,
+        lr=1e-2,
+        kl_coef=0.0,
+        clip_eps=float("inf"),
+        clip_value=None,
+        max_new_tokens=12,
+    )
     hist = train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     assert len(hist.rows) == 3
     for row in hist.rows:
@@ -105,8 +117,9 @@ def test_ppo_rlhf_on_a_tiny_budget_raises_the_proxy_reward():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
     reward = _exclaim_reward(tok)
-    cfg = PPORLHFConfig(iterations=8, batch_size=32, n_minibatches=2, n_epochs=2, lr=2e-3, kl_coef=0.05,
-                        max_new_tokens=16, seed=0)
+    cfg = PPORLHFConfig(
+        iterations=8, batch_size=32, n_minibatches=2, n_epochs=2, lr=2e-3, kl_coef=0.05, max_new_tokens=16, seed=0
+    )
     hist = train_ppo_rlhf(model, ref, critic, reward, cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     proxy = hist.column("proxy")
     assert proxy[0] < 0.45  # about a quarter of reviews end with "!" before training
@@ -117,8 +130,17 @@ def test_ppo_rlhf_on_a_tiny_budget_raises_the_proxy_reward():
 def test_ppo_adaptive_kl_coefficient_moves_with_the_measured_kl():
     model, ref, critic, tok = _setup()
     bos, eos, pad = special_ids(tok)
-    cfg = PPORLHFConfig(iterations=3, batch_size=16, n_minibatches=1, n_epochs=1, lr=5e-3, kl_coef=0.1,
-                        kl_target=1e-3, kl_horizon=16.0, max_new_tokens=12)
+    cfg = PPORLHFConfig(
+        iterations=3,
+        batch_size=16,
+        n_minibatches=1,
+        n_epochs=1,
+        lr=5e-3,
+        kl_coef=0.1,
+        kl_target=1e-3,
+        kl_horizon=16.0,
+        max_new_tokens=12,
+    )
     hist = train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos, pad_id=pad)
     coef, kl = hist.column("kl_coef"), hist.column("kl")
     # coefficient logged at iteration i was updated after iteration i-1 with e = clip(KL/target - 1, +-0.2)
@@ -133,8 +155,9 @@ def test_ppo_is_reproducible_for_a_seed():
         model, ref, critic, tok = _setup()
         bos, eos, pad = special_ids(tok)
         cfg = PPORLHFConfig(iterations=2, batch_size=8, n_minibatches=1, n_epochs=1, max_new_tokens=10, seed=3)
-        histories.append(train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos,
-                                        pad_id=pad).rows)
+        histories.append(
+            train_ppo_rlhf(model, ref, critic, _exclaim_reward(tok), cfg, bos_id=bos, eos_id=eos, pad_id=pad).rows
+        )
     assert histories[0] == histories[1]
 
 

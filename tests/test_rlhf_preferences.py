@@ -16,8 +16,9 @@ def _sig(x: float) -> float:
 
 
 def test_preference_probability_hand_computed():
-    p = preference_probability(np.array([0.5, 0.0, -1.0]), np.array([0.25, 0.0, 0.5]), temperature=0.1,
-                               label_noise=0.05)
+    p = preference_probability(
+        np.array([0.5, 0.0, -1.0]), np.array([0.25, 0.0, 0.5]), temperature=0.1, label_noise=0.05
+    )
     expected = [0.05 + 0.9 * _sig(2.5), 0.5, 0.05 + 0.9 * _sig(-15.0)]
     assert p == pytest.approx(expected, rel=1e-9)
     # no noise, infinite gap: certain
@@ -32,7 +33,7 @@ def test_labels_follow_the_bradley_terry_probabilities():
     assert labels.dtype == bool
     for k, (a, b) in enumerate([(0.75, 0.5), (0.25, 0.5), (0.0, 0.0), (-0.5, 0.5)]):
         p = 0.1 + 0.8 * _sig((a - b) / 0.2)
-        freq = labels[k * 20_000:(k + 1) * 20_000].mean()
+        freq = labels[k * 20_000 : (k + 1) * 20_000].mean()
         assert freq == pytest.approx(p, abs=4 * math.sqrt(p * (1 - p) / 20_000))
 
 

@@ -33,8 +33,11 @@ def slow_logprob(model, ids: list[int]) -> float:
 def test_decoding_keeps_eos_so_the_gold_reward_is_the_true_score(lm):
     _, tok = lm
     # hand-computed gold rewards (see rl4llm.lm.gold_reward's docstring)
-    texts = ["the phone is great . <eos>", "the phone is very great ! <eos>",
-             "honestly , i do not like this charger ! <eos>"]
+    texts = [
+        "the phone is great . <eos>",
+        "the phone is very great ! <eos>",
+        "honestly , i do not like this charger ! <eos>",
+    ]
     expected = [0.5, 0.75, -0.5]
     batch = encode_texts(tok, texts, max_new_tokens=28)
     decoded = decode_texts(tok, batch)
@@ -66,7 +69,7 @@ def test_sampled_rows_are_bos_response_eos_then_padding(lm):
         words = tok.convert_ids_to_tokens(ids[1:n].tolist())
         assert text == " ".join(words)
         if words[-1] == tok.eos_token:
-            assert text.endswith("<eos>") and eos not in ids[1:n - 1].tolist()
+            assert text.endswith("<eos>") and eos not in ids[1 : n - 1].tolist()
     assert sum(t.endswith("<eos>") for t in texts) >= 28  # the pretrained model almost always finishes
     # reproducible
     again = sample_sequences(model, 32, 28, bos, eos, pad, generator=torch.Generator().manual_seed(0))

@@ -9,12 +9,13 @@ from rl4llm.lm import load_tiny_gpt2
 from rl4llm.lm.language import gold_breakdown
 from rl4llm.lm.model import fuse_gelu
 from rl4llm.rlhf.evaluation import evaluate_against_gold
-from rl4llm.rlhf.stages import StagesConfig, prepare_stages
 from rl4llm.rlhf.reward_model import RewardModel, ValueModel, last_token_index, train_reward_model
 from rl4llm.rlhf.rollout import encode_texts, response_logprobs
+from rl4llm.rlhf.stages import StagesConfig, prepare_stages
 
-TINY = dict(n_demos=64, sft_steps=5, n_pairs=60, heldout_pairs=20, rm_steps=10, rm_batch_size=16, n_eval=32,
-            max_new_tokens=20)
+TINY = dict(
+    n_demos=64, sft_steps=5, n_pairs=60, heldout_pairs=20, rm_steps=10, rm_batch_size=16, n_eval=32, max_new_tokens=20
+)
 
 
 @pytest.fixture()
@@ -50,8 +51,10 @@ def test_reward_model_reads_the_last_real_token_whatever_the_padding():
 def test_reward_model_trains_above_chance_on_a_tiny_run():
     model, tok = load_tiny_gpt2()
     rng = np.random.default_rng(0)
-    pos, neg = ["great", "excellent", "solid", "lovely", "superb", "sleek"], ["bad", "awful", "poor",
-                                                                                   "flimsy", "ugly", "dull"]
+    pos, neg = (
+        ["great", "excellent", "solid", "lovely", "superb", "sleek"],
+        ["bad", "awful", "poor", "flimsy", "ugly", "dull"],
+    )
     nouns = ["phone", "lamp", "kettle", "case", "mouse", "desk", "fan", "bag"]
 
     def pairs(n):

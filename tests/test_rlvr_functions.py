@@ -95,8 +95,10 @@ def test_aggregation_ignores_padding_values():
 def test_aggregation_modes_agree_on_full_length_sequences():
     per_token = torch.randn(5, 7, generator=torch.Generator().manual_seed(2))
     mask = torch.ones(5, 7)
-    values = [aggregate_token_loss(per_token, mask, m, max_len=7).item()
-              for m in ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")]
+    values = [
+        aggregate_token_loss(per_token, mask, m, max_len=7).item()
+        for m in ("seq-mean-token-mean", "token-mean", "seq-mean-token-sum-norm")
+    ]
     assert values == pytest.approx([per_token.mean().item()] * 3, abs=1e-6)
 
 
@@ -137,8 +139,7 @@ def test_grpo_loss_hand_computed_clip_and_kl():
     old = torch.zeros(1, 2)
     ref = torch.tensor([[0.0, math.log(2.0)]])
     mask = torch.ones(1, 2)
-    loss, stats = grpo_loss(logp, old, ref, torch.tensor([1.0]), mask, clip_eps=0.2, kl_coef=0.1,
-                            loss_agg="token-mean")
+    loss, stats = grpo_loss(logp, old, ref, torch.tensor([1.0]), mask, clip_eps=0.2, kl_coef=0.1, loss_agg="token-mean")
     k3 = [math.exp(-0.5) + 0.5 - 1, 2.0 - math.log(2.0) - 1]
     expected = (-(1.2) - 1.0 + 0.1 * (k3[0] + k3[1])) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -148,8 +149,15 @@ def test_grpo_loss_hand_computed_clip_and_kl():
 
 def test_grpo_loss_inf_clip_is_plain_importance_weighting():
     logp = torch.tensor([[0.5, -0.2]])
-    loss, _ = grpo_loss(logp, torch.zeros(1, 2), torch.zeros(1, 2), torch.tensor([2.0]), torch.ones(1, 2),
-                        clip_eps=math.inf, loss_agg="token-mean")
+    loss, _ = grpo_loss(
+        logp,
+        torch.zeros(1, 2),
+        torch.zeros(1, 2),
+        torch.tensor([2.0]),
+        torch.ones(1, 2),
+        clip_eps=math.inf,
+        loss_agg="token-mean",
+    )
     assert loss.item() == pytest.approx(-(2 * math.exp(0.5) + 2 * math.exp(-0.2)) / 2, rel=1e-6)
 
 

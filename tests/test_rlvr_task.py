@@ -22,14 +22,17 @@ from rl4llm.rlvr.task import (
 )
 
 
-@pytest.mark.parametrize("q, text", [
-    (Query(47, 38, "+"), "7+8=15;4+3+1=8#85"),
-    (Query(23, 45, "+"), "3+5=8;2+4=6#68"),
-    (Query(99, 99, "+"), "9+9=18;9+9+1=19#198"),
-    (Query(52, 27, "-"), "12-7=5;5-1-2=2#25"),
-    (Query(57, 23, "-"), "7-3=4;5-2=3#34"),
-    (Query(52, 47, "-"), "12-7=5;5-1-4=0#5"),
-])
+@pytest.mark.parametrize(
+    "q, text",
+    [
+        (Query(47, 38, "+"), "7+8=15;4+3+1=8#85"),
+        (Query(23, 45, "+"), "3+5=8;2+4=6#68"),
+        (Query(99, 99, "+"), "9+9=18;9+9+1=19#198"),
+        (Query(52, 27, "-"), "12-7=5;5-1-2=2#25"),
+        (Query(57, 23, "-"), "7-3=4;5-2=3#34"),
+        (Query(52, 47, "-"), "12-7=5;5-1-4=0#5"),
+    ],
+)
 def test_worked_solution_by_hand(q, text):
     assert worked_solution(q) == text
     assert exact_verifier(q, text) == 1.0
@@ -58,10 +61,20 @@ def test_imperfect_demonstrations_are_often_wrong_but_well_formed():
     assert all(tok.decode(tok.encode(t, bos=False)) == t for t in texts[:50])
 
 
-@pytest.mark.parametrize("text, value", [
-    ("7+8=15;4+3+1=8#85", 85), ("#85", 85), ("1#2#3", 3), ("7+8=15", None), ("#", None), ("#8;5", None),
-    ("#85;", None), ("", None), ("#12345", None),
-])
+@pytest.mark.parametrize(
+    "text, value",
+    [
+        ("7+8=15;4+3+1=8#85", 85),
+        ("#85", 85),
+        ("1#2#3", 3),
+        ("7+8=15", None),
+        ("#", None),
+        ("#8;5", None),
+        ("#85;", None),
+        ("", None),
+        ("#12345", None),
+    ],
+)
 def test_parse_final_answer(text, value):
     assert parse_final_answer(text) == value
 

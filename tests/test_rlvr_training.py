@@ -44,6 +44,7 @@ def test_sampler_groups_and_logprobs(lm):
     assert torch.equal(c.mask.sum(1), torch.as_tensor(c.lengths, dtype=torch.float32))
     # the per-token log-probs of the completions sum to the substrate's sequence log-prob
     from rl4llm.lm import sequence_logprobs
+
     seq = sequence_logprobs(model, c.samples.input_ids, c.samples.attention_mask, c.samples.response_mask)
     assert torch.allclose(completion_logprobs(model, c).sum(1), seq, atol=1e-5)
 
@@ -52,8 +53,9 @@ def test_prompted_ppo_rollout_lines_up_with_completions(lm):
     model, tok = lm
     q = held_out_problems(4)
     prompts = [tok.encode(prompt_text(x)) for x in q]
-    batch, start = sample_prompted_sequences(model, prompts, 32, tok.eos_token_id, tok.pad_token_id,
-                                             generator=torch.Generator().manual_seed(1))
+    batch, start = sample_prompted_sequences(
+        model, prompts, 32, tok.eos_token_id, tok.pad_token_id, generator=torch.Generator().manual_seed(1)
+    )
     assert start == len(prompts[0]) - 1
     assert float(batch.response_mask[:, :start].sum()) == 0.0
     assert bool((batch.response_mask[:, start] == 1).all())
@@ -61,21 +63,25 @@ def test_prompted_ppo_rollout_lines_up_with_completions(lm):
     assert float(lp[:, :start].abs().sum()) == 0.0
     # the reward function reads the prompt back from the batch and verifies the response
     rewards = verifier_reward_fn(tok, len(prompts[0]))(batch)
-    texts = [tok.decode(ids[len(prompts[0]):].tolist()) for ids in batch.input_ids]
+    texts = [tok.decode(ids[len(prompts[0]) :].tolist()) for ids in batch.input_ids]
     from rl4llm.rlvr.task import verify
+
     assert torch.equal(rewards, torch.as_tensor(verify(q, texts), dtype=torch.float32))
 
 
 def test_verifier_reward_fn_on_a_hand_built_batch(lm):
     _, tok = lm
     from rl4llm.rlhf.rollout import SequenceBatch
+
     q = Query(47, 38, "+")
-    rows = [tok.encode(prompt_text(q)) + tok.encode(t, bos=False) + [tok.eos_token_id]
-            for t in ("7+8=15;4+3+1=8#85", "7+8=15;4+3=7#75")]
+    rows = [
+        tok.encode(prompt_text(q)) + tok.encode(t, bos=False) + [tok.eos_token_id]
+        for t in ("7+8=15;4+3+1=8#85", "7+8=15;4+3=7#75")
+    ]
     width = max(map(len, rows))
     ids = torch.full((2, width), tok.pad_token_id)
     for i, r in enumerate(rows):
-        ids[i, :len(r)] = torch.tensor(r)
+        ids[i, : len(r)] = torch.tensor(r)
     att = (ids != tok.pad_token_id).long()
     batch = SequenceBatch(ids, att, att[:, 1:].float())
     assert verifier_reward_fn(tok, 7)(batch).tolist() == [1.0, 0.0]
@@ -89,12 +95,17 @@ def _tiny(**kw) -> GRPOConfig:
 def test_train_grpo_is_reproducible(lm):
     model, tok = lm
     import copy
+
     outs = []
     for _ in range(2):
         pol = copy.deepcopy(model)
         h = train_grpo(pol, model, tok, _tiny(kl_coef=0.05, seed=3))
-        outs.append(([{k: v for k, v in r.items() if k != "wall_s"} for r in h.rows],
-                     torch.cat([p.detach().flatten() for p in pol.parameters()])))
+        outs.append(
+            (
+                [{k: v for k, v in r.items() if k != "wall_s"} for r in h.rows],
+                torch.cat([p.detach().flatten() for p in pol.parameters()]),
+            )
+        )
     a, b = (np.array([[r[k] for k in sorted(r)] for r in rows], dtype=float) for rows, _ in outs)
     np.testing.assert_array_equal(a, b)  # NaN (no correct completion) equals NaN here
     assert torch.equal(outs[0][1], outs[1][1])
@@ -125,12 +136,19 @@ def test_grpo_config_validation():
     assert GRPOConfig(clip_eps=float("inf")).clip_eps == float("inf")
 
 
-@pytest.mark.parametrize("name, bad", [
-    ("rlvr", {"methods": ("grpo", "sac")}), ("rlvr", {"n_seeds": 0}), ("pass-at-k", {"n_samples": 0}),
-    ("length-bias", {"group_size": 1}), ("verifier-hacking", {"verifier": "exact"}),
-])
+@pytest.mark.parametrize(
+    "name, bad",
+    [
+        ("rlvr", {"methods": ("grpo", "sac")}),
+        ("rlvr", {"n_seeds": 0}),
+        ("pass-at-k", {"n_samples": 0}),
+        ("length-bias", {"group_size": 1}),
+        ("verifier-hacking", {"verifier": "exact"}),
+    ],
+)
 def test_experiment_configs_validate(name, bad):
     from rl4llm.experiments import get_experiment
+
     exp = get_experiment(name)
     exp.config_cls()  # the defaults are valid
     with pytest.raises(ValueError) as e:
@@ -142,6 +160,7 @@ def test_experiment_configs_validate(name, bad):
 def test_grpo_raises_held_out_pass_at_1(lm):
     model, tok = lm
     import copy
+
     pol = copy.deepcopy(model)
     before = evaluate_pass_at_k(pol, tok, n_problems=200, n_samples=2, seed=0)["pass_at_k"][1]
     train_grpo(pol, None, tok, GRPOConfig(iterations=15, n_epochs=2, seed=0))
@@ -159,8 +178,17 @@ def test_ppo_with_prompts_trains_and_is_reproducible(lm):
     from rl4llm.rlvr.task import train_problems
 
     model, tok = lm
-    config = PPORLHFConfig(iterations=2, batch_size=4, n_minibatches=2, n_epochs=1, lr=3e-4, critic_lr=3e-4,
-                           kl_coef=0.05, max_new_tokens=32, seed=0)
+    config = PPORLHFConfig(
+        iterations=2,
+        batch_size=4,
+        n_minibatches=2,
+        n_epochs=1,
+        lr=3e-4,
+        critic_lr=3e-4,
+        kl_coef=0.05,
+        max_new_tokens=32,
+        seed=0,
+    )
     seen: list[int] = []
 
     def prompt_fn(n: int, rng) -> list[list[int]]:
@@ -172,8 +200,17 @@ def test_ppo_with_prompts_trains_and_is_reproducible(lm):
         pol = copy.deepcopy(model)
         torch.manual_seed(0)  # the critic's new head is initialised from the global generator
         critic = ValueModel.from_reward_model(RewardModel.from_lm(pol))
-        h = train_ppo_rlhf(pol, model, critic, verifier_reward_fn(tok, 7), config, bos_id=tok.bos_token_id,
-                           eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, prompt_fn=prompt_fn)
+        h = train_ppo_rlhf(
+            pol,
+            model,
+            critic,
+            verifier_reward_fn(tok, 7),
+            config,
+            bos_id=tok.bos_token_id,
+            eos_id=tok.eos_token_id,
+            pad_id=tok.pad_token_id,
+            prompt_fn=prompt_fn,
+        )
         rows.append(np.array([[r[k] for k in sorted(r)] for r in h.rows], dtype=float))
     assert seen == [4, 4, 4, 4]
     np.testing.assert_array_equal(rows[0], rows[1])

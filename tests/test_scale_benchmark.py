@@ -28,9 +28,25 @@ def _module():
 def reduced_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("scale") / "scale.json"
     env = {**os.environ, "RL4LLM_QUIET": "1"}
-    res = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--reduced", "--device", "cpu",
-                          "--processes", "1", "--iterations", "1", "--out", str(out)], env=env,
-                         capture_output=True, text=True, timeout=900)
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scale.py"),
+            "--reduced",
+            "--device",
+            "cpu",
+            "--processes",
+            "1",
+            "--iterations",
+            "1",
+            "--out",
+            str(out),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(out.read_text()), res.stdout
 

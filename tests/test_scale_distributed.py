@@ -26,8 +26,22 @@ def _free_port() -> int:
 def _launch(n: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
     """``accelerate launch`` with ``n`` CPU processes (torch.distributed.run underneath; gloo backend)."""
     env = {**os.environ, "RL4LLM_QUIET": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
-    cmd = [str(ACCELERATE), "launch", "--multi_gpu", "--num_processes", str(n), "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(_free_port()), *args]
+    cmd = [
+        str(ACCELERATE),
+        "launch",
+        "--multi_gpu",
+        "--num_processes",
+        str(n),
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        str(_free_port()),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
@@ -93,8 +107,14 @@ def test_two_processes_step_with_the_one_process_gradient(tmp_path):
     """One PPO-RLHF update on the same global batch (two rollout shards): 2 gloo processes vs 1 process."""
     worker = ROOT / "tests" / "_ppo_grad_worker.py"
     env = {**os.environ, "RL4LLM_QUIET": "1"}
-    one = subprocess.run([sys.executable, str(worker), str(tmp_path / "one.pt")], cwd=tmp_path, env=env,
-                         capture_output=True, text=True, timeout=600)
+    one = subprocess.run(
+        [sys.executable, str(worker), str(tmp_path / "one.pt")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert one.returncode == 0, one.stderr[-3000:]
     two = _launch(2, str(worker), str(tmp_path / "two.pt"), cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
@@ -113,9 +133,30 @@ def test_two_processes_step_with_the_one_process_gradient(tmp_path):
 @pytest.mark.slow
 def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
     out = tmp_path / "run"
-    res = _launch(2, "-m", "rl4llm.cli", "run", "rlhf", "--out", str(out), "--n-pairs", "40",
-                  "--heldout-pairs", "10", "--rm-steps", "2", "--iterations", "2", "--batch-size", "8",
-                  "--n-minibatches", "2", "--eval-every", "2", cwd=tmp_path)
+    res = _launch(
+        2,
+        "-m",
+        "rl4llm.cli",
+        "run",
+        "rlhf",
+        "--out",
+        str(out),
+        "--n-pairs",
+        "40",
+        "--heldout-pairs",
+        "10",
+        "--rm-steps",
+        "2",
+        "--iterations",
+        "2",
+        "--batch-size",
+        "8",
+        "--n-minibatches",
+        "2",
+        "--eval-every",
+        "2",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.count("wrote ") == 1  # rank 0 alone writes and reports
     metrics = json.loads((out / "metrics.json").read_text())
@@ -144,10 +185,10 @@ def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
     import copy
 
     from rl4llm.lm import load_tiny_gpt2
-    from rl4llm.rlhf.stages import gold_of
     from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
     from rl4llm.rlhf.rollout import special_ids
+    from rl4llm.rlhf.stages import gold_of
 
     policy, tok = load_tiny_gpt2()
     policy.requires_grad_(True)
@@ -157,8 +198,17 @@ def test_ppo_rlhf_runs_under_bf16_autocast_on_cpu():
     config = PPORLHFConfig(iterations=1, batch_size=8, n_minibatches=2, n_epochs=1, max_new_tokens=10)
     bos, eos, pad = special_ids(tok)
     rt = Runtime(torch.device("cpu"), mixed_precision="bf16")
-    history = train_ppo_rlhf(policy, ref, critic, lambda b: torch.as_tensor(gold_of(tok, b), dtype=torch.float32),
-                             config, bos_id=bos, eos_id=eos, pad_id=pad, runtime=rt)
+    history = train_ppo_rlhf(
+        policy,
+        ref,
+        critic,
+        lambda b: torch.as_tensor(gold_of(tok, b), dtype=torch.float32),
+        config,
+        bos_id=bos,
+        eos_id=eos,
+        pad_id=pad,
+        runtime=rt,
+    )
     row = history.rows[0]
     assert all(np.isfinite(v) for v in row.values())
     assert all(p.dtype == torch.float32 for p in policy.parameters())  # autocast: float32 weights, bf16 compute

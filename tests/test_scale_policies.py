@@ -100,14 +100,23 @@ def test_full_gpt2_124m_configuration_loads_from_a_local_folder(tmp_path, bpe):
 
 @pytest.mark.slow
 def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, monkeypatch, bpe):
-    from rl4llm.experiments import run_experiment
     from rl4llm.cache import clear_memory_cache
+    from rl4llm.experiments import run_experiment
 
     monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
     clear_memory_cache()
     folder = save_random_gpt2(tmp_path / "small", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=64)
-    result = run_experiment("rlhf", model=str(folder), n_pairs=40, heldout_pairs=10, rm_steps=2, iterations=1,
-                            batch_size=8, n_minibatches=1, eval_every=1)
+    result = run_experiment(
+        "rlhf",
+        model=str(folder),
+        n_pairs=40,
+        heldout_pairs=10,
+        rm_steps=2,
+        iterations=1,
+        batch_size=8,
+        n_minibatches=1,
+        eval_every=1,
+    )
     m = result.metrics
     assert m["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)  # the SFT policy is the zero of the scale
     assert np.isfinite([m["rlhf_gold_reward"], m["kl"], m["rlhf_proxy_reward"]]).all()

@@ -23,8 +23,12 @@ def test_function_panel_redraws_when_a_knob_moves():
 
 
 def test_experiment_panel_runs_the_experiment_with_the_knobs_on_demand():
-    panel = experiment_panel("bandit", {"lr": slider("lr", 0.1, 0.01, 1.0, log=True)},
-                             fixed={"steps": 50, "runs": 2}, metrics=["optimal_rate_baseline"])
+    panel = experiment_panel(
+        "bandit",
+        {"lr": slider("lr", 0.1, 0.01, 1.0, log=True)},
+        fixed={"steps": 50, "runs": 2},
+        metrics=["optimal_rate_baseline"],
+    )
     assert panel.result is None  # nothing runs until asked
     panel.controls["lr"].value = 0.5
     result = panel.run()

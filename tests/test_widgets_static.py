@@ -9,8 +9,7 @@ import pytest
 
 from rl4llm.experiments import run_experiment
 from rl4llm.plotting import new_figure
-from rl4llm.widgets import (Knob, Panel, StaticPanel, default_grid, experiment_panel, function_panel, run_sweep,
-                            slider)
+from rl4llm.widgets import Knob, Panel, StaticPanel, default_grid, experiment_panel, function_panel, run_sweep, slider
 
 
 @pytest.fixture
@@ -22,8 +21,12 @@ def static(monkeypatch, tmp_path):
 
 def _frames(page: str) -> list[tuple[str, bool, str]]:
     """(data-key, hidden, inner HTML) of every frame of a panel's HTML."""
-    return [(key, bool(hidden), body) for key, hidden, body in
-            re.findall(r'<div class="rl4llm-frame" data-key="([^"]*)"( hidden)?>(.*?)</div>', page, re.S)]
+    return [
+        (key, bool(hidden), body)
+        for key, hidden, body in re.findall(
+            r'<div class="rl4llm-frame" data-key="([^"]*)"( hidden)?>(.*?)</div>', page, re.S
+        )
+    ]
 
 
 def test_default_grid_spreads_five_values_and_keeps_the_initial_one():
@@ -49,8 +52,7 @@ def test_function_panel_in_the_static_build_draws_every_grid_point(static):
         return fig
 
     controls = {"a": slider("knob a", 1.0, 0.0, 2.0), "b": slider("knob b", 3, 0, 5, integer=True)}
-    panel = function_panel(draw, controls, grid={"a": [0.0, 0.5, 1.0, 1.5, 2.0], "b": [1, 3]},
-                           title="two knobs")
+    panel = function_panel(draw, controls, grid={"a": [0.0, 0.5, 1.0, 1.5, 2.0], "b": [1, 3]}, title="two knobs")
     assert isinstance(panel, StaticPanel)
     assert sorted(calls) == sorted((a, b) for a in [0.0, 0.5, 1.0, 1.5, 2.0] for b in [1, 3])
     page = panel._repr_html_()
@@ -59,7 +61,9 @@ def test_function_panel_in_the_static_build_draws_every_grid_point(static):
     assert all('src="data:image/png;base64,' in body for _, _, body in frames)
     # the sliders: one per knob, over indices, with the values to show; the initial setting a=1.0, b=3
     assert re.findall(r'<input type="range"[^>]*name="(\w)" min="0" max="(\d)" step="1" value="(\d)"', page) == [
-        ("a", "4", "2"), ("b", "1", "1")]
+        ("a", "4", "2"),
+        ("b", "1", "1"),
+    ]
     assert 'data-values="[&quot;0&quot;, &quot;0.5&quot;, &quot;1&quot;, &quot;1.5&quot;, &quot;2&quot;]"' in page
     visible = [key for key, hidden, _ in frames if not hidden]
     assert visible == ["2-1"]  # exactly one frame shows without JavaScript: the initial one
@@ -78,8 +82,9 @@ def test_static_html_is_self_contained(static):
 
 
 def test_a_knob_with_one_grid_value_is_fixed_text_not_a_slider(static):
-    panel = function_panel(lambda x, y: None, {"x": slider("x", 1.0, 0.0, 2.0), "y": slider("y", 1, 0, 4, integer=True)},
-                           grid={"y": [2]})
+    panel = function_panel(
+        lambda x, y: None, {"x": slider("x", 1.0, 0.0, 2.0), "y": slider("y", 1, 0, 4, integer=True)}, grid={"y": [2]}
+    )
     page = panel._repr_html_()
     assert page.count('type="range"') == 1
     assert '<div class="rl4llm-fixed">y: 2</div>' in page
@@ -115,15 +120,21 @@ def test_experiment_panel_uses_the_pages_sweep_and_adds_default_values(static, m
     import rl4llm.experiments
 
     real = rl4llm.experiments.run_experiment
-    monkeypatch.setattr(rl4llm.experiments, "run_experiment", lambda name, **kw: ran.append(kw["lr"]) or real(name, **kw))
-    panel = experiment_panel("bandit", {"lr": slider("lr", 0.1, 0.01, 1.0, log=True)}, fixed=fixed,
-                             metrics=["optimal_rate_baseline"], sweep=sweep)
+    monkeypatch.setattr(
+        rl4llm.experiments, "run_experiment", lambda name, **kw: ran.append(kw["lr"]) or real(name, **kw)
+    )
+    panel = experiment_panel(
+        "bandit",
+        {"lr": slider("lr", 0.1, 0.01, 1.0, log=True)},
+        fixed=fixed,
+        metrics=["optimal_rate_baseline"],
+        sweep=sweep,
+    )
     values = panel.knobs[0][2]
     assert values == [0.01, 0.0316, 0.05, 0.1, 0.316, 0.4, 1.0]  # the sweep's and the slider's default grid
     assert sorted(ran) == [0.01, 0.0316, 0.1, 0.316, 1.0]  # the sweep's values did not run again
     with pytest.raises(ValueError, match="exactly one knob"):
-        experiment_panel("bandit", {"lr": slider("lr", 0.1, 0.01, 1.0), "steps": slider("s", 30, 10, 50)},
-                         sweep=sweep)
+        experiment_panel("bandit", {"lr": slider("lr", 0.1, 0.01, 1.0), "steps": slider("s", 30, 10, 50)}, sweep=sweep)
 
 
 def test_static_grid_errors_name_the_knob(static):
@@ -147,12 +158,15 @@ def test_the_static_panel_starts_at_the_grid_value_nearest_the_sliders(static):
     assert re.search(r'name="g" min="0" max="2" step="1" value="1"', panel._repr_html_())
 
 
-@pytest.mark.parametrize("args, kwargs", [
-    (("τ", 1.0, 0.1, 10.0), {"log": True}),
-    (("β", 0.1, 0.0, 0.5), {"step": 0.01}),
-    (("T", 100, 10, 500), {"integer": True, "step": 10}),
-    (("ε", 0.2, 0, 0), {"options": [0.05, 0.2, 1.0]}),
-])
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        (("τ", 1.0, 0.1, 10.0), {"log": True}),
+        (("β", 0.1, 0.0, 0.5), {"step": 0.01}),
+        (("T", 100, 10, 500), {"integer": True, "step": 10}),
+        (("ε", 0.2, 0, 0), {"options": [0.05, 0.2, 1.0]}),
+    ],
+)
 def test_static_build_knobs_are_plain_settings_with_the_widgets_grid(monkeypatch, args, kwargs):
     """In the static build a slider is a Knob (no widget, so no widget state in the page), same grid."""
     monkeypatch.delenv("RL4LLM_STATIC_BUILD", raising=False)

@@ -60,8 +60,11 @@ def check_rubric(problems: list[str]) -> int:
         rubric = read_rubric(a, test_path)
         total += len(rubric)
         tree = ast.parse(test_path.read_text(encoding="utf-8"))
-        used = {n.attr for n in ast.walk(tree)
-                if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "impl"}
+        used = {
+            n.attr
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "impl"
+        }
         used |= {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
         for name in a.names:
             if name not in used:
@@ -77,8 +80,17 @@ def run_grader(impl: str, json_path: Path) -> tuple[int, float, float, str]:
     env = dict(os.environ, RL4LLM_QUIET="1", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     env.pop("RL4LLM_IMPL", None)
     env.pop("RL4LLM_GRADE_JSON", None)
-    cmd = [sys.executable, "-m", "pytest", "assignments", f"--impl={impl}", f"--grade-json={json_path}", "-q",
-           "-p", "no:cacheprovider"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "assignments",
+        f"--impl={impl}",
+        f"--grade-json={json_path}",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+    ]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True)
@@ -96,8 +108,11 @@ def check_grading(problems: list[str], n_items: int) -> None:
             code, cpu, wall, tail = run_grader(impl, path)
             print(f"grader --impl={impl}: exit {code}, {cpu:.1f} s CPU, {wall:.1f} s wall")
             if code != want_code or not path.is_file():
-                _fail(problems, f"the grader on --impl={impl} exited with {code} (expected {want_code}) "
-                                f"{'without' if not path.is_file() else 'with'} a JSON report; output:\n{tail}")
+                _fail(
+                    problems,
+                    f"the grader on --impl={impl} exited with {code} (expected {want_code}) "
+                    f"{'without' if not path.is_file() else 'with'} a JSON report; output:\n{tail}",
+                )
                 continue
             report = json.loads(path.read_text(encoding="utf-8"))
             tests = report.get("tests", [])
@@ -112,13 +127,14 @@ def check_grading(problems: list[str], n_items: int) -> None:
                     print(f"ok: the reference scores {score:g}/{top:g}")
             else:
                 scored = [t["name"] for t in tests if t["score"] != 0]
-                loud = [t["name"] + ": " + t["output"] for t in tests
-                        if not t["output"].startswith("not attempted:")]
+                loud = [t["name"] + ": " + t["output"] for t in tests if not t["output"].startswith("not attempted:")]
                 if scored or score != 0:
                     _fail(problems, "untouched student copies score points on: " + ", ".join(scored))
                 elif loud:
-                    _fail(problems, "untouched student copies should fail every item as 'not attempted':\n  "
-                                    + "\n  ".join(loud))
+                    _fail(
+                        problems,
+                        "untouched student copies should fail every item as 'not attempted':\n  " + "\n  ".join(loud),
+                    )
                 else:
                     print(f"ok: untouched student copies score 0/{top:g}, every item 'not attempted'")
 

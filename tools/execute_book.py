@@ -56,16 +56,17 @@ def read_page(path: Path, root: Path = ROOT):
 
     config = yaml.safe_load((root / "_config.yml").read_text()) or {}
     extensions = config.get("parse", {}).get("myst_enable_extensions", [])
-    return read_myst_markdown_notebook(path.read_text(), MdParserConfig(enable_extensions=set(extensions)),
-                                       add_source_map=True, path=path)
+    return read_myst_markdown_notebook(
+        path.read_text(), MdParserConfig(enable_extensions=set(extensions)), add_source_map=True, path=path
+    )
 
 
 def execute_chapter(pages: list[str], cache_path: str, timeout: int, root: str = str(ROOT)) -> list[dict]:
     """Execute ``pages`` in order (skipping cached ones) and cache them; one record per page."""
+    import nbformat
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
     from jupyter_cache.executors.utils import single_nb_execution
-    import nbformat
 
     os.environ["RL4LLM_STATIC_BUILD"] = "1"
     cache = get_cache(cache_path)
@@ -81,8 +82,9 @@ def execute_chapter(pages: list[str], cache_path: str, timeout: int, root: str =
             pass
         probe = nbformat.reads(nbformat.writes(nb), as_version=4)  # a copy, sources as strings
         probe.cells.append(nbformat.v4.new_code_cell(RSS_PROBE))
-        result = single_nb_execution(probe, cwd=str(path.parent), allow_errors=False, timeout=timeout,
-                                     meta_override=True)
+        result = single_nb_execution(
+            probe, cwd=str(path.parent), allow_errors=False, timeout=timeout, meta_override=True
+        )
         if result.err is not None:
             records.append({"page": page, "status": "failed", "error": result.exc_string[-3000:]})
             continue
@@ -91,8 +93,11 @@ def execute_chapter(pages: list[str], cache_path: str, timeout: int, root: str =
             if "__RSS_KB__" in out.get("text", ""):
                 rss = float(out["text"].split()[-1]) / 1024
         probe.cells.pop()  # cache the page's own cells only, as myst-nb would
-        cache.cache_notebook_bundle(CacheBundleIn(probe, str(path), data={"execution_seconds": result.time}),
-                                    check_validity=False, overwrite=True)
+        cache.cache_notebook_bundle(
+            CacheBundleIn(probe, str(path), data={"execution_seconds": result.time}),
+            check_validity=False,
+            overwrite=True,
+        )
         records.append({"page": page, "status": "ok", "seconds": result.time, "rss_mb": rss})
     return records
 
@@ -102,8 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("pages", nargs="*", type=Path, help="pages to execute (default: every page of _toc.yml)")
     parser.add_argument("--workers", type=int, default=2, help="chapters executed at once (default 2)")
     parser.add_argument("--root", type=Path, default=ROOT, help="the book's folder (default: this repository)")
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="jupyter-cache folder (default: ROOT/_build/.jupyter_cache, Jupyter Book's)")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="jupyter-cache folder (default: ROOT/_build/.jupyter_cache, Jupyter Book's)",
+    )
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
     args = parser.parse_args(argv)
     if args.workers < 1:
@@ -120,12 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     args.cache.mkdir(parents=True, exist_ok=True)
     from jupyter_cache import get_cache
 
-    get_cache(str(args.cache))  # create the database once, before the workers open it
+    get_cache(str(args.cache)).db  # create the database once (the property creates it), before the workers open it
     t0 = time.perf_counter()
     failed = 0
     with ProcessPoolExecutor(max_workers=args.workers) as pool:
-        futures = {pool.submit(execute_chapter, chapters[c], str(args.cache), args.timeout, str(root)): c
-                   for c in order}
+        futures = {
+            pool.submit(execute_chapter, chapters[c], str(args.cache), args.timeout, str(root)): c for c in order
+        }
         for future in as_completed(futures):
             chapter = futures[future]
             total, peak = 0.0, 0.0
@@ -140,11 +150,9 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     failed += 1
                     print(f"{name}: FAILED\n{r['error']}", flush=True)
-            print(f"== {os.path.relpath(chapter, root)}: executed in {total:.1f} s, peak RSS {peak:.0f} MB",
-                  flush=True)
+            print(f"== {os.path.relpath(chapter, root)}: executed in {total:.1f} s, peak RSS {peak:.0f} MB", flush=True)
     timings_file.write_text(json.dumps(previous, indent=1, sort_keys=True))
-    print(f"executed {len(pages)} pages with {args.workers} workers in {time.perf_counter() - t0:.1f} s",
-          flush=True)
+    print(f"executed {len(pages)} pages with {args.workers} workers in {time.perf_counter() - t0:.1f} s", flush=True)
     return 1 if failed else 0
 
 

@@ -30,10 +30,18 @@ def cell_seconds(nb) -> list[tuple[float, str]]:
         timing = cell.get("metadata", {}).get("execution", {})
         start, end = timing.get("iopub.execute_input"), timing.get("shell.execute_reply")
         if cell.cell_type == "code" and start and end:
-            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
-                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
-            first = next((line for line in cell.source.splitlines() if line and not line.startswith(("#", "---",
-                          "mystnb", "  "))), "")
+            seconds = (
+                datetime.fromisoformat(end.replace("Z", "+00:00"))
+                - datetime.fromisoformat(start.replace("Z", "+00:00"))
+            ).total_seconds()
+            first = next(
+                (
+                    line
+                    for line in cell.source.splitlines()
+                    if line and not line.startswith(("#", "---", "mystnb", "  "))
+                ),
+                "",
+            )
             rows.append((seconds, first[:70]))
     return rows
 
@@ -42,8 +50,9 @@ def execute(path: Path, timeout: int = 600, cells: int = 0) -> tuple[float, floa
     """Execute the page; return (seconds, peak RSS in MB of the kernel). ``cells``: print the slowest cells."""
     nb = jupytext.read(path)
     nb.cells.append(nbformat.v4.new_code_cell(RSS_PROBE))
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
     t0 = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - t0

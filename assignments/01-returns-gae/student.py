@@ -43,8 +43,15 @@ def discounted_returns(rewards: torch.Tensor, terminated: torch.Tensor, gamma: f
     raise NotImplementedError("discounted_returns")
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
-        truncated: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
     """Generalised advantage estimates (Schulman et al. 2016), time-major.
 
     .. math::
@@ -69,8 +76,15 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     next_values = _as_float_tensor("next_values", next_values, rewards)
     terminated = _as_float_tensor("terminated", terminated, rewards)
     truncated = _as_float_tensor("truncated", truncated, rewards)
-    _check_shapes([("rewards", rewards), ("values", values), ("next_values", next_values),
-                   ("terminated", terminated), ("truncated", truncated)])
+    _check_shapes(
+        [
+            ("rewards", rewards),
+            ("values", values),
+            ("next_values", next_values),
+            ("terminated", terminated),
+            ("truncated", truncated),
+        ]
+    )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     lam = check_range("lam", lam, 0.0, 1.0)
     # Your implementation replaces the line below.
@@ -99,8 +113,9 @@ def reinforce_loss(logp: torch.Tensor, returns: torch.Tensor, baseline: torch.Te
     raise NotImplementedError("reinforce_loss")
 
 
-def dqn_targets(rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: torch.Tensor,
-                gamma: float) -> torch.Tensor:
+def dqn_targets(
+    rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """Bellman optimality targets :math:`y = r + \\gamma (1 - \\text{term}) \\max_{a'} Q_{\\bar\\theta}(s', a')`.
 
     Args:
@@ -121,7 +136,9 @@ def dqn_targets(rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: 
     if next_q_target.dim() != 2 or next_q_target.shape[0] != rewards.shape[0] or next_q_target.shape[1] == 0:
         raise ValueError(f"next_q_target must be [B, A] with B = {rewards.shape[0]}, got {tuple(next_q_target.shape)}")
     if terminated.shape != rewards.shape:
-        raise ValueError(f"terminated must have the shape of rewards {tuple(rewards.shape)}, got {tuple(terminated.shape)}")
+        raise ValueError(
+            f"terminated must have the shape of rewards {tuple(rewards.shape)}, got {tuple(terminated.shape)}"
+        )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     # Your implementation replaces the line below.
     raise NotImplementedError("dqn_targets")

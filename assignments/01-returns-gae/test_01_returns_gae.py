@@ -32,14 +32,27 @@ def returns_py(rewards, terminated, gamma, *, use_done=True, shift_done=False):
     return out
 
 
-def gae_py(r, v, nv, term, trunc, gamma, lam, *, bootstrap_terminal=False, chain_truncation=False,
-           bootstrap_truncation=True, values_shift=False, gamma_in_chain=True):
+def gae_py(
+    r,
+    v,
+    nv,
+    term,
+    trunc,
+    gamma,
+    lam,
+    *,
+    bootstrap_terminal=False,
+    chain_truncation=False,
+    bootstrap_truncation=True,
+    values_shift=False,
+    gamma_in_chain=True,
+):
     """GAE by a backward loop over lists; the keyword flags reproduce typical mistakes."""
     n = len(r)
     adv, nxt = [0.0] * n, 0.0
     for t in reversed(range(n)):
         next_v = (v[t + 1] if t + 1 < n else 0.0) if values_shift else nv[t]
-        stop_boot = (term[t] if not bootstrap_terminal else 0.0)
+        stop_boot = term[t] if not bootstrap_terminal else 0.0
         if not bootstrap_truncation:
             stop_boot = max(stop_boot, trunc[t])
         delta = r[t] + gamma * (1.0 - stop_boot) * next_v - v[t]
@@ -75,13 +88,20 @@ def test_discounted_returns_hand_computed(impl):
     # G4 = 5, G3 = 4 + .9 * 5 = 8.5, G2 = 3 + .9 * 8.5 = 10.65, G1 = 2 (episode ends), G0 = 1 + .9 * 2 = 2.8
     expected = [2.8, 2.0, 10.65, 8.5, 5.0]
     out = impl.discounted_returns(t(rewards), t(done), gamma)
-    expect_close(out, expected, "discounted_returns(r=[1, 2, 3, 4, 5], terminated=[0, 1, 0, 0, 1], gamma=0.9)",
-                 wrong=[(returns_py(rewards, done, gamma, use_done=False),
-                         "lets the return leak across the end of an episode (ignores `terminated`)"),
-                        (returns_py(rewards, done, gamma, shift_done=True),
-                         "uses terminated[t + 1] instead of terminated[t]"),
-                        (returns_py(rewards, done, 1.0), "does not discount (gamma is ignored)"),
-                        (np.cumsum(rewards), "accumulates forward in time instead of backward")])
+    expect_close(
+        out,
+        expected,
+        "discounted_returns(r=[1, 2, 3, 4, 5], terminated=[0, 1, 0, 0, 1], gamma=0.9)",
+        wrong=[
+            (
+                returns_py(rewards, done, gamma, use_done=False),
+                "lets the return leak across the end of an episode (ignores `terminated`)",
+            ),
+            (returns_py(rewards, done, gamma, shift_done=True), "uses terminated[t + 1] instead of terminated[t]"),
+            (returns_py(rewards, done, 1.0), "does not discount (gamma is ignored)"),
+            (np.cumsum(rewards), "accumulates forward in time instead of backward"),
+        ],
+    )
     # gamma = 0: the return is the reward itself
     expect_close(impl.discounted_returns(t(rewards), t(done), 0.0), rewards, "discounted_returns(..., gamma=0)")
 
@@ -93,8 +113,13 @@ def _gae_case():
     # two episodes in one stream: steps 0-1 are cut by a time limit at step 1 (truncated), steps 2-4 end for
     # real at step 4 (terminated). next_values[1] is the value of the cut episode's final observation;
     # next_values[4] must be ignored (7.0 makes bootstrapping through the terminal state visible).
-    return dict(r=[1.0, 2.0, 0.0, 1.0, 3.0], v=[0.5, 1.0, 2.0, 1.5, 1.0], nv=[1.0, 4.0, 1.5, 1.0, 7.0],
-                term=[0.0, 0.0, 0.0, 0.0, 1.0], trunc=[0.0, 1.0, 0.0, 0.0, 0.0])
+    return dict(
+        r=[1.0, 2.0, 0.0, 1.0, 3.0],
+        v=[0.5, 1.0, 2.0, 1.5, 1.0],
+        nv=[1.0, 4.0, 1.5, 1.0, 7.0],
+        term=[0.0, 0.0, 0.0, 0.0, 1.0],
+        trunc=[0.0, 1.0, 0.0, 0.0, 0.0],
+    )
 
 
 def _call_gae(impl, c, gamma, lam):
@@ -110,16 +135,31 @@ def test_gae_lambda_extremes(impl):
     args = (t(r), t(v), t(nv), t(term), t(trunc))
     # delta = [1 + .9 * 1 - .5, 0 + .9 * 1.5 - 1, 2 - 1.5] (no bootstrap from 9.0: the episode terminated)
     td = [1.4, 0.35, 0.5]
-    wrong = lambda lam: [(gae_py(r, v, nv, term, trunc, 0.9, lam, bootstrap_terminal=True),  # noqa: E731
-                          "bootstraps through a terminal state (uses V(s_{t+1}) where terminated = 1)"),
-                         (gae_py(r, v, nv, term, trunc, 0.9, lam, values_shift=True),
-                          "uses values[t + 1] instead of next_values[t] for V(s_{t+1})")]
+    wrong = lambda lam: [
+        (
+            gae_py(r, v, nv, term, trunc, 0.9, lam, bootstrap_terminal=True),  # noqa: E731
+            "bootstraps through a terminal state (uses V(s_{t+1}) where terminated = 1)",
+        ),
+        (
+            gae_py(r, v, nv, term, trunc, 0.9, lam, values_shift=True),
+            "uses values[t + 1] instead of next_values[t] for V(s_{t+1})",
+        ),
+    ]
     expect_close(impl.gae(*args, 0.9, 0.0), td, "gae(..., gamma=0.9, lam=0)", wrong=wrong(0.0))
     # lambda = 1: A_t = G_t - V(s_t) with G = [2.62, 1.8, 2]
     mc = [2.12, 0.8, 0.5]
-    expect_close(impl.gae(*args, 0.9, 1.0), mc, "gae(..., gamma=0.9, lam=1)",
-                 wrong=wrong(1.0) + [(gae_py(r, v, nv, term, trunc, 0.9, 1.0, gamma_in_chain=False),
-                                      "drops gamma from the recursion A_t = delta_t + gamma * lam * A_{t+1}")])
+    expect_close(
+        impl.gae(*args, 0.9, 1.0),
+        mc,
+        "gae(..., gamma=0.9, lam=1)",
+        wrong=wrong(1.0)
+        + [
+            (
+                gae_py(r, v, nv, term, trunc, 0.9, 1.0, gamma_in_chain=False),
+                "drops gamma from the recursion A_t = delta_t + gamma * lam * A_{t+1}",
+            )
+        ],
+    )
 
 
 @pytest.mark.points(3)
@@ -131,20 +171,31 @@ def test_gae_terminated_vs_truncated(impl):
     # A0 = 1.4 + .72 * 4.6
     expected = [4.712, 4.6, 0.6748, 1.84, 2.0]
     args = (c["r"], c["v"], c["nv"], c["term"], c["trunc"], gamma, lam)
-    expect_close(_call_gae(impl, c, gamma, lam), expected, "gae on a stream with a truncation and a termination",
-                 wrong=[(gae_py(*args, bootstrap_terminal=True),
-                         "bootstraps through a terminal state (uses V(s_{t+1}) where terminated = 1)"),
-                        (gae_py(*args, chain_truncation=True),
-                         "chains advantages across a truncation (A_{t+1} of the next episode leaks in where "
-                         "truncated = 1)"),
-                        (gae_py(*args, bootstrap_truncation=False),
-                         "treats a truncation like a termination (it must still bootstrap from V(s_{t+1}))"),
-                        (gae_py(*args, chain_truncation=True, bootstrap_terminal=True),
-                         "ignores both terminated and truncated"),
-                        (gae_py(*args, values_shift=True),
-                         "uses values[t + 1] instead of next_values[t] for V(s_{t+1})"),
-                        (gae_py(*args, gamma_in_chain=False),
-                         "drops gamma from the recursion A_t = delta_t + gamma * lam * A_{t+1}")])
+    expect_close(
+        _call_gae(impl, c, gamma, lam),
+        expected,
+        "gae on a stream with a truncation and a termination",
+        wrong=[
+            (
+                gae_py(*args, bootstrap_terminal=True),
+                "bootstraps through a terminal state (uses V(s_{t+1}) where terminated = 1)",
+            ),
+            (
+                gae_py(*args, chain_truncation=True),
+                "chains advantages across a truncation (A_{t+1} of the next episode leaks in where truncated = 1)",
+            ),
+            (
+                gae_py(*args, bootstrap_truncation=False),
+                "treats a truncation like a termination (it must still bootstrap from V(s_{t+1}))",
+            ),
+            (gae_py(*args, chain_truncation=True, bootstrap_terminal=True), "ignores both terminated and truncated"),
+            (gae_py(*args, values_shift=True), "uses values[t + 1] instead of next_values[t] for V(s_{t+1})"),
+            (
+                gae_py(*args, gamma_in_chain=False),
+                "drops gamma from the recursion A_t = delta_t + gamma * lam * A_{t+1}",
+            ),
+        ],
+    )
 
 
 @pytest.mark.points(2)
@@ -159,13 +210,28 @@ def test_gae_random_batches_match_reference(impl, ref):
         term, trunc = (u < 0.1).float(), ((u >= 0.1) & (u < 0.18)).float()
         got = impl.gae(r, v, nv, term, trunc, gamma, lam)
         expect_tensor(got, f"gae on a [{T}, {N}] batch", (T, N))
-        expect_close(got, ref.gae(r, v, nv, term, trunc, gamma, lam), f"gae on a random [{T}, {N}] batch "
-                     f"(gamma={gamma}, lam={lam})", atol=1e-4, rtol=1e-4)
+        expect_close(
+            got,
+            ref.gae(r, v, nv, term, trunc, gamma, lam),
+            f"gae on a random [{T}, {N}] batch (gamma={gamma}, lam={lam})",
+            atol=1e-4,
+            rtol=1e-4,
+        )
         got1 = impl.gae(r[:, 0], v[:, 0], nv[:, 0], term[:, 0], trunc[:, 0], gamma, lam)
-        expect_close(got1, ref.gae(r[:, 0], v[:, 0], nv[:, 0], term[:, 0], trunc[:, 0], gamma, lam),
-                     f"gae on a random [{T}] segment", atol=1e-4, rtol=1e-4)
-        expect_close(impl.discounted_returns(r, term, gamma), ref.discounted_returns(r, term, gamma),
-                     f"discounted_returns on a random [{T}, {N}] batch", atol=1e-4, rtol=1e-4)
+        expect_close(
+            got1,
+            ref.gae(r[:, 0], v[:, 0], nv[:, 0], term[:, 0], trunc[:, 0], gamma, lam),
+            f"gae on a random [{T}] segment",
+            atol=1e-4,
+            rtol=1e-4,
+        )
+        expect_close(
+            impl.discounted_returns(r, term, gamma),
+            ref.discounted_returns(r, term, gamma),
+            f"discounted_returns on a random [{T}, {N}] batch",
+            atol=1e-4,
+            rtol=1e-4,
+        )
 
 
 # ----------------------------------------------------------------------------------- REINFORCE and DQN
@@ -183,20 +249,31 @@ def test_reinforce_loss_value_and_gradient(impl):
     value = expect_scalar(loss, "reinforce_loss(logp, returns, baseline)")
     weights = np.array([1.0, -2.0, -0.5])
     lp = np.array([-1.0, -0.5, -2.0])
-    expect_close(value, -1.0 / 3.0, "reinforce_loss(logp, returns, baseline)",
-                 wrong=[(1.0 / 3.0, "has the wrong sign (the loss is minus the surrogate objective)"),
-                        (-(lp * weights).sum(), "sums over the batch instead of averaging"),
-                        (-(lp * np.array([3.0, 0.0, 1.5])).mean(), "adds the baseline instead of subtracting it"),
-                        (-(lp * np.array([2.0, -1.0, 0.5])).mean(), "ignores the baseline")])
+    expect_close(
+        value,
+        -1.0 / 3.0,
+        "reinforce_loss(logp, returns, baseline)",
+        wrong=[
+            (1.0 / 3.0, "has the wrong sign (the loss is minus the surrogate objective)"),
+            (-(lp * weights).sum(), "sums over the batch instead of averaging"),
+            (-(lp * np.array([3.0, 0.0, 1.5])).mean(), "adds the baseline instead of subtracting it"),
+            (-(lp * np.array([2.0, -1.0, 0.5])).mean(), "ignores the baseline"),
+        ],
+    )
     loss.backward()
     expect_close(logp.grad, -weights / 3.0, "the gradient of reinforce_loss with respect to logp")
-    expect(baseline.grad is None or float(baseline.grad.abs().max()) == 0.0,
-           "reinforce_loss lets gradient flow into the baseline; treat it as a constant (detach it)")
-    expect(returns.grad is None or float(returns.grad.abs().max()) == 0.0,
-           "reinforce_loss lets gradient flow into the returns; treat them as constants (detach them)")
+    expect(
+        baseline.grad is None or float(baseline.grad.abs().max()) == 0.0,
+        "reinforce_loss lets gradient flow into the baseline; treat it as a constant (detach it)",
+    )
+    expect(
+        returns.grad is None or float(returns.grad.abs().max()) == 0.0,
+        "reinforce_loss lets gradient flow into the returns; treat them as constants (detach them)",
+    )
     no_baseline = impl.reinforce_loss(logp.detach(), returns.detach())
-    expect_close(no_baseline, -(lp * np.array([2.0, -1.0, 0.5])).mean(), "reinforce_loss(logp, returns) "
-                 "without a baseline")
+    expect_close(
+        no_baseline, -(lp * np.array([2.0, -1.0, 0.5])).mean(), "reinforce_loss(logp, returns) without a baseline"
+    )
 
 
 @pytest.mark.points(2)
@@ -208,14 +285,23 @@ def test_dqn_targets_hand_computed(impl):
     done = torch.tensor([0.0, 0.0, 1.0])
     y = impl.dqn_targets(rewards, next_q, done, 0.9)
     expect_tensor(y, "dqn_targets(rewards [3], next_q_target [3, 2], ...)", (3,))
-    expect_close(y, [3.7, 1.8, -1.0], "dqn_targets(...)",
-                 wrong=[([3.7, 1.8, 3.5], "bootstraps through a terminal state"),
-                        ([2.8, 1.125, -1.0], "averages over the next actions instead of taking the max"),
-                        ([1.9, 0.45, -1.0], "takes the min over the next actions instead of the max"),
-                        ([1.9, 1.8, -1.0], "takes the Q-value of the first action instead of the max"),
-                        ([4.0, 2.0, -1.0], "does not discount (gamma is ignored)")])
-    expect(not y.requires_grad, "dqn_targets returns a tensor that requires grad: the target must be a constant "
-                                "(detach it, or compute it under torch.no_grad())")
+    expect_close(
+        y,
+        [3.7, 1.8, -1.0],
+        "dqn_targets(...)",
+        wrong=[
+            ([3.7, 1.8, 3.5], "bootstraps through a terminal state"),
+            ([2.8, 1.125, -1.0], "averages over the next actions instead of taking the max"),
+            ([1.9, 0.45, -1.0], "takes the min over the next actions instead of the max"),
+            ([1.9, 1.8, -1.0], "takes the Q-value of the first action instead of the max"),
+            ([4.0, 2.0, -1.0], "does not discount (gamma is ignored)"),
+        ],
+    )
+    expect(
+        not y.requires_grad,
+        "dqn_targets returns a tensor that requires grad: the target must be a constant "
+        "(detach it, or compute it under torch.no_grad())",
+    )
     # a boolean terminated mask works too
     y2 = impl.dqn_targets(rewards, next_q.detach(), done.bool(), 0.5)
     expect_close(y2, [2.5, 1.0, -1.0], "dqn_targets(..., terminated as a bool tensor, gamma=0.5)")
@@ -242,8 +328,15 @@ def _corridor_batch(probs: np.ndarray, rng: np.random.Generator, n_episodes: int
             if done:
                 break
         returns.append(total)
-    return (np.array(S), np.array(A), np.array(R), np.array(NS), np.array(TERM), np.array(TRUNC),
-            float(np.mean(returns)))
+    return (
+        np.array(S),
+        np.array(A),
+        np.array(R),
+        np.array(NS),
+        np.array(TERM),
+        np.array(TRUNC),
+        float(np.mean(returns)),
+    )
 
 
 @pytest.mark.slow
@@ -272,12 +365,17 @@ def test_actor_critic_learns_the_corridor(impl):
         loss.backward()
         opt.step()
     greedy = torch.softmax(logits.detach(), -1)[:-1, 1]
-    expect(bool((greedy > 0.5).all()), f"after training, the policy should prefer 'right' in every state; its "
-                                       f"probabilities of 'right' are {np.round(greedy.numpy(), 2).tolist()}")
+    expect(
+        bool((greedy > 0.5).all()),
+        f"after training, the policy should prefer 'right' in every state; its "
+        f"probabilities of 'right' are {np.round(greedy.numpy(), 2).tolist()}",
+    )
     probs = torch.softmax(logits.detach(), -1).numpy()
     lengths = []
     for _ in range(20):
         S, *_ = _corridor_batch(probs, rng, 1, length, limit)
         lengths.append(len(S))
-    expect(np.mean(lengths) < 1.5 * (length - 1), f"after training, episodes take {np.mean(lengths):.1f} steps on "
-                                                  f"average; the shortest path takes {length - 1}")
+    expect(
+        np.mean(lengths) < 1.5 * (length - 1),
+        f"after training, episodes take {np.mean(lengths):.1f} steps on average; the shortest path takes {length - 1}",
+    )

@@ -24,8 +24,9 @@ from rl4llm.utils import check_range
 __all__ = ["ppo_clip_loss", "clipped_value_loss", "entropy_bonus", "normalize_advantages"]
 
 
-def ppo_clip_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
-                  clip_eps: float) -> torch.Tensor:
+def ppo_clip_loss(
+    logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, clip_eps: float
+) -> torch.Tensor:
     """The negated clipped surrogate, :math:`-\\text{mean}(\\min(\\rho A, \\text{clip}(\\rho, 1-\\epsilon, 1+\\epsilon) A))`.
 
     Args:
@@ -44,8 +45,9 @@ def ppo_clip_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: to
     raise NotImplementedError("ppo_clip_loss")
 
 
-def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
-                       clip_eps: float | None) -> torch.Tensor:
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_eps: float | None
+) -> torch.Tensor:
     """PPO's value loss with the value clipped around the old prediction (as in the reference implementation).
 
     .. math::

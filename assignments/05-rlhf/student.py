@@ -41,8 +41,9 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     raise NotImplementedError("token_logprobs")
 
 
-def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      response_mask: torch.Tensor) -> torch.Tensor:
+def sequence_logprobs(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
     """Summed log-probabilities of the response tokens, ``[B]``.
 
     .. math::  \\log \\pi(y \\mid x) = \\sum_t \\text{response\\_mask}_t \\, \\log \\pi(\\text{input\\_ids}_t \\mid
@@ -55,16 +56,18 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     """
     _check_batch(input_ids, attention_mask)
     if response_mask.shape != input_ids.shape:
-        raise ValueError(f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(response_mask.shape)}"
+        )
     if bool(response_mask[:, 0].any()):
         raise ValueError("response_mask[:, 0] must be 0: the first token has no context to be scored in")
     # Your implementation replaces the line below.
     raise NotImplementedError("sequence_logprobs")
 
 
-def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
-                       margin: torch.Tensor | float | None = None) -> torch.Tensor:
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
+) -> torch.Tensor:
     """Negative Bradley-Terry log-likelihood of the preferences, averaged over pairs.
 
     .. math:: \\mathcal L(r) = -\\frac1N \\sum_i \\log \\sigma\\big(r(y_c^i) - r(y_r^i) - m_i\\big)
@@ -85,8 +88,13 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
     raise NotImplementedError("bradley_terry_loss")
 
 
-def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+def dpo_loss(
+    pi_chosen: torch.Tensor,
+    pi_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
     """Direct preference optimisation loss on summed sequence log-probabilities.
 
     .. math:: \\mathcal L_{DPO}(\\pi) = -\\frac1N \\sum_i \\log \\sigma\\Big(\\beta\\big[(\\log\\pi(y_c^i)
@@ -156,8 +164,9 @@ class AdaptiveKLController:
         return f"AdaptiveKLController(value={self.value:.4g}, target={self.target:g}, horizon={self.horizon:g})"
 
 
-def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor,
-                         response_mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+def kl_penalised_rewards(
+    score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, response_mask: torch.Tensor, kl_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards of the token MDP with the KL penalty folded in, ``[B, T]``.
 
     .. math:: r_t = -\\beta\\,\\big(\\log\\pi(y_t \\mid y_{<t}) - \\log\\pi_{ref}(y_t \\mid y_{<t})\\big)
@@ -174,8 +183,10 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
     """
     kl_coef = check_range("kl_coef", kl_coef, 0.0, None)
     if logp.shape != ref_logp.shape or logp.shape != response_mask.shape or logp.ndim != 2:
-        raise ValueError(f"logp, ref_logp and response_mask must all be [B, T], got {tuple(logp.shape)}, "
-                         f"{tuple(ref_logp.shape)} and {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"logp, ref_logp and response_mask must all be [B, T], got {tuple(logp.shape)}, "
+            f"{tuple(ref_logp.shape)} and {tuple(response_mask.shape)}"
+        )
     if score.shape != (logp.shape[0],):
         raise ValueError(f"score must be [B] = [{logp.shape[0]}], got {tuple(score.shape)}")
     if bool((response_mask.sum(1) == 0).any()):
@@ -184,8 +195,13 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
     raise NotImplementedError("kl_penalised_rewards")
 
 
-def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float = 1.0,
-                     gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+def token_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    response_mask: torch.Tensor,
+    gamma: float = 1.0,
+    gae_lambda: float = 0.95,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the tokens of right-padded responses, each ending (terminated) at its last token.
 
     With :math:`V(s_{T+1}) = 0` after the last token, :func:`rl4llm.rl.gae` gives
@@ -196,8 +212,10 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
     :math:`V(s_t)`); returns ``(advantages, returns)``, both 0 on padding.
     """
     if rewards.shape != values.shape or rewards.shape != response_mask.shape or rewards.ndim != 2:
-        raise ValueError(f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
-                         f"{tuple(values.shape)} and {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
+            f"{tuple(values.shape)} and {tuple(response_mask.shape)}"
+        )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     gae_lambda = check_range("gae_lambda", gae_lambda, 0.0, 1.0)
     # Your implementation replaces the line below.

@@ -15,7 +15,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
-
 from transformers import GPT2Config, GPT2LMHeadModel  # imported here, not inside a timed item
 
 from rl4llm.assignments.checks import expect, expect_close, expect_scalar, expect_tensor, fail
@@ -59,11 +58,21 @@ def test_token_logprobs_hand_computed(impl):
     model = BigramLM()
     got = impl.token_logprobs(model, IDS, MASK)
     expect_tensor(got, "token_logprobs(model, input_ids [2, 4], attention_mask [2, 4])", (2, 4))
-    expect_close(got, TOKEN_LOGP, "token_logprobs",
-                 wrong=[([[0.0, L(3 / 6), L(1 / 6), L(1 / 3)], [0.0, L(1 / 3), L(3 / 6), L(4 / 6)]],
-                         "scores padding positions (they must be 0 where attention_mask is 0)"),
-                        ([[0.0, L(1 / 6), L(1 / 3), 0.0], [0.0, L(1 / 6), L(1 / 6), L(1 / 6)]],
-                         "scores token t with the logits at position t (the logits at t - 1 predict token t)")])
+    expect_close(
+        got,
+        TOKEN_LOGP,
+        "token_logprobs",
+        wrong=[
+            (
+                [[0.0, L(3 / 6), L(1 / 6), L(1 / 3)], [0.0, L(1 / 3), L(3 / 6), L(4 / 6)]],
+                "scores padding positions (they must be 0 where attention_mask is 0)",
+            ),
+            (
+                [[0.0, L(1 / 6), L(1 / 3), 0.0], [0.0, L(1 / 6), L(1 / 6), L(1 / 6)]],
+                "scores token t with the logits at position t (the logits at t - 1 predict token t)",
+            ),
+        ],
+    )
     expect(got.requires_grad, "token_logprobs cut the graph: gradients must flow back to the model")
 
 
@@ -74,19 +83,40 @@ def test_sequence_logprobs_hand_computed(impl):
     model = BigramLM()
     got = impl.sequence_logprobs(model, IDS, MASK, RESPONSE)
     expect_tensor(got, "sequence_logprobs(model, input_ids [2, 4], ...)", (2,))
-    expect_close(got, [L(1 / 6), L(3 / 6) + L(4 / 6)], "sequence_logprobs",
-                 wrong=[([L(3 / 6) + L(1 / 6), L(1 / 3) + L(3 / 6) + L(4 / 6)],
-                         "sums every token instead of the response tokens (use response_mask)"),
-                        ([L(1 / 3), L(1 / 6) + L(1 / 6)],
-                         "scores token t with the logits at position t (the logits at t - 1 predict token t)"),
-                        ([L(1 / 6) / 1, (L(3 / 6) + L(4 / 6)) / 2], "averages instead of summing")])
+    expect_close(
+        got,
+        [L(1 / 6), L(3 / 6) + L(4 / 6)],
+        "sequence_logprobs",
+        wrong=[
+            (
+                [L(3 / 6) + L(1 / 6), L(1 / 3) + L(3 / 6) + L(4 / 6)],
+                "sums every token instead of the response tokens (use response_mask)",
+            ),
+            (
+                [L(1 / 3), L(1 / 6) + L(1 / 6)],
+                "scores token t with the logits at position t (the logits at t - 1 predict token t)",
+            ),
+            ([L(1 / 6) / 1, (L(3 / 6) + L(4 / 6)) / 2], "averages instead of summing"),
+        ],
+    )
     expect(got.requires_grad, "sequence_logprobs cut the graph: gradients must flow back to the model")
 
 
 def _tiny_gpt2():
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=16, n_positions=32, n_embd=32, n_layer=2, n_head=2, resid_pdrop=0.0,
-                        embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    config = GPT2Config(
+        vocab_size=16,
+        n_positions=32,
+        n_embd=32,
+        n_layer=2,
+        n_head=2,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     return GPT2LMHeadModel(config).eval()
 
 
@@ -102,28 +132,46 @@ def test_logprobs_are_invariant_to_left_padding(impl, ref):
     with torch.no_grad():
         batch = impl.token_logprobs(model, ids, mask)
         expect_tensor(batch, "token_logprobs on a left-padded batch", tuple(ids.shape))
-        alone = [impl.token_logprobs(model, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0]
-                 for r in rows]
+        alone = [
+            impl.token_logprobs(model, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0] for r in rows
+        ]
         unshifted = model(input_ids=ids, attention_mask=mask).logits.log_softmax(-1)
         naive = unshifted[:, :-1].gather(-1, ids[:, 1:, None])[..., 0] * (mask[:, 1:] * mask[:, :-1])
         naive = torch.cat([torch.zeros(len(rows), 1), naive], 1)
         for i, r in enumerate(rows):
-            expect_close(alone[i], ref.token_logprobs(model, torch.tensor([r]), torch.ones(1, len(r),
-                                                                                       dtype=torch.long))[0],
-                         f"token_logprobs of sequence {i} alone (no padding)", atol=1e-5)
-            expect_close(batch[i, width - len(r):], alone[i], f"token_logprobs of sequence {i} inside a left-padded "
-                         f"batch, compared with the same sequence alone", atol=1e-4,
-                         wrong=[(naive[i, width - len(r):], "does not pass position ids computed from the "
-                                                            "attention mask (with left padding, positions must "
-                                                            "count real tokens only)")])
-            expect_close(batch[i, : width - len(r)], np.zeros(width - len(r)), f"token_logprobs on the padding of "
-                         f"sequence {i}")
+            expect_close(
+                alone[i],
+                ref.token_logprobs(model, torch.tensor([r]), torch.ones(1, len(r), dtype=torch.long))[0],
+                f"token_logprobs of sequence {i} alone (no padding)",
+                atol=1e-5,
+            )
+            expect_close(
+                batch[i, width - len(r) :],
+                alone[i],
+                f"token_logprobs of sequence {i} inside a left-padded batch, compared with the same sequence alone",
+                atol=1e-4,
+                wrong=[
+                    (
+                        naive[i, width - len(r) :],
+                        "does not pass position ids computed from the "
+                        "attention mask (with left padding, positions must "
+                        "count real tokens only)",
+                    )
+                ],
+            )
+            expect_close(
+                batch[i, : width - len(r)], np.zeros(width - len(r)), f"token_logprobs on the padding of sequence {i}"
+            )
         response = mask.clone()
         response[:, -2:] = 1
         response[:, : width - 2] = 0
         seq = impl.sequence_logprobs(model, ids, mask, response)
-        expect_close(seq, (batch * response).sum(1), "sequence_logprobs against the sum of token_logprobs over the "
-                     "response mask", atol=1e-4)
+        expect_close(
+            seq,
+            (batch * response).sum(1),
+            "sequence_logprobs against the sum of token_logprobs over the response mask",
+            atol=1e-4,
+        )
 
 
 @pytest.mark.points(2)
@@ -133,20 +181,33 @@ def test_bradley_terry_hand_computed(impl):
     chosen, rejected = torch.tensor([2.0, 0.0, -1.0]), torch.tensor([1.0, 0.5, -1.0])
     diffs = [1.0, -0.5, 0.0]
     got = expect_scalar(impl.bradley_terry_loss(chosen, rejected), "bradley_terry_loss(chosen, rejected)")
-    expect_close(got, -sum(L(_sig(d)) for d in diffs) / 3, "bradley_terry_loss(chosen, rejected)",
-                 wrong=[(-sum(L(_sig(-d)) for d in diffs) / 3, "swaps chosen and rejected"),
-                        (-sum(L(_sig(d)) for d in diffs), "sums over the pairs instead of averaging"),
-                        (sum(L(_sig(d)) for d in diffs) / 3, "has the wrong sign (minimise the negative "
-                                                             "log-likelihood)"),
-                        (-sum(L(1 - _sig(d)) for d in diffs) / 3, "uses log(1 - sigma) instead of log sigma")])
+    expect_close(
+        got,
+        -sum(L(_sig(d)) for d in diffs) / 3,
+        "bradley_terry_loss(chosen, rejected)",
+        wrong=[
+            (-sum(L(_sig(-d)) for d in diffs) / 3, "swaps chosen and rejected"),
+            (-sum(L(_sig(d)) for d in diffs), "sums over the pairs instead of averaging"),
+            (sum(L(_sig(d)) for d in diffs) / 3, "has the wrong sign (minimise the negative log-likelihood)"),
+            (-sum(L(1 - _sig(d)) for d in diffs) / 3, "uses log(1 - sigma) instead of log sigma"),
+        ],
+    )
     margin = torch.tensor([0.5, 0.0, 1.0])
     got_m = expect_scalar(impl.bradley_terry_loss(chosen, rejected, margin), "bradley_terry_loss(..., margin)")
-    expect_close(got_m, -(L(_sig(0.5)) + L(_sig(-0.5)) + L(_sig(-1.0))) / 3,
-                 "bradley_terry_loss(chosen, rejected, margin=[0.5, 0, 1])",
-                 wrong=[(-(L(_sig(1.5)) + L(_sig(-0.5)) + L(_sig(1.0))) / 3,
-                         "adds the margin instead of subtracting it (the chosen reward must win by m)")])
-    got_f = expect_scalar(impl.bradley_terry_loss(torch.tensor([3.0]), torch.tensor([1.0]), 2.0),
-                          "bradley_terry_loss(..., margin=2.0)")
+    expect_close(
+        got_m,
+        -(L(_sig(0.5)) + L(_sig(-0.5)) + L(_sig(-1.0))) / 3,
+        "bradley_terry_loss(chosen, rejected, margin=[0.5, 0, 1])",
+        wrong=[
+            (
+                -(L(_sig(1.5)) + L(_sig(-0.5)) + L(_sig(1.0))) / 3,
+                "adds the margin instead of subtracting it (the chosen reward must win by m)",
+            )
+        ],
+    )
+    got_f = expect_scalar(
+        impl.bradley_terry_loss(torch.tensor([3.0]), torch.tensor([1.0]), 2.0), "bradley_terry_loss(..., margin=2.0)"
+    )
     expect_close(got_f, math.log(2), "bradley_terry_loss([3], [1], margin=2.0) (a float margin)")
 
 
@@ -157,8 +218,11 @@ def test_bradley_terry_is_numerically_stable(impl):
     chosen = torch.tensor([200.0, -200.0], requires_grad=True)
     loss = impl.bradley_terry_loss(chosen, torch.zeros(2))
     value = expect_scalar(loss, "bradley_terry_loss([200, -200], [0, 0])")
-    expect(math.isfinite(value), f"bradley_terry_loss([200, -200], [0, 0]) = {value}: log(sigmoid(x)) underflows; "
-                                 f"use torch.nn.functional.logsigmoid (or -softplus(-x))")
+    expect(
+        math.isfinite(value),
+        f"bradley_terry_loss([200, -200], [0, 0]) = {value}: log(sigmoid(x)) underflows; "
+        f"use torch.nn.functional.logsigmoid (or -softplus(-x))",
+    )
     expect_close(value, 100.0, "bradley_terry_loss([200, -200], [0, 0])", rtol=1e-4)
     loss.backward()
     expect_close(chosen.grad, [0.0, -0.5], "the gradient of bradley_terry_loss for huge gaps", atol=1e-5)
@@ -175,12 +239,20 @@ def test_dpo_loss_hand_computed(impl):
     ref_c, ref_r = torch.tensor([-3.0, -1.0]), torch.tensor([-4.0, -2.0])
     # beta * ((pi_c - ref_c) - (pi_r - ref_r)) = 0.5 * [2, 1]
     got = expect_scalar(impl.dpo_loss(pi_c, pi_r, ref_c, ref_r, 0.5), "dpo_loss(..., beta=0.5)")
-    expect_close(got, -(L(_sig(1.0)) + L(_sig(0.5))) / 2, "dpo_loss(..., beta=0.5)",
-                 wrong=[(-(L(_sig(2.0)) + L(_sig(1.0))) / 2, "ignores beta"),
-                        (-(L(_sig(-1.0)) + L(_sig(-0.5))) / 2, "swaps chosen and rejected (or policy and reference)"),
-                        (-0.5 * (L(_sig(2.0)) + L(_sig(1.0))) / 2, "multiplies the loss by beta instead of the "
-                                                                   "log-ratio difference"),
-                        (-(L(_sig(1.0)) + L(_sig(0.5))), "sums over the pairs instead of averaging")])
+    expect_close(
+        got,
+        -(L(_sig(1.0)) + L(_sig(0.5))) / 2,
+        "dpo_loss(..., beta=0.5)",
+        wrong=[
+            (-(L(_sig(2.0)) + L(_sig(1.0))) / 2, "ignores beta"),
+            (-(L(_sig(-1.0)) + L(_sig(-0.5))) / 2, "swaps chosen and rejected (or policy and reference)"),
+            (
+                -0.5 * (L(_sig(2.0)) + L(_sig(1.0))) / 2,
+                "multiplies the loss by beta instead of the log-ratio difference",
+            ),
+            (-(L(_sig(1.0)) + L(_sig(0.5))), "sums over the pairs instead of averaging"),
+        ],
+    )
 
 
 @pytest.mark.points(1)
@@ -191,8 +263,11 @@ def test_dpo_gradient_direction(impl):
     pi_r = torch.tensor([-2.0], requires_grad=True)
     impl.dpo_loss(pi_c, pi_r, torch.tensor([-2.0]), torch.tensor([-2.0]), 2.0).backward()
     expect(pi_c.grad is not None and pi_r.grad is not None, "no gradient reached the policy log-probs")
-    expect_close([pi_c.grad.item(), pi_r.grad.item()], [-1.0, 1.0], "the gradients of dpo_loss with respect to "
-                 "(pi_chosen, pi_rejected) at the reference, beta = 2")
+    expect_close(
+        [pi_c.grad.item(), pi_r.grad.item()],
+        [-1.0, 1.0],
+        "the gradients of dpo_loss with respect to (pi_chosen, pi_rejected) at the reference, beta = 2",
+    )
 
 
 @pytest.mark.points(2)
@@ -203,14 +278,23 @@ def test_kl_estimators_hand_computed(impl):
     x = [-0.5, 1.0, 0.0]  # log ref - log pi
     k1 = impl.kl_k1(logp, ref)
     expect_tensor(k1, "kl_k1(logp [3], ref_logp [3])", (3,))
-    expect_close(k1, [0.5, -1.0, 0.0], "kl_k1", wrong=[([-0.5, 1.0, 0.0], "has the sign flipped: k1 = logp - "
-                                                                         "ref_logp")])
-    expect_close(impl.kl_k2(logp, ref), [0.125, 0.5, 0.0], "kl_k2",
-                 wrong=[([0.25, 1.0, 0.0], "forgets the factor 1/2"), ([0.5, 1.0, 0.0], "forgets to square")])
+    expect_close(
+        k1, [0.5, -1.0, 0.0], "kl_k1", wrong=[([-0.5, 1.0, 0.0], "has the sign flipped: k1 = logp - ref_logp")]
+    )
+    expect_close(
+        impl.kl_k2(logp, ref),
+        [0.125, 0.5, 0.0],
+        "kl_k2",
+        wrong=[([0.25, 1.0, 0.0], "forgets the factor 1/2"), ([0.5, 1.0, 0.0], "forgets to square")],
+    )
     k3 = [math.expm1(v) - v for v in x]
     swapped = [math.expm1(-v) + v for v in x]
-    expect_close(impl.kl_k3(logp, ref), k3, "kl_k3",
-                 wrong=[(swapped, "swaps the policy and the reference: x = log pi_ref - log pi")])
+    expect_close(
+        impl.kl_k3(logp, ref),
+        k3,
+        "kl_k3",
+        wrong=[(swapped, "swaps the policy and the reference: x = log pi_ref - log pi")],
+    )
 
 
 @pytest.mark.points(2)
@@ -227,9 +311,12 @@ def test_kl_estimators_are_unbiased(impl):
         k = getattr(impl, name)(logp, ref)
         expect_tensor(k, f"{name}(logp [200000], ref_logp [200000])", (200_000,))
         mean, se = float(k.mean()), float(k.std()) / math.sqrt(k.numel())
-        expect(abs(mean - exact) < 5 * se + 1e-6, f"{name} averages {mean:.4f} over 200k samples from the policy, "
-                                                   f"but KL(pi || pi_ref) = {exact:.4f} (standard error {se:.4f}): "
-                                                   f"the estimator is biased")
+        expect(
+            abs(mean - exact) < 5 * se + 1e-6,
+            f"{name} averages {mean:.4f} over 200k samples from the policy, "
+            f"but KL(pi || pi_ref) = {exact:.4f} (standard error {se:.4f}): "
+            f"the estimator is biased",
+        )
     for name in ("kl_k2", "kl_k3"):
         k = getattr(impl, name)(logp, ref)
         expect(float(k.min()) >= -1e-6, f"{name} has a negative value ({float(k.min()):.4g}); it must be >= 0")
@@ -242,11 +329,17 @@ def test_adaptive_kl_controller_updates(impl):
     ctl = impl.AdaptiveKLController(0.1, 6.0, 10_000)
     v1 = ctl.update(9.0, 256)  # error clip(9/6 - 1) = 0.2 -> x (1 + 0.2 * 0.0256)
     expect(v1 is not None, "AdaptiveKLController.update must return the new coefficient")
-    expect_close(v1, 0.1 * (1 + 0.2 * 0.0256), "the coefficient after update(KL=9, n_steps=256) with target 6",
-                 wrong=[(0.1 * (1 + 0.5 * 0.0256), "does not clip the proportional error to [-0.2, 0.2]"),
-                        (0.1 + 0.2 * 0.0256, "adds the correction instead of multiplying the coefficient by it"),
-                        (0.1 * 1.2, "ignores n_steps / horizon"),
-                        (0.1 * (1 - 0.2 * 0.0256), "moves the coefficient the wrong way (too much KL must raise it)")])
+    expect_close(
+        v1,
+        0.1 * (1 + 0.2 * 0.0256),
+        "the coefficient after update(KL=9, n_steps=256) with target 6",
+        wrong=[
+            (0.1 * (1 + 0.5 * 0.0256), "does not clip the proportional error to [-0.2, 0.2]"),
+            (0.1 + 0.2 * 0.0256, "adds the correction instead of multiplying the coefficient by it"),
+            (0.1 * 1.2, "ignores n_steps / horizon"),
+            (0.1 * (1 - 0.2 * 0.0256), "moves the coefficient the wrong way (too much KL must raise it)"),
+        ],
+    )
     expect_close(ctl.value, v1, "ctl.value after an update (the attribute must hold the new coefficient)")
     v2 = ctl.update(5.4, 1000)  # error -0.1 -> x (1 - 0.01)
     expect_close(v2, v1 * 0.99, "the coefficient after a second update(KL=5.4, n_steps=1000)")
@@ -263,8 +356,11 @@ def test_adaptive_kl_controller_reaches_the_target(impl):
     for _ in range(300):
         ctl.update(kl, 50)
         kl = 2.0 / ctl.value
-    expect(abs(kl - 4.0) < 0.05 * 4.0, f"after 300 updates the simulated KL is {kl:.3f}, the target is 4 (beta "
-                                       f"{ctl.value:.4f}; the fixed point is beta = 0.5)")
+    expect(
+        abs(kl - 4.0) < 0.05 * 4.0,
+        f"after 300 updates the simulated KL is {kl:.3f}, the target is 4 (beta "
+        f"{ctl.value:.4f}; the fixed point is beta = 0.5)",
+    )
 
 
 @pytest.mark.points(2)
@@ -279,13 +375,25 @@ def test_kl_penalised_rewards_hand_computed(impl):
     if not isinstance(out, tuple) or len(out) != 2:
         fail(f"kl_penalised_rewards must return a tuple (rewards, kl), got {type(out).__name__}")
     rewards, kl = out
-    expect_close(kl, [[0.5, -1.0, 0.0], [1.0, 0.0, 0.0]], "the kl returned by kl_penalised_rewards (k1, 0 on "
-                 "padding)", wrong=[([[0.5, -1.0, 0.0], [1.0, 0.0, -2.0]], "does not zero the padding")])
-    expect_close(rewards, [[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.0]], "the rewards of kl_penalised_rewards(beta=0.1)",
-                 wrong=[([[-0.05, 0.1, 2.0], [-0.1, 0.0, 0.0]], "pays the score at the last column instead of "
-                                                                "each response's last token (padding!)"),
-                        ([[0.05, -0.1, 2.0], [0.1, -1.0, 0.0]], "adds the KL instead of subtracting it"),
-                        ([[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.2]], "does not zero the padding")])
+    expect_close(
+        kl,
+        [[0.5, -1.0, 0.0], [1.0, 0.0, 0.0]],
+        "the kl returned by kl_penalised_rewards (k1, 0 on padding)",
+        wrong=[([[0.5, -1.0, 0.0], [1.0, 0.0, -2.0]], "does not zero the padding")],
+    )
+    expect_close(
+        rewards,
+        [[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.0]],
+        "the rewards of kl_penalised_rewards(beta=0.1)",
+        wrong=[
+            (
+                [[-0.05, 0.1, 2.0], [-0.1, 0.0, 0.0]],
+                "pays the score at the last column instead of each response's last token (padding!)",
+            ),
+            ([[0.05, -0.1, 2.0], [0.1, -1.0, 0.0]], "adds the KL instead of subtracting it"),
+            ([[-0.05, 0.1, 2.0], [-0.1, -1.0, 0.2]], "does not zero the padding"),
+        ],
+    )
 
 
 @pytest.mark.points(2)
@@ -300,9 +408,17 @@ def test_token_advantages_hand_computed(impl):
         fail(f"token_advantages must return a tuple (advantages, returns), got {type(out).__name__}")
     adv, ret = out
     # row 0: delta = [-0.3, 0.2, 0.6] -> A = [-0.05, 0.5, 0.6]; row 1: delta = [-0.5, 1.5] -> A = [0.25, 1.5]
-    expect_close(adv, [[-0.05, 0.5, 0.6], [0.25, 1.5, 0.0]], "the advantages of token_advantages(gamma=1, gae_lambda=0.5)",
-                 wrong=[([[-0.05, 0.5, 0.6], [4.75, 10.5, 0.0]], "bootstraps from the padding after a response's "
-                                                                 "last token (the episode ends there)")])
+    expect_close(
+        adv,
+        [[-0.05, 0.5, 0.6], [0.25, 1.5, 0.0]],
+        "the advantages of token_advantages(gamma=1, gae_lambda=0.5)",
+        wrong=[
+            (
+                [[-0.05, 0.5, 0.6], [4.75, 10.5, 0.0]],
+                "bootstraps from the padding after a response's last token (the episode ends there)",
+            )
+        ],
+    )
     expect_close(ret, [[0.45, 0.7, 1.0], [1.25, 2.0, 0.0]], "the returns of token_advantages (A + V, 0 on padding)")
 
 
@@ -343,17 +459,21 @@ def test_reward_model_and_dpo_learn_from_preferences(impl):
         c, rj = chosen[test], rejected[test]
         agree = float(((r[c] > r[rj]) == (gold[c] > gold[rj])).float().mean())
         cos = float(torch.nn.functional.cosine_similarity(w, w_star, 0))
-    expect(agree > 0.9 and cos > 0.9, f"the reward model fitted with your bradley_terry_loss ranks {agree:.0%} of "
-                                      f"held-out pairs like the gold reward (cosine to the true weights {cos:.2f}); "
-                                      f"expected > 90% and > 0.9")
+    expect(
+        agree > 0.9 and cos > 0.9,
+        f"the reward model fitted with your bradley_terry_loss ranks {agree:.0%} of "
+        f"held-out pairs like the gold reward (cosine to the true weights {cos:.2f}); "
+        f"expected > 90% and > 0.9",
+    )
     n = phi.shape[0]
     theta = torch.zeros(n, requires_grad=True)
     ref_logp = torch.full((n,), -math.log(n))
     opt = torch.optim.Adam([theta], lr=0.05)
     for _ in range(300):
         logp = torch.log_softmax(theta, 0)
-        loss = impl.dpo_loss(logp[chosen[train]], logp[rejected[train]], ref_logp[chosen[train]],
-                             ref_logp[rejected[train]], 0.5)
+        loss = impl.dpo_loss(
+            logp[chosen[train]], logp[rejected[train]], ref_logp[chosen[train]], ref_logp[rejected[train]], 0.5
+        )
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -361,6 +481,9 @@ def test_reward_model_and_dpo_learn_from_preferences(impl):
         pi = torch.softmax(theta, 0)
         gain = float(pi @ gold) - float(gold.mean())
         rho = float(np.corrcoef(_ranks(theta.numpy()), _ranks(gold.numpy()))[0, 1])
-    expect(rho > 0.8 and gain > 1.0, f"after DPO with your dpo_loss, the policy's log-probabilities rank-correlate "
-                                     f"{rho:.2f} with the gold reward and raise its expected gold reward by {gain:.2f} "
-                                     f"over the reference; expected > 0.8 and > 1")
+    expect(
+        rho > 0.8 and gain > 1.0,
+        f"after DPO with your dpo_loss, the policy's log-probabilities rank-correlate "
+        f"{rho:.2f} with the gold reward and raise its expected gold reward by {gain:.2f} "
+        f"over the reference; expected > 0.8 and > 1",
+    )

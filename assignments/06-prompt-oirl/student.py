@@ -32,8 +32,9 @@ def prompt_reward_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Ten
     :math:`\\frac1n\\sum_i [\\operatorname{softplus}(f_i) - y_i f_i]`.
     """
     if logits.shape != correct.shape:
-        raise ValueError(f"logits and correct must have the same shape, got "
-                         f"{tuple(logits.shape)} and {tuple(correct.shape)}")
+        raise ValueError(
+            f"logits and correct must have the same shape, got {tuple(logits.shape)} and {tuple(correct.shape)}"
+        )
     # Your implementation replaces the line below.
     raise NotImplementedError("prompt_reward_loss")
 

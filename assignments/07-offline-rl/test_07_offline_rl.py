@@ -55,8 +55,10 @@ def test_evaluate_policy_shapes(impl):
     uniform = np.full((mdp.n_states, mdp.n_actions), 1 / mdp.n_actions)
     V, Q = _unpack(impl.evaluate_policy(mdp, uniform), "evaluate_policy(cliff_walk(), uniform)")
     expect(V.shape == (mdp.n_states,), f"V has shape {V.shape}, expected (S,) = ({mdp.n_states},)")
-    expect(Q.shape == (mdp.n_states, mdp.n_actions), f"Q has shape {Q.shape}, expected (S, A) = "
-                                                     f"{(mdp.n_states, mdp.n_actions)}")
+    expect(
+        Q.shape == (mdp.n_states, mdp.n_actions),
+        f"Q has shape {Q.shape}, expected (S, A) = {(mdp.n_states, mdp.n_actions)}",
+    )
     expect(np.allclose(V[mdp.terminal], 0.0), "V must be 0 on terminal states (entering one ends the return)")
 
 
@@ -68,12 +70,24 @@ def test_evaluate_policy_hand_computed(impl):
     policy = np.array([[0.5, 0.5], [1.0, 0.0], [1.0, 0.0]])
     # V1 = 2 + V0 / 2 and V0 = (V1 / 2) / 2 + 1 / 2, so V0 = 8/7 and V1 = 18/7
     V, Q = _unpack(impl.evaluate_policy(mdp, policy), "evaluate_policy")
-    expect_close(V, [8 / 7, 18 / 7, 0.0], "V of evaluate_policy on the three-state MDP",
-                 wrong=[(_evaluate_unmasked(mdp, policy), "lets value flow back out of the terminal state (mask the "
-                                                          "columns of terminal states: entering one ends the return)")],
-                 hint="(V = (I - gamma P_pi)^-1 r_pi with P_pi(s, s') = sum_a pi(a|s) P(s'|s, a))")
-    expect_close(Q[:2], [[9 / 7, 1.0], [18 / 7, -1.0]], "Q of evaluate_policy on the non-terminal states "
-                 "(Q = r_bar + gamma P (V on non-terminal states))")
+    expect_close(
+        V,
+        [8 / 7, 18 / 7, 0.0],
+        "V of evaluate_policy on the three-state MDP",
+        wrong=[
+            (
+                _evaluate_unmasked(mdp, policy),
+                "lets value flow back out of the terminal state (mask the "
+                "columns of terminal states: entering one ends the return)",
+            )
+        ],
+        hint="(V = (I - gamma P_pi)^-1 r_pi with P_pi(s, s') = sum_a pi(a|s) P(s'|s, a))",
+    )
+    expect_close(
+        Q[:2],
+        [[9 / 7, 1.0], [18 / 7, -1.0]],
+        "Q of evaluate_policy on the non-terminal states (Q = r_bar + gamma P (V on non-terminal states))",
+    )
 
 
 @pytest.mark.points(2)
@@ -93,10 +107,20 @@ def test_evaluate_policy_satisfies_bellman(impl):
         r_bar = (P * R).sum(-1)
         live = ~terminal
         expect_close(V[terminal], np.zeros(2), f"V on the terminal states of a random MDP ({S} states)")
-        expect_close(Q[live], (r_bar + gamma * P @ (V * live))[live], f"Q against r_bar + gamma sum_s' P (1 - "
-                     f"term(s')) V(s') on a random MDP ({S} states, gamma {gamma})", atol=1e-8, rtol=1e-8)
-        expect_close(V[live], (policy * Q).sum(1)[live], f"V against sum_a pi(a|s) Q(s, a) on a random MDP "
-                     f"({S} states, gamma {gamma})", atol=1e-8, rtol=1e-8)
+        expect_close(
+            Q[live],
+            (r_bar + gamma * P @ (V * live))[live],
+            f"Q against r_bar + gamma sum_s' P (1 - term(s')) V(s') on a random MDP ({S} states, gamma {gamma})",
+            atol=1e-8,
+            rtol=1e-8,
+        )
+        expect_close(
+            V[live],
+            (policy * Q).sum(1)[live],
+            f"V against sum_a pi(a|s) Q(s, a) on a random MDP ({S} states, gamma {gamma})",
+            atol=1e-8,
+            rtol=1e-8,
+        )
 
 
 @pytest.mark.points(2)
@@ -108,11 +132,17 @@ def test_cql_penalty_hand_computed(impl):
     lse0 = 3 + math.log(1 + math.exp(-1) + math.exp(-2))
     expected = ((lse0 - 3.0) + math.log(3)) / 2
     got = expect_scalar(impl.cql_penalty(q, actions), "cql_penalty(q [2, 3], actions [2])")
-    expect_close(got, expected, "cql_penalty",
-                 wrong=[(0.0, "takes a hard max over the actions; the penalty uses the soft maximum, log-sum-exp"),
-                        (-expected, "has the wrong sign (the soft maximum minus the logged action's value)"),
-                        (2 * expected, "sums over the batch instead of averaging"),
-                        (((2.0 - 3.0) + 0.0) / 2, "uses the mean over actions instead of the log-sum-exp")])
+    expect_close(
+        got,
+        expected,
+        "cql_penalty",
+        wrong=[
+            (0.0, "takes a hard max over the actions; the penalty uses the soft maximum, log-sum-exp"),
+            (-expected, "has the wrong sign (the soft maximum minus the logged action's value)"),
+            (2 * expected, "sums over the batch instead of averaging"),
+            (((2.0 - 3.0) + 0.0) / 2, "uses the mean over actions instead of the log-sum-exp"),
+        ],
+    )
 
 
 @pytest.mark.points(2)
@@ -123,17 +153,25 @@ def test_cql_penalty_gradient_and_stability(impl):
     q = torch.randn(32, 5, generator=gen).requires_grad_(True)
     actions = torch.randint(0, 5, (32,), generator=gen)
     value = impl.cql_penalty(q, actions)
-    expect(expect_scalar(value, "cql_penalty") >= 0.0, "cql_penalty is negative; a log-sum-exp is at least its "
-                                                       "largest term, so the penalty is >= 0")
+    expect(
+        expect_scalar(value, "cql_penalty") >= 0.0,
+        "cql_penalty is negative; a log-sum-exp is at least its largest term, so the penalty is >= 0",
+    )
     (grad,) = torch.autograd.grad(value, q)
     expected = (torch.softmax(q, 1) - torch.nn.functional.one_hot(actions, 5)) / 32
-    expect_close(grad, expected, "the gradient of cql_penalty (it must lower every action by its softmax weight "
-                 "and raise the logged one)", atol=1e-6)
-    flat = expect_scalar(impl.cql_penalty(torch.full((4, 6), 2.5), torch.tensor([0, 1, 2, 5])),
-                         "cql_penalty with equal values")
+    expect_close(
+        grad,
+        expected,
+        "the gradient of cql_penalty (it must lower every action by its softmax weight and raise the logged one)",
+        atol=1e-6,
+    )
+    flat = expect_scalar(
+        impl.cql_penalty(torch.full((4, 6), 2.5), torch.tensor([0, 1, 2, 5])), "cql_penalty with equal values"
+    )
     expect_close(flat, math.log(6), "cql_penalty when all 6 actions have the same value (log 6)")
-    huge = expect_scalar(impl.cql_penalty(torch.tensor([[1000.0, 0.0]]), torch.tensor([1])),
-                         "cql_penalty([[1000, 0]], [1])")
+    huge = expect_scalar(
+        impl.cql_penalty(torch.tensor([[1000.0, 0.0]]), torch.tensor([1])), "cql_penalty([[1000, 0]], [1])"
+    )
     expect(math.isfinite(huge), "cql_penalty overflows for large values: use torch.logsumexp")
     expect_close(huge, 1000.0, "cql_penalty([[1000, 0]], [1])", rtol=1e-5)
 
@@ -154,8 +192,14 @@ def _log_cliff_walk(mdp: TabularMDP, rng: np.random.Generator, n_episodes: int =
             if mdp.terminal[s2]:
                 break
     s, a, r, s2, done = (np.array(x) for x in zip(*rows))
-    return (torch.as_tensor(s), torch.as_tensor(a), torch.as_tensor(r, dtype=torch.float32), torch.as_tensor(s2),
-            torch.as_tensor(done, dtype=torch.float32), behaviour)
+    return (
+        torch.as_tensor(s),
+        torch.as_tensor(a),
+        torch.as_tensor(r, dtype=torch.float32),
+        torch.as_tensor(s2),
+        torch.as_tensor(done, dtype=torch.float32),
+        behaviour,
+    )
 
 
 @pytest.mark.slow
@@ -186,10 +230,16 @@ def test_cql_beats_fitted_q_iteration_on_a_logged_cliff_walk(impl):
         V, _ = _unpack(impl.evaluate_policy(mdp, greedy), "evaluate_policy")
         results[alpha] = (float(Q.detach()[start].max()) - V[start], V[start])
     V_behaviour, _ = _unpack(impl.evaluate_policy(mdp, behaviour), "evaluate_policy")
-    (fqi_over, fqi_true), (cql_over, cql_true) = results[0.0], results[1.0]
-    expect(cql_over < 0.5 * fqi_over, f"over-estimation at the start (predicted minus true value of the greedy "
-                                      f"policy): {fqi_over:.2f} without the penalty, {cql_over:.2f} with it; the "
-                                      f"penalty should at least halve it")
-    expect(cql_true > V_behaviour[start] - 0.5, f"the greedy policy of CQL is worth {cql_true:.2f} from the start, "
-                                                f"the behaviour {V_behaviour[start]:.2f}: CQL should do about as well "
-                                                f"as the data or better")
+    (fqi_over, _fqi_true), (cql_over, cql_true) = results[0.0], results[1.0]
+    expect(
+        cql_over < 0.5 * fqi_over,
+        f"over-estimation at the start (predicted minus true value of the greedy "
+        f"policy): {fqi_over:.2f} without the penalty, {cql_over:.2f} with it; the "
+        f"penalty should at least halve it",
+    )
+    expect(
+        cql_true > V_behaviour[start] - 0.5,
+        f"the greedy policy of CQL is worth {cql_true:.2f} from the start, "
+        f"the behaviour {V_behaviour[start]:.2f}: CQL should do about as well "
+        f"as the data or better",
+    )

@@ -27,8 +27,9 @@ from rl4llm.utils import check_choice, check_range
 __all__ = ["group_advantages", "aggregate_token_loss", "grpo_loss", "pass_at_k"]
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, *, baseline: str = "mean", scale: str = "group",
-                     eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(
+    rewards: torch.Tensor, group_size: int, *, baseline: str = "mean", scale: str = "group", eps: float = 1e-4
+) -> torch.Tensor:
     """Advantages ``[B]`` of rewards ``[B]`` laid out as ``B / group_size`` consecutive groups of one prompt each.
 
     .. math:: A_i = \\frac{r_i - b_i}{s + \\varepsilon}, \\quad
@@ -57,8 +58,9 @@ def group_advantages(rewards: torch.Tensor, group_size: int, *, baseline: str = 
     raise NotImplementedError("group_advantages")
 
 
-def aggregate_token_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str, *,
-                         max_len: int | None = None) -> torch.Tensor:
+def aggregate_token_loss(
+    per_token: torch.Tensor, mask: torch.Tensor, mode: str, *, max_len: int | None = None
+) -> torch.Tensor:
     """Reduce a per-token loss ``[B, T]`` over the tokens where ``mask`` is 1 to a scalar.
 
     .. math::
@@ -81,9 +83,17 @@ def aggregate_token_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str,
     raise NotImplementedError("aggregate_token_loss")
 
 
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, advantages: torch.Tensor,
-              mask: torch.Tensor, *, clip_eps: float = 0.2, kl_coef: float = 0.0,
-              loss_agg: str = "seq-mean-token-mean") -> tuple[torch.Tensor, dict[str, float]]:
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_eps: float = 0.2,
+    kl_coef: float = 0.0,
+    loss_agg: str = "seq-mean-token-mean",
+) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO's loss and its statistics.
 
     Args:
@@ -102,11 +112,16 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
     """
     shape = _check_2d(logp=logp, old_logp=old_logp, ref_logp=ref_logp, mask=mask)
     if not isinstance(advantages, torch.Tensor) or advantages.shape != (shape[0],):
-        raise ValueError(f"advantages must be a [B] = [{shape[0]}] tensor, got "
-                         f"{tuple(getattr(advantages, 'shape', ()))}")
+        raise ValueError(
+            f"advantages must be a [B] = [{shape[0]}] tensor, got {tuple(getattr(advantages, 'shape', ()))}"
+        )
     clip_eps = _check_clip("clip_eps", clip_eps)
-    if isinstance(kl_coef, bool) or not isinstance(kl_coef, (int, float)) or not kl_coef >= 0.0 or \
-            kl_coef == float("inf"):
+    if (
+        isinstance(kl_coef, bool)
+        or not isinstance(kl_coef, (int, float))
+        or not kl_coef >= 0.0
+        or kl_coef == float("inf")
+    ):
         raise ValueError(f"kl_coef must be a finite float >= 0, got {kl_coef!r}")
     if loss_agg not in LOSS_AGGREGATIONS:
         raise ValueError(f"loss_agg must be one of {', '.join(LOSS_AGGREGATIONS)}; got {loss_agg!r}")

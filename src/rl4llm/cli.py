@@ -113,12 +113,16 @@ def _parse_overrides(config_cls: type, extra: Sequence[str]) -> dict[str, Any]:
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="rl4llm", description="Experiments of 'Reinforcement Learning in the Era of LLMs'.")
+    parser = argparse.ArgumentParser(
+        prog="rl4llm", description="Experiments of 'Reinforcement Learning in the Era of LLMs'."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the experiments")
     show = sub.add_parser("show", help="show an experiment's parameters: default, valid range and help")
     show.add_argument("name")
-    runp = sub.add_parser("run", help="run an experiment", description="Run an experiment; extra --flags set its config fields.")
+    runp = sub.add_parser(
+        "run", help="run an experiment", description="Run an experiment; extra --flags set its config fields."
+    )
     runp.add_argument("name")
     runp.add_argument("--out", required=True, help="output folder for metrics.json, curves.csv, figure.png")
     for name, (module, help_text) in SUBCOMMANDS.items():
@@ -160,8 +164,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 experiments.config_from_overrides(args.name, **overrides)  # validate before running
             except ConfigError as e:  # the field is known: name its flag
                 msg = str(e)
-                msg = _flag(e.field) + msg[len(e.field):] if msg.startswith(e.field + " ") else \
-                    f"{_flag(e.field)}: {msg}"
+                msg = (
+                    _flag(e.field) + msg[len(e.field) :]
+                    if msg.startswith(e.field + " ")
+                    else f"{_flag(e.field)}: {msg}"
+                )
                 raise UsageError(msg) from None
             except (ValueError, TypeError) as e:
                 raise UsageError(str(e)) from None

@@ -67,8 +67,11 @@ class ParamSpec:
             lo = "-inf" if self.low is None else f"{self.low:g}"
             hi = "inf" if self.high is None else f"{self.high:g}"
             lo_b = "[" if (self.low is not None and self.low_inclusive) else "("
-            hi_b = "]" if (self.high is None and self.allow_inf) or (self.high is not None and
-                                                                      self.high_inclusive) else ")"
+            hi_b = (
+                "]"
+                if (self.high is None and self.allow_inf) or (self.high is not None and self.high_inclusive)
+                else ")"
+            )
             text = f"{lo_b}{lo}, {hi}{hi_b}"
             if self.kind == "int":
                 text = "int in " + text
@@ -77,10 +80,20 @@ class ParamSpec:
         return text
 
 
-def param(default: Any = dataclasses.MISSING, *, help: str, low: float | None = None, high: float | None = None,
-          low_inclusive: bool = True, high_inclusive: bool = True, choices: Sequence[Any] | None = None,
-          allow_inf: bool = False, allow_none: bool = False, kind: str = "auto",
-          default_factory: Any = dataclasses.MISSING) -> Any:
+def param(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    low: float | None = None,
+    high: float | None = None,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+    choices: Sequence[Any] | None = None,
+    allow_inf: bool = False,
+    allow_none: bool = False,
+    kind: str = "auto",
+    default_factory: Any = dataclasses.MISSING,
+) -> Any:
     """A dataclass field with its valid range and one line of help.
 
     Args:
@@ -98,8 +111,11 @@ def param(default: Any = dataclasses.MISSING, *, help: str, low: float | None = 
     if kind not in ("auto", "int", "float", "bool", "str", "seq"):
         raise ValueError(f"kind must be one of 'auto', 'int', 'float', 'bool', 'str', 'seq'; got {kind!r}")
     if kind == "auto":
-        probe = default if default is not dataclasses.MISSING else (
-            default_factory() if default_factory is not dataclasses.MISSING else None)
+        probe = (
+            default
+            if default is not dataclasses.MISSING
+            else (default_factory() if default_factory is not dataclasses.MISSING else None)
+        )
         if isinstance(probe, bool):
             kind = "bool"
         elif isinstance(probe, (int, np.integer)) and choices is None:
@@ -110,9 +126,17 @@ def param(default: Any = dataclasses.MISSING, *, help: str, low: float | None = 
             kind = "str"
         elif isinstance(probe, (list, tuple)):
             kind = "seq"
-    spec = ParamSpec(help=help, low=low, high=high, low_inclusive=low_inclusive, high_inclusive=high_inclusive,
-                     choices=None if choices is None else tuple(choices), allow_inf=allow_inf,
-                     allow_none=allow_none, kind=kind)
+    spec = ParamSpec(
+        help=help,
+        low=low,
+        high=high,
+        low_inclusive=low_inclusive,
+        high_inclusive=high_inclusive,
+        choices=None if choices is None else tuple(choices),
+        allow_inf=allow_inf,
+        allow_none=allow_none,
+        kind=kind,
+    )
     kwargs: dict[str, Any] = {"metadata": {_KEY: spec}}
     if default_factory is not dataclasses.MISSING:
         kwargs["default_factory"] = default_factory
@@ -128,15 +152,17 @@ def field_spec(field: dataclasses.Field) -> ParamSpec | None:
 
 def is_unbounded(value: Any) -> bool:
     """True for ``math.inf``: the value of an ``allow_inf`` field that means "no limit" (e.g. no clipping)."""
-    return isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isinf(value) \
-        and value > 0
+    return (
+        isinstance(value, (int, float, np.floating)) and not isinstance(value, bool) and math.isinf(value) and value > 0
+    )
 
 
 def _check_number(name: str, value: Any, spec: ParamSpec) -> None:
     if spec.kind == "int":
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-            raise ConfigError(name, f"{name} must be an int in {spec.range_text().removeprefix('int in ')}, "
-                                    f"got {value!r}")
+            raise ConfigError(
+                name, f"{name} must be an int in {spec.range_text().removeprefix('int in ')}, got {value!r}"
+            )
     elif isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise ConfigError(name, f"{name} must be a number in {spec.range_text()}, got {value!r}")
     v = float(value)
@@ -202,7 +228,12 @@ def describe(config_cls: type) -> list[dict[str, Any]]:
             default = f.default_factory()  # type: ignore[misc]
         else:
             default = None
-        rows.append({"name": f.name, "default": default,
-                     "range": spec.range_text() if spec else "",
-                     "help": spec.help if spec else ""})
+        rows.append(
+            {
+                "name": f.name,
+                "default": default,
+                "range": spec.range_text() if spec else "",
+                "help": spec.help if spec else "",
+            }
+        )
     return rows

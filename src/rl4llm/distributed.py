@@ -111,8 +111,10 @@ class Runtime:
         if batch_size % self.shards:
             raise ValueError(f"batch_size must be a multiple of the rollout shards ({self.shards}), got {batch_size}")
         rows = batch_size // self.shards
-        return [(rows, torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + iteration * 1009 + s))
-                for s in range(self.rank, self.shards, self.world_size)]
+        return [
+            (rows, torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + iteration * 1009 + s))
+            for s in range(self.rank, self.shards, self.world_size)
+        ]
 
     # 2. gradients
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -183,8 +185,14 @@ def make_runtime(device: str = "cpu", mixed_precision: str = "no", shards: int |
         dev = accelerator.device
     else:
         dev = resolve_device(device)
-    return Runtime(device=dev, mixed_precision=mixed_precision, rank=rank, world_size=world_size,
-                   shards=world_size if shards is None else shards, accelerator=accelerator)
+    return Runtime(
+        device=dev,
+        mixed_precision=mixed_precision,
+        rank=rank,
+        world_size=world_size,
+        shards=world_size if shards is None else shards,
+        accelerator=accelerator,
+    )
 
 
 @contextlib.contextmanager

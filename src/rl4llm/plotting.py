@@ -127,9 +127,15 @@ def sweep_columns(sweep: Sequence[tuple[Any, Any]], x: str, y: str) -> list[tupl
     return out
 
 
-def plot_sweep(ax, lines: Sequence[tuple[Any, Sequence[float], Sequence[float]]], *, param: str,
-               labels: Mapping[Any, str] | Sequence[str] | None = None, legend: str | None = "best",
-               **style: Any) -> list:
+def plot_sweep(
+    ax,
+    lines: Sequence[tuple[Any, Sequence[float], Sequence[float]]],
+    *,
+    param: str,
+    labels: Mapping[Any, str] | Sequence[str] | None = None,
+    legend: str | None = "best",
+    **style: Any,
+) -> list:
     """Overlay one curve of y against x for each value of a swept knob, in the book's colours.
 
     Args:

@@ -143,8 +143,7 @@ def _pysource_directive() -> type:
     class PySource(LiteralInclude):
         """``literalinclude`` of package code without solution markers and argument checks."""
 
-        option_spec = {**LiteralInclude.option_spec, "keep-checks": directives.flag,
-                       "no-docstring": directives.flag}
+        option_spec = {**LiteralInclude.option_spec, "keep-checks": directives.flag, "no-docstring": directives.flag}
 
         def run(self) -> list[nodes.Node]:
             keep_checks = "keep-checks" in self.options

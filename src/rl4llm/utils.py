@@ -114,8 +114,14 @@ def static_build() -> bool:
     return os.environ.get("RL4LLM_STATIC_BUILD", "0") not in ("", "0", "false", "False")
 
 
-def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str | None = None,
-             disable: bool | None = None, **kwargs: Any):
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | None = None,
+    desc: str | None = None,
+    disable: bool | None = None,
+    **kwargs: Any,
+):
     """A ``tqdm.auto`` progress bar (a notebook widget in Jupyter, text in a terminal).
 
     Hidden when quiet (``RL4LLM_QUIET=1``: tests, CI) and in the book's static build, where a bar would become an

@@ -41,8 +41,17 @@ import numpy as np
 from rl4llm.plotting import label, new_figure, plot_sweep, sweep_columns
 from rl4llm.utils import static_build
 
-__all__ = ["slider", "Knob", "Panel", "StaticPanel", "function_panel", "experiment_panel", "run_sweep", "sweep_figure",
-           "default_grid"]
+__all__ = [
+    "slider",
+    "Knob",
+    "Panel",
+    "StaticPanel",
+    "function_panel",
+    "experiment_panel",
+    "run_sweep",
+    "sweep_figure",
+    "default_grid",
+]
 
 #: number of values a range slider gets in the static build when the page gives no ``grid``
 STATIC_POINTS = 5
@@ -62,8 +71,17 @@ class Knob:
     options: tuple[Any, ...] | None = None
 
 
-def slider(description: str, value: float, low: float, high: float, step: float | None = None, *,
-           log: bool = False, integer: bool = False, options: Sequence[Any] | None = None):
+def slider(
+    description: str,
+    value: float,
+    low: float,
+    high: float,
+    step: float | None = None,
+    *,
+    log: bool = False,
+    integer: bool = False,
+    options: Sequence[Any] | None = None,
+):
     """A labelled slider for a panel.
 
     Args:
@@ -78,8 +96,16 @@ def slider(description: str, value: float, low: float, high: float, step: float 
     settings, not a widget: a static page gets no widget state, so no widget JavaScript either.
     """
     if static_build():
-        knob = Knob(description, value, low, high, step, log=log, integer=integer,
-                    options=None if options is None else tuple(options))
+        knob = Knob(
+            description,
+            value,
+            low,
+            high,
+            step,
+            log=log,
+            integer=integer,
+            options=None if options is None else tuple(options),
+        )
         if options is not None and value not in knob.options:
             raise ValueError(f"value must be one of options {list(options)}, got {value!r}")
         if options is None and not low <= value <= high:
@@ -95,22 +121,47 @@ def slider(description: str, value: float, low: float, high: float, step: float 
         options = list(options)
         if value not in options:
             raise ValueError(f"value must be one of options {options}, got {value!r}")
-        return w.SelectionSlider(options=options, value=value, description=description, style=style,
-                                 layout=layout, continuous_update=False)
+        return w.SelectionSlider(
+            options=options, value=value, description=description, style=style, layout=layout, continuous_update=False
+        )
     if not low <= value <= high:
         raise ValueError(f"value must be in [{low}, {high}], got {value}")
     if log:
         if low <= 0:
             raise ValueError(f"low must be > 0 for a log slider, got {low}")
-        return w.FloatLogSlider(value=value, base=10, min=math.log10(low), max=math.log10(high),
-                                step=step or 0.05, description=description, style=style, layout=layout,
-                                continuous_update=False)
+        return w.FloatLogSlider(
+            value=value,
+            base=10,
+            min=math.log10(low),
+            max=math.log10(high),
+            step=step or 0.05,
+            description=description,
+            style=style,
+            layout=layout,
+            continuous_update=False,
+        )
     if integer:
-        return w.IntSlider(value=int(value), min=int(low), max=int(high), step=int(step or 1),
-                           description=description, style=style, layout=layout, continuous_update=False)
-    return w.FloatSlider(value=value, min=low, max=high, step=step or (high - low) / 100,
-                         description=description, style=style, layout=layout, continuous_update=False,
-                         readout_format=".3g")
+        return w.IntSlider(
+            value=int(value),
+            min=int(low),
+            max=int(high),
+            step=int(step or 1),
+            description=description,
+            style=style,
+            layout=layout,
+            continuous_update=False,
+        )
+    return w.FloatSlider(
+        value=value,
+        min=low,
+        max=high,
+        step=step or (high - low) / 100,
+        description=description,
+        style=style,
+        layout=layout,
+        continuous_update=False,
+        readout_format=".3g",
+    )
 
 
 class Panel:
@@ -122,8 +173,16 @@ class Panel:
         figure: the last figure drawn.
     """
 
-    def __init__(self, compute: Callable[..., Any], draw: Callable[[Any], Any], controls: Mapping[str, Any],
-                 *, button: bool, describe: Callable[[Any], str] | None = None, title: str | None = None) -> None:
+    def __init__(
+        self,
+        compute: Callable[..., Any],
+        draw: Callable[[Any], Any],
+        controls: Mapping[str, Any],
+        *,
+        button: bool,
+        describe: Callable[[Any], str] | None = None,
+        title: str | None = None,
+    ) -> None:
         import ipywidgets as w
 
         if not controls:
@@ -204,13 +263,15 @@ def default_grid(control: Any, n: int = STATIC_POINTS) -> list[Any]:
         return list(values)
     value = control.value
     if hasattr(control, "base"):  # FloatLogSlider: min and max are exponents
-        points = [_nice(control.base ** e) for e in np.linspace(control.min, control.max, n)]
+        points = [_nice(control.base**e) for e in np.linspace(control.min, control.max, n)]
     elif isinstance(value, int) and isinstance(control.step, int):
         points = sorted({int(round(v)) for v in np.linspace(control.min, control.max, n)})
     else:
         step = control.step or (control.max - control.min) / 100
-        points = [_nice(control.min + round((v - control.min) / step) * step)
-                  for v in np.linspace(control.min, control.max, n)]
+        points = [
+            _nice(control.min + round((v - control.min) / step) * step)
+            for v in np.linspace(control.min, control.max, n)
+        ]
     return sorted(set(points) | {value})
 
 
@@ -228,8 +289,15 @@ class StaticPanel:
 
     _count = 0
 
-    def __init__(self, knobs: Sequence[tuple[str, str, Sequence[Any]]], frames: Mapping[tuple, tuple[bytes | None, str]],
-                 *, initial: Mapping[str, Any] | None = None, title: str | None = None, note: str | None = None) -> None:
+    def __init__(
+        self,
+        knobs: Sequence[tuple[str, str, Sequence[Any]]],
+        frames: Mapping[tuple, tuple[bytes | None, str]],
+        *,
+        initial: Mapping[str, Any] | None = None,
+        title: str | None = None,
+        note: str | None = None,
+    ) -> None:
         if not knobs:
             raise ValueError("knobs must name at least one knob")
         self.knobs = [(name, text, list(values)) for name, text, values in knobs]
@@ -239,7 +307,9 @@ class StaticPanel:
         expected = set(itertools.product(*(values for _, _, values in self.knobs)))
         missing = expected - set(frames)
         if missing:
-            raise ValueError(f"frames miss {len(missing)} of {len(expected)} grid points, e.g. {sorted(missing, key=str)[0]}")
+            raise ValueError(
+                f"frames miss {len(missing)} of {len(expected)} grid points, e.g. {sorted(missing, key=str)[0]}"
+            )
         self.frames = {k: frames[k] for k in itertools.product(*(values for _, _, values in self.knobs))}
         initial = dict(initial or {})
         self.initial = tuple(_nearest(values, initial.get(name, values[0])) for name, _, values in self.knobs)
@@ -253,8 +323,10 @@ class StaticPanel:
 
     def _repr_html_(self) -> str:
         pid = self.id
-        parts = [f'<div class="rl4llm-static-panel" id="{pid}" style="border:1px solid #ccc;'
-                 f'border-radius:4px;padding:0.5em 0.8em;margin:0.5em 0">']
+        parts = [
+            f'<div class="rl4llm-static-panel" id="{pid}" style="border:1px solid #ccc;'
+            f'border-radius:4px;padding:0.5em 0.8em;margin:0.5em 0">'
+        ]
         if self.title:
             parts.append(f'<div class="rl4llm-panel-title"><b>{html.escape(self.title)}</b></div>')
         index = {}  # knob position -> index of its initial value
@@ -270,23 +342,27 @@ class StaticPanel:
                 f'<input type="range" id="{pid}-k{i}" name="{html.escape(name)}" min="0" max="{len(values) - 1}" '
                 f'step="1" value="{index[i]}" data-values="{html.escape(shown)}" style="width:260px" '
                 f'aria-valuetext="{html.escape(_fmt(start))}">'
-                f'<output id="{pid}-k{i}-out" for="{pid}-k{i}">{html.escape(_fmt(start))}</output></div>')
+                f'<output id="{pid}-k{i}-out" for="{pid}-k{i}">{html.escape(_fmt(start))}</output></div>'
+            )
         for key, (png, text) in self.frames.items():
-            code = "-".join(str(values.index(v)) for (_, _, values), v in zip(self.knobs, key)
-                            if len(values) > 1)
+            code = "-".join(str(values.index(v)) for (_, _, values), v in zip(self.knobs, key) if len(values) > 1)
             setting = ", ".join(f"{t} = {_fmt(v)}" for (_, t, _), v in zip(self.knobs, key))
             hidden = "" if key == self.initial else " hidden"
             parts.append(f'<div class="rl4llm-frame" data-key="{code}"{hidden}>')
             if png is not None:
                 data = base64.b64encode(png).decode("ascii")
-                parts.append(f'<img src="data:image/png;base64,{data}" alt="{html.escape(setting)}" '
-                             f'style="max-width:100%">')
+                parts.append(
+                    f'<img src="data:image/png;base64,{data}" alt="{html.escape(setting)}" style="max-width:100%">'
+                )
             if text:
-                parts.append(f'<pre class="rl4llm-metrics" style="white-space:pre-wrap;margin:0.3em 0">'
-                             f'{html.escape(text)}</pre>')
+                parts.append(
+                    f'<pre class="rl4llm-metrics" style="white-space:pre-wrap;margin:0.3em 0">{html.escape(text)}</pre>'
+                )
             parts.append("</div>")
-        note = self.note or ("Precomputed at {n} settings for the page without a kernel; open the page with a kernel "
-                             "(the launch button at the top) to try any value.").format(n=len(self.frames))
+        note = self.note or (
+            "Precomputed at {n} settings for the page without a kernel; open the page with a kernel "
+            "(the launch button at the top) to try any value."
+        ).format(n=len(self.frames))
         parts.append(f'<div class="rl4llm-note" style="font-size:0.85em;color:#555">{html.escape(note)}</div></div>')
         parts.append(
             "<script>(function () {\n"
@@ -307,7 +383,8 @@ class StaticPanel:
             "  }\n"
             '  inputs.forEach(function (inp) { inp.addEventListener("input", show); });\n'
             "  show();\n"
-            "})();</script>")
+            "})();</script>"
+        )
         return "\n".join(parts)
 
     def __repr__(self) -> str:
@@ -360,8 +437,12 @@ def _png(fig: Any) -> bytes | None:
     return png
 
 
-def _static_panel(frame: Callable[..., tuple[bytes | None, str]], controls: Mapping[str, Any],
-                  grid: Mapping[str, Sequence[Any]] | None, title: str | None) -> StaticPanel:
+def _static_panel(
+    frame: Callable[..., tuple[bytes | None, str]],
+    controls: Mapping[str, Any],
+    grid: Mapping[str, Sequence[Any]] | None,
+    title: str | None,
+) -> StaticPanel:
     """Compute ``frame(**knobs)`` at every grid point (a progress bar over the points) and wrap it."""
     from rl4llm.utils import progress
 
@@ -373,8 +454,14 @@ def _static_panel(frame: Callable[..., tuple[bytes | None, str]], controls: Mapp
     return StaticPanel(knobs, frames, initial=initial, title=title)
 
 
-def function_panel(fn: Callable[..., Any], controls: Mapping[str, Any], *, title: str | None = None,
-                   run_now: bool = True, grid: Mapping[str, Sequence[Any]] | None = None) -> Panel | StaticPanel:
+def function_panel(
+    fn: Callable[..., Any],
+    controls: Mapping[str, Any],
+    *,
+    title: str | None = None,
+    run_now: bool = True,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+) -> Panel | StaticPanel:
     """A panel that redraws ``fn(**knobs)`` (which returns a matplotlib figure) each time a knob moves.
 
     ``controls`` maps ``fn``'s keyword names to widgets (see :func:`slider`). With ``run_now`` the first figure is
@@ -385,6 +472,7 @@ def function_panel(fn: Callable[..., Any], controls: Mapping[str, Any], *, title
     if not callable(fn):
         raise ValueError(f"fn must be callable, got {type(fn).__name__}")
     if static_build():
+
         def frame(**knobs: Any) -> tuple[bytes | None, str]:
             return _png(fn(**knobs)), ""
 
@@ -395,10 +483,17 @@ def function_panel(fn: Callable[..., Any], controls: Mapping[str, Any], *, title
     return panel
 
 
-def experiment_panel(name: str, controls: Mapping[str, Any], *, fixed: Mapping[str, Any] | None = None,
-                     draw: Callable[[Any], Any] | None = None, metrics: Sequence[str] | None = None,
-                     title: str | None = None, grid: Mapping[str, Sequence[Any]] | None = None,
-                     sweep: Sequence[tuple[Any, Any]] | None = None) -> Panel | StaticPanel:
+def experiment_panel(
+    name: str,
+    controls: Mapping[str, Any],
+    *,
+    fixed: Mapping[str, Any] | None = None,
+    draw: Callable[[Any], Any] | None = None,
+    metrics: Sequence[str] | None = None,
+    title: str | None = None,
+    grid: Mapping[str, Sequence[Any]] | None = None,
+    sweep: Sequence[tuple[Any, Any]] | None = None,
+) -> Panel | StaticPanel:
     """A panel that re-runs experiment ``name`` with the knobs as config overrides when *Run* is pressed.
 
     Args:
@@ -440,8 +535,9 @@ def experiment_panel(name: str, controls: Mapping[str, Any], *, fixed: Mapping[s
 
     drawer = draw or (lambda r: r.figure)
     if static_build():
-        return _static_experiment_panel(name, exp, controls, fixed, drawer, describe if metrics else None,
-                                        title, grid, sweep, custom_draw=draw)
+        return _static_experiment_panel(
+            name, exp, controls, fixed, drawer, describe if metrics else None, title, grid, sweep, custom_draw=draw
+        )
     if sweep is not None:
         _check_sweep(sweep, controls)
     return Panel(compute, drawer, controls, button=True, describe=describe if metrics else None, title=title)
@@ -455,10 +551,19 @@ def _check_sweep(sweep: Sequence[tuple[Any, Any]], controls: Mapping[str, Any]) 
             raise TypeError("sweep must be a list of (value, Result) pairs, as run_sweep returns")
 
 
-def _static_experiment_panel(name: str, exp: Any, controls: Mapping[str, Any], fixed: Mapping[str, Any],
-                             draw: Callable[[Any], Any], describe: Callable[[Any], str] | None,
-                             title: str | None, grid: Mapping[str, Sequence[Any]] | None,
-                             sweep: Sequence[tuple[Any, Any]] | None, *, custom_draw: Any) -> StaticPanel:
+def _static_experiment_panel(
+    name: str,
+    exp: Any,
+    controls: Mapping[str, Any],
+    fixed: Mapping[str, Any],
+    draw: Callable[[Any], Any],
+    describe: Callable[[Any], str] | None,
+    title: str | None,
+    grid: Mapping[str, Sequence[Any]] | None,
+    sweep: Sequence[tuple[Any, Any]] | None,
+    *,
+    custom_draw: Any,
+) -> StaticPanel:
     """The static form of :func:`experiment_panel`: every grid point from ``sweep``, the disk cache, or a run."""
     from rl4llm import cache
     from rl4llm.experiments import run_experiment
@@ -468,7 +573,7 @@ def _static_experiment_panel(name: str, exp: Any, controls: Mapping[str, Any], f
         _check_sweep(sweep, controls)
         known = {value: result for value, result in sweep}
         if grid is None:  # the sweep's values, plus the default grid's, so that the slider has enough of them
-            (knob, control), = controls.items()
+            ((knob, control),) = controls.items()
             grid = {knob: sorted(set(known) | set(default_grid(control)), key=_order)}
     modules = [exp.module.__name__]
     if custom_draw is not None and getattr(custom_draw, "__module__", "").startswith("rl4llm"):
@@ -478,8 +583,12 @@ def _static_experiment_panel(name: str, exp: Any, controls: Mapping[str, Any], f
         if len(knobs) == 1 and next(iter(knobs.values())) in known:
             result = known[next(iter(knobs.values()))]
             return _png(draw(result)), describe(result) if describe else ""
-        description = {"static-panel": name, "overrides": {**fixed, **knobs}, "metrics": describe is not None,
-                       "draw": getattr(custom_draw, "__qualname__", None)}
+        description = {
+            "static-panel": name,
+            "overrides": {**fixed, **knobs},
+            "metrics": describe is not None,
+            "draw": getattr(custom_draw, "__qualname__", None),
+        }
         path = cache.cache_dir("panels", name) / f"{cache.cache_key(description, modules)}.pt"
         state = cache.load(path)
         if state is None:
@@ -514,8 +623,17 @@ def run_sweep(name: str, param: str, values: Sequence[Any], **fixed: Any) -> lis
     return [(v, run_experiment(name, **{param: v}, **fixed)) for v in values]
 
 
-def sweep_figure(sweep: Sequence[tuple[Any, Any]], x: str, y: str, *, param: str, xlabel: str | None = None,
-                 ylabel: str | None = None, title: str | None = None, ax=None):
+def sweep_figure(
+    sweep: Sequence[tuple[Any, Any]],
+    x: str,
+    y: str,
+    *,
+    param: str,
+    xlabel: str | None = None,
+    ylabel: str | None = None,
+    title: str | None = None,
+    ax=None,
+):
     """Overlay the curve ``y`` against ``x`` (columns of each ``Result.curves``) for every swept value.
 
     ``param`` names the swept knob in the legend (e.g. ``"clip ε"``); the drawing is

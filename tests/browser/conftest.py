@@ -25,8 +25,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def chromium_path() -> str | None:
     """The Chromium to drive, or None."""
-    candidates = [os.environ.get("RL4LLM_CHROMIUM"), shutil.which("chromium"), shutil.which("chromium-browser"),
-                  "/usr/bin/chromium"]
+    candidates = [
+        os.environ.get("RL4LLM_CHROMIUM"),
+        shutil.which("chromium"),
+        shutil.which("chromium-browser"),
+        "/usr/bin/chromium",
+    ]
     for c in candidates:
         if c and Path(c).is_file() and os.access(c, os.X_OK):
             return c
@@ -67,7 +71,10 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium_path(), headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        b = p.chromium.launch(
+            executable_path=chromium_path(),
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
         yield b
         b.close()

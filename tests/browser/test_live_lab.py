@@ -29,8 +29,10 @@ import yaml
 
 from .conftest import ROOT
 
-pytestmark = pytest.mark.skipif(os.environ.get("RL4LLM_BROWSER_LIVE") != "1",
-                                reason="live JupyterLab tests are opt-in: make test-browser (RL4LLM_BROWSER_LIVE=1)")
+pytestmark = pytest.mark.skipif(
+    os.environ.get("RL4LLM_BROWSER_LIVE") != "1",
+    reason="live JupyterLab tests are opt-in: make test-browser (RL4LLM_BROWSER_LIVE=1)",
+)
 
 PAGE_TIMEOUT = 900  # seconds for the cells above a panel
 PANEL_TIMEOUT = 300  # seconds for a panel to draw a new figure
@@ -58,8 +60,10 @@ def private_settings(folder: Path) -> tuple[Path, Path]:
     """User settings and workspaces for the test's JupyterLab: no autosave (a test never writes the pages),
     no news pop-up, no workspace restored from an earlier session."""
     settings, workspaces = folder / "user-settings", folder / "workspaces"
-    for plugin, value in {"@jupyterlab/docmanager-extension/plugin": {"autosave": False},
-                          "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"}}.items():
+    for plugin, value in {
+        "@jupyterlab/docmanager-extension/plugin": {"autosave": False},
+        "@jupyterlab/apputils-extension/notification": {"fetchNews": "false"},
+    }.items():
         path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(value))
@@ -72,22 +76,33 @@ def lab(artifacts, tmp_path_factory):
     """JupyterLab from the local Binder environment on a free port: ``(base_url, token)``."""
     env_dir = Path(os.environ.get("RL4LLM_BINDER_ENV", ROOT / ".binder-env"))
     settings, workspaces = private_settings(tmp_path_factory.mktemp("lab"))
-    subprocess.run([str(ROOT / "tools" / "binder_local.sh"), "--env", str(env_dir), "--no-start"], check=True,
-                   timeout=3600)
+    subprocess.run(
+        [str(ROOT / "tools" / "binder_local.sh"), "--env", str(env_dir), "--no-start"], check=True, timeout=3600
+    )
     port, token = free_port(), secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith("RL4LLM_") or k in ("RL4LLM_CACHE_DIR",)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RL4LLM_") or k in ("RL4LLM_CACHE_DIR",)}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
     log = open(artifacts / "jupyterlab.log", "w")
-    proc = subprocess.Popen([str(env_dir / "bin" / "jupyter"), "lab", "--no-browser", "--ip=127.0.0.1",
-                             f"--port={port}", f"--IdentityProvider.token={token}",
-                             f"--ServerApp.root_dir={ROOT}", f"--LabApp.user_settings_dir={settings}",
-                             f"--LabApp.workspaces_dir={workspaces}",
-                             # checkpoints outside the repository (never .ipynb_checkpoints in book/)
-                             f"--FileCheckpoints.checkpoint_dir={workspaces.parent / 'checkpoints'}"]
-                            + (["--allow-root"] if os.geteuid() == 0 else []),
-                            cwd=ROOT, env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        [
+            str(env_dir / "bin" / "jupyter"),
+            "lab",
+            "--no-browser",
+            "--ip=127.0.0.1",
+            f"--port={port}",
+            f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={ROOT}",
+            f"--LabApp.user_settings_dir={settings}",
+            f"--LabApp.workspaces_dir={workspaces}",
+            # checkpoints outside the repository (never .ipynb_checkpoints in book/)
+            f"--FileCheckpoints.checkpoint_dir={workspaces.parent / 'checkpoints'}",
+        ]
+        + (["--allow-root"] if os.geteuid() == 0 else []),
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     pages = {p: p.read_bytes() for p in (ROOT / "book").rglob("*.md")}
     try:
@@ -152,8 +167,7 @@ def lab_page(lab, browser, artifacts):
         base, token = lab
         # "reset": a fresh workspace, so that documents opened by earlier tests are not reopened with this one
         page.goto(f"{base}/{launch_path(page_path)}?token={token}&reset", wait_until="domcontentloaded")
-        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-CodeCell", state="attached",
-                               timeout=180_000)
+        page.wait_for_selector(".jp-NotebookPanel .jp-Notebook .jp-CodeCell", state="attached", timeout=180_000)
         wait_idle(lab, page_path, 180)
         opened.append(page_path)
         return page

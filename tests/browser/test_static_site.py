@@ -114,8 +114,7 @@ def build_test_book(book: Path) -> Path:
     (book / "panels.md").write_text(PANEL_PAGE)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL4LLM_")}
     env["RL4LLM_CACHE_DIR"] = str(book / "cache")
-    proc = subprocess.run([str(jb), "build", str(book), "-W"], env=env, capture_output=True, text=True,
-                          timeout=900)
+    proc = subprocess.run([str(jb), "build", str(book), "-W"], env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     return book / "_build" / "html"
 
@@ -135,8 +134,7 @@ class PageVisit:
         self.page = self.context.new_page()
         self.page.on("console", lambda m: m.type == "error" and self.problems.append(f"console error: {m.text}"))
         self.page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
-        self.page.on("requestfailed", lambda r: self.problems.append(
-            f"failed request: {r.url[:200]} ({r.failure})"))
+        self.page.on("requestfailed", lambda r: self.problems.append(f"failed request: {r.url[:200]} ({r.failure})"))
         self.page.goto(path.as_uri(), wait_until="load")
 
     def _route(self, route):
@@ -209,8 +207,9 @@ def move_every_knob(page) -> tuple[int, list[str]]:
                 problems.append(f"{name}: the frame did not change")
             elif after["img"] == before["img"] and before["img"]:
                 problems.append(f"{name}: the figure did not change")
-            elif after["readouts"] == before["readouts"] or (after["text"] == before["text"] and before["text"]
-                                                               and after["img"] == before["img"]):
+            elif after["readouts"] == before["readouts"] or (
+                after["text"] == before["text"] and before["text"] and after["img"] == before["img"]
+            ):
                 problems.append(f"{name}: the numbers did not change")
             else:
                 moved += 1

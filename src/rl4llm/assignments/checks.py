@@ -14,8 +14,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["GradingFailure", "fail", "expect", "to_numpy", "expect_tensor", "expect_shape", "expect_close",
-           "expect_scalar", "fmt"]
+__all__ = [
+    "GradingFailure",
+    "fail",
+    "expect",
+    "to_numpy",
+    "expect_tensor",
+    "expect_shape",
+    "expect_close",
+    "expect_scalar",
+    "fmt",
+]
 
 
 class GradingFailure(AssertionError):
@@ -41,8 +50,7 @@ def fmt(x: Any, max_items: int = 8) -> str:
     if a.ndim == 0:
         return f"{float(a):.6g}"
     flat = a.ravel()
-    body = np.array2string(flat[:max_items], precision=4, separator=", ", suppress_small=True,
-                           max_line_width=10_000)
+    body = np.array2string(flat[:max_items], precision=4, separator=", ", suppress_small=True, max_line_width=10_000)
     if flat.size > max_items:
         body = body[:-1] + ", ...]"
     return body if a.ndim == 1 else f"{body} (shape {tuple(a.shape)}, flattened)"
@@ -102,8 +110,16 @@ def expect_scalar(x: Any, what: str) -> float:
     return float(a)
 
 
-def expect_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol: float = 1e-5,
-                 wrong: Iterable[tuple[Any, str]] = (), hint: str = "") -> None:
+def expect_close(
+    actual: Any,
+    expected: Any,
+    what: str,
+    *,
+    atol: float = 1e-5,
+    rtol: float = 1e-5,
+    wrong: Iterable[tuple[Any, str]] = (),
+    hint: str = "",
+) -> None:
     """Fail unless ``actual`` equals ``expected`` (same shape, finite, within ``atol + rtol * |expected|``).
 
     Args:
@@ -121,18 +137,25 @@ def expect_close(actual: Any, expected: Any, what: str, *, atol: float = 1e-5, r
     bad = ~np.isfinite(a) & np.isfinite(e)
     if bad.any():
         idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        fail(f"{what} contains {a[idx]} at index {idx} where {e[idx]:.6g} was expected (a log or an exp of an "
-             f"extreme value? use a numerically stable form)")
+        fail(
+            f"{what} contains {a[idx]} at index {idx} where {e[idx]:.6g} was expected (a log or an exp of an "
+            f"extreme value? use a numerically stable form)"
+        )
     if np.allclose(a, e, atol=atol, rtol=rtol, equal_nan=True):
         return
     for answer, diagnosis in wrong:
         w = to_numpy(answer, "a typical mistake")
-        if w.shape == a.shape and np.allclose(a, w, atol=atol, rtol=rtol, equal_nan=True) and \
-                not np.allclose(w, e, atol=atol, rtol=rtol, equal_nan=True):
+        if (
+            w.shape == a.shape
+            and np.allclose(a, w, atol=atol, rtol=rtol, equal_nan=True)
+            and not np.allclose(w, e, atol=atol, rtol=rtol, equal_nan=True)
+        ):
             fail(f"{what} is wrong, likely because it {diagnosis}.\n  expected {fmt(e)}\n  got      {fmt(a)}")
     if a.ndim == 0:
         fail(f"{what} is wrong: expected {fmt(e)}, got {fmt(a)}." + (f" {hint}" if hint else ""))
     diff = np.abs(a - e) > atol + rtol * np.abs(e)
     idx = tuple(int(i) for i in np.argwhere(diff)[0])
-    fail(f"{what} is wrong at {int(diff.sum())} of {diff.size} entries; first at index {idx}: expected "
-         f"{e[idx]:.6g}, got {a[idx]:.6g}.\n  expected {fmt(e)}\n  got      {fmt(a)}" + (f"\n  {hint}" if hint else ""))
+    fail(
+        f"{what} is wrong at {int(diff.sum())} of {diff.size} entries; first at index {idx}: expected "
+        f"{e[idx]:.6g}, got {a[idx]:.6g}.\n  expected {fmt(e)}\n  got      {fmt(a)}" + (f"\n  {hint}" if hint else "")
+    )

@@ -114,19 +114,33 @@ _ITEM = pytest.StashKey[_ItemResult]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("rl4llm-grading", "rl4llm assignments (grading)")
-    group.addoption("--impl", default=None, metavar="reference|student|PATH",
-                    help=f"implementation the graded items test: the package's reference, each assignment's "
-                         f"student.py, or a file / folder (default: ${IMPL_ENV} or 'student')")
-    group.addoption("--grade-json", default=None, metavar="FILE",
-                    help=f"write a Gradescope-style JSON score report to FILE (default: ${JSON_ENV})")
-    group.addoption("--grade-timeout-scale", default=None, type=float, metavar="X",
-                    help=f"multiply every graded item's timeout by X (default: ${SCALE_ENV} or 1)")
+    group.addoption(
+        "--impl",
+        default=None,
+        metavar="reference|student|PATH",
+        help=f"implementation the graded items test: the package's reference, each assignment's "
+        f"student.py, or a file / folder (default: ${IMPL_ENV} or 'student')",
+    )
+    group.addoption(
+        "--grade-json",
+        default=None,
+        metavar="FILE",
+        help=f"write a Gradescope-style JSON score report to FILE (default: ${JSON_ENV})",
+    )
+    group.addoption(
+        "--grade-timeout-scale",
+        default=None,
+        type=float,
+        metavar="X",
+        help=f"multiply every graded item's timeout by X (default: ${SCALE_ENV} or 1)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "points(n): a graded rubric item worth n points (all or nothing)")
-    config.addinivalue_line("markers", "tier(name): the kind of check of a graded item (shapes, hand-computed, "
-                                       "randomised, behaviour)")
+    config.addinivalue_line(
+        "markers", "tier(name): the kind of check of a graded item (shapes, hand-computed, randomised, behaviour)"
+    )
     config.addinivalue_line("markers", "slow: a behavioural item that trains something; deselect with -m 'not slow'")
     impl_choice = config.getoption("--impl") or os.environ.get(IMPL_ENV) or "student"
     json_path = config.getoption("--grade-json") or os.environ.get(JSON_ENV) or None
@@ -141,8 +155,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if impl_choice not in ("reference", "student"):
         p = Path(impl_choice).expanduser()
         if not p.exists():
-            raise pytest.UsageError(f"--impl must be 'reference', 'student' or an existing file or folder; "
-                                    f"{impl_choice!r} does not exist")
+            raise pytest.UsageError(
+                f"--impl must be 'reference', 'student' or an existing file or folder; {impl_choice!r} does not exist"
+            )
     config.stash[_STATE] = _GradingState(impl_choice, Path(json_path) if json_path else None, float(scale))
     config.pluginmanager.register(_Recorder(config), "rl4llm-grading-recorder")
 
@@ -161,28 +176,42 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         if assignment is None:
             continue
         marks = list(item.iter_markers("points"))
-        if len(marks) != 1 or len(marks[0].args) != 1 or not isinstance(marks[0].args[0], (int, float)) \
-                or not marks[0].args[0] > 0:
-            raise pytest.UsageError(f"{item.nodeid}: every graded item needs exactly one @pytest.mark.points(n) "
-                                    f"with n > 0")
+        if (
+            len(marks) != 1
+            or len(marks[0].args) != 1
+            or not isinstance(marks[0].args[0], (int, float))
+            or not marks[0].args[0] > 0
+        ):
+            raise pytest.UsageError(
+                f"{item.nodeid}: every graded item needs exactly one @pytest.mark.points(n) with n > 0"
+            )
         slow = item.get_closest_marker("slow") is not None
         if item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout((SLOW_TIMEOUT if slow else DEFAULT_TIMEOUT) * state.timeout_scale),
-                            append=False)
+            item.add_marker(
+                pytest.mark.timeout((SLOW_TIMEOUT if slow else DEFAULT_TIMEOUT) * state.timeout_scale), append=False
+            )
         elif state.timeout_scale != 1.0:
             t = item.get_closest_marker("timeout")
-            item.add_marker(pytest.mark.timeout(float(t.args[0] if t.args else t.kwargs["timeout"])
-                                                * state.timeout_scale), append=False)
+            item.add_marker(
+                pytest.mark.timeout(float(t.args[0] if t.args else t.kwargs["timeout"]) * state.timeout_scale),
+                append=False,
+            )
         counters[assignment.slug] = counters.get(assignment.slug, 0) + 1
         doc = (getattr(item, "function", None).__doc__ or "").strip() if hasattr(item, "function") else ""
         tier = item.get_closest_marker("tier")
         numbers = _rubric_numbers(assignment, Path(str(item.path)))
-        number = numbers.get(getattr(item, "originalname", item.name),
-                             f"{assignment.number}.{counters[assignment.slug]}")
+        number = numbers.get(
+            getattr(item, "originalname", item.name), f"{assignment.number}.{counters[assignment.slug]}"
+        )
         result = _ItemResult(
-            nodeid=item.nodeid, assignment=assignment.slug, number=number,
-            name=doc.splitlines()[0] if doc else item.name, points=float(marks[0].args[0]), slow=slow,
-            tier=str(tier.args[0]) if tier and tier.args else ("behaviour" if slow else ""))
+            nodeid=item.nodeid,
+            assignment=assignment.slug,
+            number=number,
+            name=doc.splitlines()[0] if doc else item.name,
+            points=float(marks[0].args[0]),
+            slow=slow,
+            tier=str(tier.args[0]) if tier and tier.args else ("behaviour" if slow else ""),
+        )
         item.stash[_ITEM] = result
         state.results[item.nodeid] = result
     if state.results:
@@ -361,8 +390,10 @@ def _classify(item: pytest.Item, excinfo: pytest.ExceptionInfo) -> tuple[str, st
                 source_line = str(entry.statement).strip().splitlines()[0]
             except Exception:  # noqa: BLE001 - no source available
                 source_line = ""
-            lines.append(f"  {Path(str(entry.path)).name} line {entry.lineno + 1}, in "
-                         f"{getattr(code, 'co_qualname', code.co_name)}: {source_line}")
+            lines.append(
+                f"  {Path(str(entry.path)).name} line {entry.lineno + 1}, in "
+                f"{getattr(code, 'co_qualname', code.co_name)}: {source_line}"
+            )
         code = frames[-1].frame.code.raw
         name = getattr(code, "co_qualname", code.co_name)
         message = f"`{name}` raised {type(err).__name__}: {err}".rstrip()
@@ -423,8 +454,11 @@ def _ran(state: _GradingState) -> list[_ItemResult]:
 
 
 def _label(state: _GradingState) -> str:
-    return "the package's reference implementation" if state.impl == "reference" else \
-        ("each assignment's student.py" if state.impl == "student" else state.impl)
+    return (
+        "the package's reference implementation"
+        if state.impl == "reference"
+        else ("each assignment's student.py" if state.impl == "student" else state.impl)
+    )
 
 
 _NAME_WIDTH = 64
@@ -467,8 +501,9 @@ def _table(state: _GradingState) -> list[str]:
         out.append(f"  {'':>5}  {'total':<{w}}  {_pts(score):>3} / {_pts(top)}  ({100 * score / top:.0f}%)")
     if len({r.assignment for r in rows}) > 1:
         out.append("")
-        out.append(f"  {'':>5}  {'all assignments':<{w}}  {_pts(total):>3} / {_pts(maximum)}  "
-                   f"({100 * total / maximum:.0f}%)")
+        out.append(
+            f"  {'':>5}  {'all assignments':<{w}}  {_pts(total):>3} / {_pts(maximum)}  ({100 * total / maximum:.0f}%)"
+        )
     return out
 
 
@@ -498,9 +533,18 @@ def report_json(state: _GradingState) -> dict[str, Any]:
     for r in rows:
         output = "passed" if r.status == "passed" else (f"{r.status}: {r.message}" if r.message else r.status)
         tags = [r.assignment] + ([r.tier] if r.tier else [])
-        tests.append({"name": f"{r.assignment} | {r.name}", "number": r.number, "score": r.score,
-                      "max_score": r.points, "status": "passed" if r.status == "passed" else "failed",
-                      "output": output, "tags": tags, "visibility": "visible"})
+        tests.append(
+            {
+                "name": f"{r.assignment} | {r.name}",
+                "number": r.number,
+                "score": r.score,
+                "max_score": r.points,
+                "status": "passed" if r.status == "passed" else "failed",
+                "output": output,
+                "tags": tags,
+                "visibility": "visible",
+            }
+        )
     score = sum(r.score for r in rows)
     maximum = sum(r.points for r in rows)
     return {

@@ -9,7 +9,6 @@ module level) is stopped by the item's timeout; the next item resumes after it.
 """
 
 from __future__ import annotations
-
 import __future__
 
 import ast
@@ -184,8 +183,11 @@ class StudentFile:
             except Exception as err:  # noqa: BLE001 - recorded, then reported by the items that need it
                 self._record(chunk, f"{type(err).__name__}: {err} (line {chunk.first_line})")
             except BaseException as err:  # a timeout (or an exit) while running module-level code
-                self._record(chunk, f"module-level code at lines {chunk.first_line}-{chunk.last_line} did not "
-                                    f"finish ({type(err).__name__})")
+                self._record(
+                    chunk,
+                    f"module-level code at lines {chunk.first_line}-{chunk.last_line} did not "
+                    f"finish ({type(err).__name__})",
+                )
                 raise
         return self._module
 
@@ -203,14 +205,18 @@ class StudentFile:
         if name in self._errors:
             raise StudentCodeError(f"{filename} could not define `{name}`: {self._errors[name]}")
         if not hasattr(module, name):
-            extra = f" (earlier problems in {filename}: {'; '.join(self._preamble_errors)})" \
-                if self._preamble_errors else ""
+            extra = (
+                f" (earlier problems in {filename}: {'; '.join(self._preamble_errors)})"
+                if self._preamble_errors
+                else ""
+            )
             raise StudentCodeError(f"{filename} does not define `{name}`{extra}")
         obj = getattr(module, name)
         owner = getattr(obj, "__module__", None)
         if owner != self.module_name:
-            raise StudentCodeError(f"`{name}` in {filename} is not defined there (it comes from {owner}); write "
-                                   f"your own implementation")
+            raise StudentCodeError(
+                f"`{name}` in {filename} is not defined there (it comes from {owner}); write your own implementation"
+            )
         return obj
 
 
@@ -260,8 +266,10 @@ class Implementation:
         if name.startswith("_"):
             raise AttributeError(name)
         if name not in self._assignment.names:
-            raise AttributeError(f"{name!r} is not graded in assignment {self._assignment.slug}; graded: "
-                                 f"{', '.join(self._assignment.names)}")
+            raise AttributeError(
+                f"{name!r} is not graded in assignment {self._assignment.slug}; graded: "
+                f"{', '.join(self._assignment.names)}"
+            )
         return self._source.get(self._assignment, name)
 
     def __repr__(self) -> str:

@@ -198,12 +198,12 @@ def student_source(target: GradedTarget) -> str:
     out: list[str] = []
     line_no = target.first
     for region in target.regions:
-        out.extend(lines[line_no - 1: region.begin - 1])
+        out.extend(lines[line_no - 1 : region.begin - 1])
         qualname = _enclosing_function(target.node, region.begin)
         out.append(region.indent + STUB_COMMENT)
         out.append(f'{region.indent}raise NotImplementedError("{qualname}")')
         line_no = region.end + 1
-    out.extend(lines[line_no - 1: target.last])
+    out.extend(lines[line_no - 1 : target.last])
     return "\n".join(out) + "\n"
 
 
@@ -211,8 +211,10 @@ def _enclosing_function(node: ast.AST, line: int, prefix: str = "") -> str:
     """Qualified name of the innermost function or class around ``line`` (``"Class.method"``)."""
     name = prefix + node.name
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and \
-                child.lineno <= line <= child.end_lineno:
+        if (
+            isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and child.lineno <= line <= child.end_lineno
+        ):
             return _enclosing_function(child, line, name + ".")
     return name
 
@@ -272,16 +274,20 @@ def _import_lines(assignment: Assignment, targets: list[GradedTarget]) -> list[s
                 raise ValueError(f"{t.key} uses {name!r}, which {t.module} does not define")
             obj = getattr(module, name)
             if name in seen and seen[name][0] is not obj:
-                raise ValueError(f"{t.key} and {seen[name][1]} use two different objects called {name!r}; rename "
-                                 f"one of them in the package so that both fit in one student module")
+                raise ValueError(
+                    f"{t.key} and {seen[name][1]} use two different objects called {name!r}; rename "
+                    f"one of them in the package so that both fit in one student module"
+                )
             seen[name] = (obj, t.key)
             if isinstance(obj, types.ModuleType):
                 plain.add(f"import {obj.__name__}" + ("" if obj.__name__ == name else f" as {name}"))
                 continue
             if id(obj) in graded and not _is_plain_value(obj):
                 if name in outside:
-                    raise ValueError(f"{t.key}: the code outside its graded region uses {name}, which is graded "
-                                     f"({graded[id(obj)]}); move that use inside the region")
+                    raise ValueError(
+                        f"{t.key}: the code outside its graded region uses {name}, which is graded "
+                        f"({graded[id(obj)]}); move that use inside the region"
+                    )
                 continue  # only the solution used it: the student writes their own
             home = getattr(obj, "__module__", None)
             home_module = sys.modules.get(home) if isinstance(home, str) else None
@@ -308,8 +314,11 @@ def student_module_source(assignment: Assignment, chapter_url: str | None = None
     """The full text of ``assignments/<slug>/student.py`` for one assignment."""
     targets = [load_target(k) for k in assignment.targets]
     names = textwrap.fill("Implement " + ", ".join(f"``{n}``" for n in assignment.names) + ".", width=100)
-    where = f"The book explains the background in ``{assignment.chapter}.md``." if chapter_url is None else \
-        f"The book explains the background: {chapter_url}"
+    where = (
+        f"The book explains the background in ``{assignment.chapter}.md``."
+        if chapter_url is None
+        else f"The book explains the background: {chapter_url}"
+    )
     run_all = f"pytest assignments/{assignment.slug}"
     run_quick = run_all + ' -m "not slow"'
     width = len(run_quick)
@@ -347,7 +356,7 @@ def solution_lines(assignment: Assignment) -> set[str]:
         t = load_target(key)
         lines = t.path.read_text(encoding="utf-8").splitlines()
         for r in t.regions:
-            for line in lines[r.begin: r.end - 1]:
+            for line in lines[r.begin : r.end - 1]:
                 s = line.strip()
                 if s and not s.startswith("#"):
                     out.add(s)

@@ -32,5 +32,12 @@ from rl4llm.envs.tabular import TabularEnv, TabularMDP  # noqa: E402
 from rl4llm.envs.tightrope import TightropeEnv  # noqa: E402
 from rl4llm.envs.token_mdp import TokenMDPEnv, target_match_reward, token_mdp_from_tokenizer  # noqa: E402
 
-__all__ = ["TokenMDPEnv", "TightropeEnv", "GridWorldEnv", "TabularMDP", "TabularEnv", "target_match_reward",
-           "token_mdp_from_tokenizer"]
+__all__ = [
+    "TokenMDPEnv",
+    "TightropeEnv",
+    "GridWorldEnv",
+    "TabularMDP",
+    "TabularEnv",
+    "target_match_reward",
+    "token_mdp_from_tokenizer",
+]

@@ -102,8 +102,9 @@ class GridWorldEnv(TabularEnv):
             raise ValueError(f"layout cells must be one of {_TERRAIN!r}, got {bad}")
         terrain_rewards = tuple(float(x) for x in terrain_rewards)
         if len(terrain_rewards) != len(_TERRAIN):
-            raise ValueError(f"terrain_rewards must have {len(_TERRAIN)} values (floor, swamp, goal), "
-                             f"got {terrain_rewards}")
+            raise ValueError(
+                f"terrain_rewards must have {len(_TERRAIN)} values (floor, swamp, goal), got {terrain_rewards}"
+            )
         for name, value in zip(("floor", "swamp", "goal"), terrain_rewards):
             check_range(f"terrain_rewards[{name}]", value)
         self.layout = layout
@@ -124,13 +125,19 @@ class GridWorldEnv(TabularEnv):
         self.terrain = np.array([_TERRAIN.index(ch) for row in layout for ch in row], dtype=np.int64)
         self.terrain_rewards = np.asarray(terrain_rewards)
         #: state features phi(s), shape [S, d]
-        self.features = (np.eye(len(_TERRAIN))[self.terrain] if self.feature_kind == "terrain"
-                         else np.eye(self.n_states))
+        self.features = np.eye(len(_TERRAIN))[self.terrain] if self.feature_kind == "terrain" else np.eye(self.n_states)
         p0 = np.full(self.n_states, 1.0 / self.n_states) if start is None else np.eye(self.n_states)[start]
-        mdp = TabularMDP(P=transition_matrix(self.height, self.width, self.slip),
-                         R=self.terrain_rewards[self.terrain], terminal=np.zeros(self.n_states, dtype=bool), p0=p0,
-                         gamma=1.0, horizon=horizon, names=ACTIONS, shape=(self.height, self.width),
-                         info={"start": start})
+        mdp = TabularMDP(
+            P=transition_matrix(self.height, self.width, self.slip),
+            R=self.terrain_rewards[self.terrain],
+            terminal=np.zeros(self.n_states, dtype=bool),
+            p0=p0,
+            gamma=1.0,
+            horizon=horizon,
+            names=ACTIONS,
+            shape=(self.height, self.width),
+            info={"start": start},
+        )
         super().__init__(mdp, horizon, render_mode)
         #: true reward r(s), shape [S]
         self.reward = mdp.R

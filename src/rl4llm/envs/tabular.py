@@ -101,8 +101,9 @@ class TabularMDP:
         if self.features is not None:
             self.features = np.asarray(self.features, dtype=np.float32)
             if self.features.ndim != 2 or self.features.shape[0] != S or not np.isfinite(self.features).all():
-                raise ValueError(f"features must be a finite [S, d] array with S = {S}, got shape "
-                                 f"{self.features.shape}")
+                raise ValueError(
+                    f"features must be a finite [S, d] array with S = {S}, got shape {self.features.shape}"
+                )
 
     @property
     def n_states(self) -> int:
@@ -183,7 +184,7 @@ class TabularEnv(gymnasium.Env):
             if s == self.mdp.info.get("goal"):
                 ch = "G"
             cells.append("A" if s == self._state else ch)
-        return "\n".join("".join(cells[r * width:(r + 1) * width]) for r in range(height))
+        return "\n".join("".join(cells[r * width : (r + 1) * width]) for r in range(height))
 
 
 def _as_array(name: str, x, ndim: int) -> np.ndarray:
@@ -230,8 +231,10 @@ def _check_reward(reward, n_states: int) -> np.ndarray:
 def _check_policy(mdp: TabularMDP, policy: np.ndarray) -> np.ndarray:
     policy = np.asarray(policy, dtype=np.float64)
     if policy.shape != (mdp.n_states, mdp.n_actions):
-        raise ValueError(f"policy must be an [S, A] = {(mdp.n_states, mdp.n_actions)} matrix of probabilities, "
-                         f"got shape {policy.shape}")
+        raise ValueError(
+            f"policy must be an [S, A] = {(mdp.n_states, mdp.n_actions)} matrix of probabilities, "
+            f"got shape {policy.shape}"
+        )
     if (policy < -1e-12).any() or not np.allclose(policy.sum(1), 1.0):
         raise ValueError("policy rows must be probability distributions (non-negative, summing to 1)")
     return policy
@@ -262,8 +265,10 @@ def value_iteration(mdp: TabularMDP, tol: float = 1e-10, max_iterations: int = 1
     """Optimal :math:`Q^*` (``[S, A]``) of the discounted problem: iterate the Bellman optimality backup
     :math:`Q \\leftarrow \\bar r + \\gamma P M \\max_{a'} Q` (:math:`M` zeroes terminal states) to ``tol``."""
     if mdp.gamma >= 1.0:
-        raise ValueError(f"value_iteration solves the discounted problem: mdp.gamma must be < 1, got {mdp.gamma} "
-                         "(use finite_horizon_value_iteration for a finite horizon)")
+        raise ValueError(
+            f"value_iteration solves the discounted problem: mdp.gamma must be < 1, got {mdp.gamma} "
+            "(use finite_horizon_value_iteration for a finite horizon)"
+        )
     tol = check_range("tol", tol, 0.0, None, low_inclusive=False)
     max_iterations = check_positive_int("max_iterations", max_iterations)
     alive = (~mdp.terminal).astype(np.float64)

@@ -173,8 +173,7 @@ class TokenMDPEnv(gymnasium.Env):
                 raise ValueError(f"action must be a token in [0, {self.vocab_size - 1}], got {action!r}")
         token = int(action)
         self._tokens.append(token)  # the known, deterministic transition: append the token
-        terminated = len(self._tokens) >= self.horizon or (self.eos_token_id is not None
-                                                            and token == self.eos_token_id)
+        terminated = len(self._tokens) >= self.horizon or (self.eos_token_id is not None and token == self.eos_token_id)
         tokens = tuple(self._tokens)
         if self.reward_mode == "dense":
             potential = self._score(tokens)
@@ -198,17 +197,29 @@ class TokenMDPEnv(gymnasium.Env):
         return f"{prompt} | {gen}" if prompt else gen
 
     @classmethod
-    def from_tokenizer(cls, tokenizer, text_reward: Callable[[str], float], horizon: int = 16,
-                       prompt: str = "", reward_mode: str = "terminal", render_mode: str | None = None
-                       ) -> TokenMDPEnv:
+    def from_tokenizer(
+        cls,
+        tokenizer,
+        text_reward: Callable[[str], float],
+        horizon: int = 16,
+        prompt: str = "",
+        reward_mode: str = "terminal",
+        render_mode: str | None = None,
+    ) -> TokenMDPEnv:
         """See :func:`token_mdp_from_tokenizer`."""
-        return token_mdp_from_tokenizer(tokenizer, text_reward, horizon=horizon, prompt=prompt,
-                                        reward_mode=reward_mode, render_mode=render_mode)
+        return token_mdp_from_tokenizer(
+            tokenizer, text_reward, horizon=horizon, prompt=prompt, reward_mode=reward_mode, render_mode=render_mode
+        )
 
 
-def token_mdp_from_tokenizer(tokenizer, text_reward: Callable[[str], float], horizon: int = 16,
-                             prompt: str = "", reward_mode: str = "terminal",
-                             render_mode: str | None = None) -> TokenMDPEnv:
+def token_mdp_from_tokenizer(
+    tokenizer,
+    text_reward: Callable[[str], float],
+    horizon: int = 16,
+    prompt: str = "",
+    reward_mode: str = "terminal",
+    render_mode: str | None = None,
+) -> TokenMDPEnv:
     """The token MDP over a real tokenizer's vocabulary, scored by a reward on decoded text.
 
     The action space is the tokenizer's vocabulary (``len(tokenizer)``), the prompt is ``tokenizer(prompt)``
@@ -226,8 +237,15 @@ def token_mdp_from_tokenizer(tokenizer, text_reward: Callable[[str], float], hor
     def reward_fn(tokens: tuple[int, ...]) -> float:
         return float(text_reward(tokenizer.decode(list(tokens), skip_special_tokens=False)))
 
-    env = TokenMDPEnv(vocab_size=vocab_size, horizon=horizon, reward_fn=reward_fn, reward_mode=reward_mode,
-                      prompt=list(prompt_ids), eos_token_id=tokenizer.eos_token_id, render_mode=render_mode)
+    env = TokenMDPEnv(
+        vocab_size=vocab_size,
+        horizon=horizon,
+        reward_fn=reward_fn,
+        reward_mode=reward_mode,
+        prompt=list(prompt_ids),
+        eos_token_id=tokenizer.eos_token_id,
+        render_mode=render_mode,
+    )
     env.id_to_text = lambda i: tokenizer.convert_ids_to_tokens(int(i))
     return env
 

@@ -97,8 +97,9 @@ def _discover() -> dict[str, Experiment]:
             continue
         if name in found:
             raise RuntimeError(f"two experiment modules claim the name {name!r}")
-        found[name] = Experiment(name=name, summary=mod.SUMMARY, config_cls=mod.Config, run=mod.run, draw=mod.draw,
-                                 module=mod)
+        found[name] = Experiment(
+            name=name, summary=mod.SUMMARY, config_cls=mod.Config, run=mod.run, draw=mod.draw, module=mod
+        )
     return found
 
 
@@ -131,9 +132,7 @@ def config_from_overrides(name: str, **overrides: Any):
     fields = {f.name for f in dataclasses.fields(exp.config_cls)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
-        raise ValueError(
-            f"{name} has no parameter {', '.join(unknown)}; valid parameters: {', '.join(sorted(fields))}"
-        )
+        raise ValueError(f"{name} has no parameter {', '.join(unknown)}; valid parameters: {', '.join(sorted(fields))}")
     return exp.config_cls(**overrides)
 
 
@@ -171,16 +170,19 @@ def result_key(name: str, config: Any) -> str:
     exp = get_experiment(name)
     from rl4llm import cache
 
-    return cache.cache_key({"name": name, "config": dataclasses.asdict(config)}, [exp.module.__name__],
-                           exclude=("plots",))
+    return cache.cache_key(
+        {"name": name, "config": dataclasses.asdict(config)}, [exp.module.__name__], exclude=("plots",)
+    )
 
 
 def _result_path(exp: Experiment, config: Any) -> Path:
     from rl4llm import cache
 
     if not getattr(exp.module, "CACHEABLE", True):
-        raise ValueError(f"experiment {exp.name!r} cannot be cached (its figure needs artifacts that cannot be "
-                         "stored); run it with cache=False")
+        raise ValueError(
+            f"experiment {exp.name!r} cannot be cached (its figure needs artifacts that cannot be "
+            "stored); run it with cache=False"
+        )
     return cache.cache_dir("results") / f"{exp.name}-{result_key(exp.name, config)}.pt"
 
 
@@ -229,8 +231,14 @@ def _store_result(exp: Experiment, result: Result, path: Path) -> None:
     from rl4llm import cache
 
     hook = getattr(exp.module, "cache_state", None)
-    cache.save(path, {"metrics": json.dumps(_plain(result.metrics)), "curves": json.dumps(_plain(result.curves)),
-                      "state": hook(result) if hook is not None else {}})
+    cache.save(
+        path,
+        {
+            "metrics": json.dumps(_plain(result.metrics)),
+            "curves": json.dumps(_plain(result.curves)),
+            "state": hook(result) if hook is not None else {},
+        },
+    )
 
 
 def _load_result(exp: Experiment, config: Any, path: Path) -> Result | None:

@@ -56,8 +56,9 @@ class Config:
     vocab_sizes: str = param("4,16,64,256,1024", help="comma-separated vocabulary sizes, distinct ints >= 2")
     modes: str = param("dense,terminal", help=f"comma-separated reward modes from {', '.join(MODES)}")
     horizon: int = param(8, low=1, help="tokens of the target sequence")
-    target_return: float = param(0.75, low=0.0, high=1.0, low_inclusive=False,
-                                 help="greedy return at which a run counts as solved")
+    target_return: float = param(
+        0.75, low=0.0, high=1.0, low_inclusive=False, help="greedy return at which a run counts as solved"
+    )
     max_steps: int = param(200_000, low=512, help="environment steps before a run gives up")
     seeds: int = param(2, low=1, help="seeds per vocabulary size and mode")
     eval_every: int = param(512, low=1, help="environment steps between greedy evaluations")
@@ -71,8 +72,9 @@ class Config:
             raise ConfigError("vocab_sizes", str(err)) from None
         modes = self.mode_list()
         if not modes or any(m not in MODES for m in modes) or len(set(modes)) != len(modes):
-            raise ConfigError("modes", f"modes must be distinct names from {', '.join(MODES)} (comma-separated), "
-                                       f"got {self.modes!r}")
+            raise ConfigError(
+                "modes", f"modes must be distinct names from {', '.join(MODES)} (comma-separated), got {self.modes!r}"
+            )
 
     def vocab_list(self) -> list[int]:
         return _int_list("vocab_sizes", self.vocab_sizes, 2)
@@ -81,8 +83,9 @@ class Config:
         return [m.strip() for m in self.modes.split(",") if m.strip()]
 
 
-def steps_to_target(vocab_size: int, mode: str, horizon: int, target_return: float, max_steps: int, seed: int,
-                    eval_every: int = 512) -> tuple[int | None, list[tuple[int, float]]]:
+def steps_to_target(
+    vocab_size: int, mode: str, horizon: int, target_return: float, max_steps: int, seed: int, eval_every: int = 512
+) -> tuple[int | None, list[tuple[int, float]]]:
     """Train PPO on one token MDP until its greedy return reaches ``target_return``.
 
     Returns ``(steps, evaluations)``: the environment steps the policy had learned from when its greedy policy
@@ -144,11 +147,13 @@ def run(config: Config) -> Result:
     rows: list[dict[str, object]] = []
     jobs = [(m, v, s) for m in modes for v in vocab for s in seeds]
     for mode, v, s in progress(jobs, desc="action-space"):
-        steps, evals = steps_to_target(v, mode, config.horizon, config.target_return, config.max_steps, s,
-                                       config.eval_every)
+        steps, evals = steps_to_target(
+            v, mode, config.horizon, config.target_return, config.max_steps, s, config.eval_every
+        )
         measured[mode][v].append(steps)
-        rows.append({"mode": mode, "vocab_size": v, "seed": s, "steps_to_target": steps,
-                     "final_greedy_return": evals[-1][1]})
+        rows.append(
+            {"mode": mode, "vocab_size": v, "seed": s, "steps_to_target": steps, "final_greedy_return": evals[-1][1]}
+        )
     metrics: dict[str, object] = {}
     fits: dict[str, tuple[float, float]] = {}
     for mode in modes:
@@ -174,9 +179,16 @@ def run(config: Config) -> Result:
         ratios = [metrics[f"terminal_V{v}_steps"] / metrics[f"dense_V{v}_steps"] for v in common]
         metrics["terminal_over_dense_median"] = float(np.median(ratios))
     total = sum(r["steps_to_target"] or config.max_steps for r in rows)
-    metrics.update({"horizon": config.horizon, "target_return": config.target_return, "seeds": config.seeds,
-                    "max_steps": config.max_steps, "env_steps": int(total),
-                    "wall_s": round(time.perf_counter() - t0, 3)})
+    metrics.update(
+        {
+            "horizon": config.horizon,
+            "target_return": config.target_return,
+            "seeds": config.seeds,
+            "max_steps": config.max_steps,
+            "env_steps": int(total),
+            "wall_s": round(time.perf_counter() - t0, 3),
+        }
+    )
     result = Result(metrics=metrics, curves=rows, artifacts={"measured": measured, "fits": fits})
     result.figure = draw(result, config)
     return result
@@ -186,8 +198,13 @@ def draw(result: Result, config: Config):
     """Environment steps to the target return against the vocabulary size, per reward mode, with the fits."""
     from rl4llm.rl.plots import plot_action_space
 
-    return plot_action_space(result.artifacts["measured"], result.artifacts["fits"], horizon=config.horizon,
-                             target_return=config.target_return, max_steps=config.max_steps)
+    return plot_action_space(
+        result.artifacts["measured"],
+        result.artifacts["fits"],
+        horizon=config.horizon,
+        target_return=config.target_return,
+        max_steps=config.max_steps,
+    )
 
 
 def cache_state(result: Result) -> dict[str, Any]:

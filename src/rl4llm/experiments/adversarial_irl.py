@@ -26,8 +26,8 @@ import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
-from rl4llm.irl.adversarial import GAILConfig, train_gail
 from rl4llm.imitation.bc import behaviour_cloning
+from rl4llm.irl.adversarial import GAILConfig, train_gail
 from rl4llm.irl.demos import collect_demonstrations, train_expert
 from rl4llm.irl.plots import plot_adversarial
 from rl4llm.rl.ppo import PPOConfig, evaluate
@@ -48,8 +48,11 @@ class Config:
     subsample: int = param(20, low=1, help="keep every subsample-th state-action pair of the demonstrations")
     gail_steps: int = param(60_000, low=1, help="PPO steps of the GAIL generator")
     n_seeds: int = param(3, low=1, help="seeds of each arm (demonstrations, BC, GAIL)")
-    reward_form: str = param("gail", choices=("gail", "logit"),
-                             help="reward from the discriminator: -log(1 - D) (gail) or its logit (AIRL-style)")
+    reward_form: str = param(
+        "gail",
+        choices=("gail", "logit"),
+        help="reward from the discriminator: -log(1 - D) (gail) or its logit (AIRL-style)",
+    )
     absorbing: bool = param(False, help="treat the end of an episode as an absorbing state of the discriminator")
     control: bool = param(True, help="also run the control arm: the same PPO without discriminator training")
     eval_episodes: int = param(10, low=1, help="episodes of each evaluation")
@@ -58,8 +61,9 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
         if self.env_id not in gymnasium.registry:
-            raise ConfigError("env_id", f"env_id must be a registered gymnasium id with discrete actions, "
-                                        f"got {self.env_id!r}")
+            raise ConfigError(
+                "env_id", f"env_id must be a registered gymnasium id with discrete actions, got {self.env_id!r}"
+            )
 
 
 def run(config: Config) -> Result:
@@ -76,38 +80,50 @@ def run(config: Config) -> Result:
     n_pairs = 0
     for i in progress(range(config.n_seeds), desc="seeds"):
         s = config.seed + i
-        obs, actions, _ = collect_demonstrations(expert, env_id, config.demo_episodes, seed=100 * s,
-                                                 subsample=config.subsample)
+        obs, actions, _ = collect_demonstrations(
+            expert, env_id, config.demo_episodes, seed=100 * s, subsample=config.subsample
+        )
         n_pairs = len(actions)
         bc = behaviour_cloning(obs, actions, obs_space, act_space, weight_decay=1e-4, seed=s)
         finals["bc"].append(float(evaluate(bc, env_id, config.eval_episodes, seed=10_000).mean()))
         for arm in arms[1:]:
-            gail_config = GAILConfig(ppo=PPOConfig(total_steps=config.gail_steps, seed=s),
-                                     reward_form=config.reward_form, absorbing=config.absorbing,
-                                     disc_steps=0 if arm == "control" else GAILConfig.disc_steps,
-                                     eval_episodes=config.eval_episodes)
+            gail_config = GAILConfig(
+                ppo=PPOConfig(total_steps=config.gail_steps, seed=s),
+                reward_form=config.reward_form,
+                absorbing=config.absorbing,
+                disc_steps=0 if arm == "control" else GAILConfig.disc_steps,
+                eval_episodes=config.eval_episodes,
+            )
             res = train_gail(env_id, obs, actions, gail_config, desc=f"{arm} (seed {s})")
             finals[arm].append(float(res.eval_returns.mean()))
             for row in res.curves:
                 curves.append({"arm": arm, "seed": s, **row})
-    metrics: dict[str, float | int | str] = {"expert_return": expert_return, "n_pairs": n_pairs,
-                                             "n_seeds": config.n_seeds, "reward_form": config.reward_form}
+    metrics: dict[str, float | int | str] = {
+        "expert_return": expert_return,
+        "n_pairs": n_pairs,
+        "n_seeds": config.n_seeds,
+        "reward_form": config.reward_form,
+    }
     for arm, values in finals.items():
         metrics[f"{arm}_return"] = float(np.mean(values))
         metrics[f"{arm}_return_sd"] = float(np.std(values))
         metrics[f"{arm}_solved"] = float(np.mean(np.asarray(values) >= 0.95 * expert_return))
         for i, v in enumerate(values):
             metrics[f"{arm}_return_seed{config.seed + i}"] = v
-    result = Result(metrics=metrics, curves=curves,
-                    artifacts={"expert": expert, "finals": finals, "obs_space": obs_space, "act_space": act_space})
+    result = Result(
+        metrics=metrics,
+        curves=curves,
+        artifacts={"expert": expert, "finals": finals, "obs_space": obs_space, "act_space": act_space},
+    )
     result.figure = draw(result, config)
     return result
 
 
 def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contract's signature
     """GAIL's (and the control's) return during training, and every arm's final return against the expert's."""
-    return plot_adversarial(result.curves, result.artifacts["finals"], result.metrics["expert_return"],
-                            n_pairs=result.metrics["n_pairs"])
+    return plot_adversarial(
+        result.curves, result.artifacts["finals"], result.metrics["expert_return"], n_pairs=result.metrics["n_pairs"]
+    )
 
 
 def cache_state(result: Result) -> dict[str, Any]:
@@ -119,8 +135,14 @@ def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]: 
     return {"finals": json.loads(state["finals"])}
 
 
-def bc_sweep(expert, demo_episodes=(1, 2, 4, 8, 16), seeds=(0, 1, 2), subsample: int = 20,
-             env_id: str = "CartPole-v1", eval_episodes: int = 10) -> list[dict]:
+def bc_sweep(
+    expert,
+    demo_episodes=(1, 2, 4, 8, 16),
+    seeds=(0, 1, 2),
+    subsample: int = 20,
+    env_id: str = "CartPole-v1",
+    eval_episodes: int = 10,
+) -> list[dict]:
     """Behaviour cloning's return against the amount of demonstration (``demo_episodes`` episodes, every
     ``subsample``-th pair), one row per (episodes, seed). Cheap: no environment interaction but the evaluation."""
     probe = gymnasium.make(env_id)
@@ -131,6 +153,12 @@ def bc_sweep(expert, demo_episodes=(1, 2, 4, 8, 16), seeds=(0, 1, 2), subsample:
         for s in seeds:
             obs, actions, _ = collect_demonstrations(expert, env_id, int(n), seed=100 * s, subsample=subsample)
             bc = behaviour_cloning(obs, actions, obs_space, act_space, weight_decay=1e-4, seed=s)
-            rows.append({"demo_episodes": int(n), "n_pairs": len(actions), "seed": s,
-                         "bc_return": float(evaluate(bc, env_id, eval_episodes, seed=10_000).mean())})
+            rows.append(
+                {
+                    "demo_episodes": int(n),
+                    "n_pairs": len(actions),
+                    "seed": s,
+                    "bc_return": float(evaluate(bc, env_id, eval_episodes, seed=10_000).mean()),
+                }
+            )
     return rows

@@ -41,8 +41,9 @@ class Config:
         validate(self)
 
 
-def gradient_bandit(q_true: np.ndarray, steps: int, lr: float, use_baseline: bool,
-                    rng: np.random.Generator) -> np.ndarray:
+def gradient_bandit(
+    q_true: np.ndarray, steps: int, lr: float, use_baseline: bool, rng: np.random.Generator
+) -> np.ndarray:
     """Run one gradient-bandit agent; return a 0/1 array: was the optimal arm pulled at each step."""
     k = q_true.size
     best = int(np.argmax(q_true))

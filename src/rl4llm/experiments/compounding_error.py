@@ -38,10 +38,14 @@ SATURATED = 4.0  # eps * T from which BC's cost is counted as saturated
 class Config:
     """Defaults are what the book runs (a few seconds)."""
 
-    horizons: tuple[int, ...] = param((2, 4, 8, 16, 32, 64, 128, 256, 512), low=1,
-                                      help="horizons T, strictly increasing, at least two with eps * T <= 1")
-    eps: float = param(0.02, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False,
-                       help="the learner's per-step error rate")
+    horizons: tuple[int, ...] = param(
+        (2, 4, 8, 16, 32, 64, 128, 256, 512),
+        low=1,
+        help="horizons T, strictly increasing, at least two with eps * T <= 1",
+    )
+    eps: float = param(
+        0.02, low=0.0, high=0.5, low_inclusive=False, high_inclusive=False, help="the learner's per-step error rate"
+    )
     n_rollouts: int = param(4000, low=1, help="rollouts per horizon and learner")
     seed: int = param(0, low=0, help="random seed")
 
@@ -57,9 +61,12 @@ class Config:
         self.horizons = tuple(int(h) for h in self.horizons)
         quadratic = [h for h in self.horizons if self.eps * h <= 1]
         if len(quadratic) < 2:
-            raise ConfigError("horizons", f"horizons must include at least two values with eps * T <= 1 "
-                                          f"(T <= {1 / self.eps:g}) to fit the slope of the quadratic regime; "
-                                          f"got {self.horizons!r} with eps={self.eps:g}")
+            raise ConfigError(
+                "horizons",
+                f"horizons must include at least two values with eps * T <= 1 "
+                f"(T <= {1 / self.eps:g}) to fit the slope of the quadratic regime; "
+                f"got {self.horizons!r} with eps={self.eps:g}",
+            )
 
 
 def loglog_slope(x, y) -> float:
@@ -77,9 +84,16 @@ def run(config: Config) -> Result:
     for h in progress(config.horizons, desc="horizons"):
         bc = tightrope_costs(h, config.eps, "bc", n_rollouts=config.n_rollouts, seed=config.seed)
         dg = tightrope_costs(h, config.eps, "dagger", n_rollouts=config.n_rollouts, seed=config.seed)
-        row = {"horizon": h, "eps_T": config.eps * h, "bc_cost": bc, "dagger_cost": dg,
-               "bc_exact": bc_cost_exact(h, config.eps), "dagger_exact": dagger_cost_exact(h, config.eps),
-               "bound_T2eps": config.eps * h * h, "bound_Teps": config.eps * h}
+        row = {
+            "horizon": h,
+            "eps_T": config.eps * h,
+            "bc_cost": bc,
+            "dagger_cost": dg,
+            "bc_exact": bc_cost_exact(h, config.eps),
+            "dagger_exact": dagger_cost_exact(h, config.eps),
+            "bound_T2eps": config.eps * h * h,
+            "bound_Teps": config.eps * h,
+        }
         rows.append(row)
         for k in ("bc_cost", "dagger_cost"):
             metrics[f"{k}_T{h}"] = round(row[k], 5)
@@ -106,5 +120,6 @@ def run(config: Config) -> Result:
 def draw(result: Result, config: Config):
     """BC's and DAgger's cost against the horizon (log-log), simulated and exact, with the fitted slopes."""
     exact = exact_cost_curves(config.eps, max(int(r["horizon"]) for r in result.curves))
-    return plot_compounding_error(result.curves, config.eps, exact, result.metrics["bc_slope"],
-                                  result.metrics["dagger_slope"])
+    return plot_compounding_error(
+        result.curves, config.eps, exact, result.metrics["bc_slope"], result.metrics["dagger_slope"]
+    )

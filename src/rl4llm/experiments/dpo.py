@@ -58,8 +58,10 @@ class Config:
 @torch.no_grad()
 def implicit_reward_accuracy(policy, ref, chosen, rejected, beta: float) -> float:
     """Fraction of pairs where DPO's implicit reward :math:`\\beta\\log\\pi/\\pi_{ref}` ranks chosen above rejected."""
-    margin = beta * ((sequence_logprob(policy, chosen) - sequence_logprob(ref, chosen))
-                     - (sequence_logprob(policy, rejected) - sequence_logprob(ref, rejected)))
+    margin = beta * (
+        (sequence_logprob(policy, chosen) - sequence_logprob(ref, chosen))
+        - (sequence_logprob(policy, rejected) - sequence_logprob(ref, rejected))
+    )
     return float((margin > 0).float().mean())
 
 
@@ -79,9 +81,19 @@ def run(config: Config) -> Result:
             evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
-    log = train_dpo(policy, ref, chosen.to(device), rejected.to(device), beta=config.beta, steps=config.steps,
-                    batch_size=config.batch_size, lr=config.lr, seed=config.seed,
-                    log_every=min(10, config.eval_every), callback=callback)
+    log = train_dpo(
+        policy,
+        ref,
+        chosen.to(device),
+        rejected.to(device),
+        beta=config.beta,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        log_every=min(10, config.eval_every),
+        callback=callback,
+    )
     policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]
@@ -93,8 +105,7 @@ def run(config: Config) -> Result:
         "dpo_parse_rate": final["parse_rate"],
         "dpo_repeat_rate": final["repeat_rate"],
         "sft_gold_reward": evals[0]["gold"],
-        "heldout_implicit_accuracy": implicit_reward_accuracy(policy, stages.sft_model, held_c, held_r,
-                                                              config.beta),
+        "heldout_implicit_accuracy": implicit_reward_accuracy(policy, stages.sft_model, held_c, held_r, config.beta),
         "rm_accuracy": stages.stats["rm_accuracy"],
         "n_train_pairs": stages.n_train,
         "cpu_s": round(time.process_time() - c0, 2),
@@ -103,13 +114,18 @@ def run(config: Config) -> Result:
     by_step = {e["step"]: e for e in evals}
     curves = [{"step": 0, **{f"eval_{k}": v for k, v in evals[0].items() if k != "step"}}]
     for i, step in enumerate(log.step):
-        row = {"step": step, "loss": log.loss[i], "implicit_accuracy": log.reward_accuracy[i],
-               "implicit_margin": log.margin[i]}
+        row = {
+            "step": step,
+            "loss": log.loss[i],
+            "implicit_accuracy": log.reward_accuracy[i],
+            "implicit_margin": log.margin[i],
+        }
         if step in by_step:
             row.update({f"eval_{k}": v for k, v in by_step[step].items() if k != "step"})
         curves.append(row)
-    result = Result(metrics=metrics, curves=curves,
-                    artifacts={"policy": policy, "stages": stages, "log": log, "evals": evals})
+    result = Result(
+        metrics=metrics, curves=curves, artifacts={"policy": policy, "stages": stages, "log": log, "evals": evals}
+    )
     result.figure = draw(result, config)
     return result
 

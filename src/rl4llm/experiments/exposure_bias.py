@@ -51,12 +51,23 @@ class Config:
 
     n_labelled: int = param(256, low=4, help="texts labelled in all, for every learner (the label budget)")
     length: int = param(40, low=2, high=63, help="words per text (at most 63, the tiny GPT-2's context)")
-    demo_fraction: float = param(0.75, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
-                                 help="DAgger: share of the budget spent on demonstrations")
+    demo_fraction: float = param(
+        0.75,
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+        help="DAgger: share of the budget spent on demonstrations",
+    )
     dagger_iterations: int = param(2, low=1, help="DAgger rounds of rollouts after the fit on the demonstrations")
     beta_decay: float = param(0.5, low=0.0, high=1.0, help="beta_i = beta_decay ** (i - 1): 0.5, then 0.25")
-    slip: float = param(0.05, low=0.0, high=1.0, high_inclusive=False,
-                        help="probability that a learner's word is replaced by a random word")
+    slip: float = param(
+        0.05,
+        low=0.0,
+        high=1.0,
+        high_inclusive=False,
+        help="probability that a learner's word is replaced by a random word",
+    )
     steps: int = param(900, low=1, help="gradient steps of every learner (> dagger_iterations)")
     batch_size: int = param(16, low=1, help="texts per gradient step")
     lr: float = param(3e-3, low=0.0, high=1.0, low_inclusive=False, help="learning rate")
@@ -67,14 +78,20 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
         if self.steps < self.dagger_iterations + 1:
-            raise ConfigError("steps", f"steps must be an int in [dagger_iterations + 1 = "
-                                       f"{self.dagger_iterations + 1}, inf), got {self.steps}")
+            raise ConfigError(
+                "steps",
+                f"steps must be an int in [dagger_iterations + 1 = "
+                f"{self.dagger_iterations + 1}, inf), got {self.steps}",
+            )
         n_demo = int(round(self.demo_fraction * self.n_labelled))
         if n_demo < 1 or self.n_labelled - n_demo < self.dagger_iterations:
-            raise ConfigError("demo_fraction", f"demo_fraction={self.demo_fraction} leaves DAgger {n_demo} "
-                                               f"demonstrations and {self.n_labelled - n_demo} rollouts for "
-                                               f"{self.dagger_iterations} iterations; it needs at least one "
-                                               "demonstration and one rollout per iteration")
+            raise ConfigError(
+                "demo_fraction",
+                f"demo_fraction={self.demo_fraction} leaves DAgger {n_demo} "
+                f"demonstrations and {self.n_labelled - n_demo} rollouts for "
+                f"{self.dagger_iterations} iterations; it needs at least one "
+                "demonstration and one rollout per iteration",
+            )
 
 
 def dagger_budget(config: Config) -> tuple[int, int]:
@@ -101,8 +118,12 @@ def run(config: Config) -> Result:
         "sft": token_sft(demos, tokenizer, labels="demonstrated", **common),
         "sft_expert": token_sft(demos, tokenizer, labels="expert", **common),
     }
-    dagger_kwargs = dict(n_iterations=config.dagger_iterations, rollouts_per_iteration=per_iteration,
-                         beta_decay=config.beta_decay, **common)
+    dagger_kwargs = dict(
+        n_iterations=config.dagger_iterations,
+        rollouts_per_iteration=per_iteration,
+        beta_decay=config.beta_decay,
+        **common,
+    )
     models["dagger"], dlog = token_dagger(demos[:n_demo], tokenizer, slip=config.slip, **dagger_kwargs)
     curves = {k: _measure(m, tokenizer, config, config.slip) for k, m in models.items()}
     no_slip: dict[str, ValidityCurves] = {}
@@ -110,9 +131,12 @@ def run(config: Config) -> Result:
         dagger0, _ = token_dagger(demos[:n_demo], tokenizer, slip=0.0, **dagger_kwargs)
         no_slip = {k: _measure(dagger0 if k == "dagger" else m, tokenizer, config, 0.0) for k, m in models.items()}
 
-    metrics: dict[str, float | int] = {"slip": config.slip, "length": config.length,
-                                       "labels_per_learner": config.n_labelled * config.length,
-                                       "dagger_labels": int(dlog.n_labels[-1])}
+    metrics: dict[str, float | int] = {
+        "slip": config.slip,
+        "length": config.length,
+        "labels_per_learner": config.n_labelled * config.length,
+        "dagger_labels": int(dlog.n_labels[-1]),
+    }
     for key, c in curves.items():
         for name, value in c.summary().items():
             metrics[f"{key}_{name}"] = round(value, 5)
@@ -130,21 +154,30 @@ def run(config: Config) -> Result:
             row[f"{key}_intact_no_slip"] = round(float(c.intact[t]), 5)
             row[f"{key}_cost_no_slip"] = round(float(c.cumulative_cost[t]), 5)
         rows.append(row)
-    result = Result(metrics=metrics, curves=rows,
-                    artifacts={"curves": curves, "curves_no_slip": no_slip, "models": models, "tokenizer": tokenizer,
-                               "dagger_log": dlog, "demos": demos})
+    result = Result(
+        metrics=metrics,
+        curves=rows,
+        artifacts={
+            "curves": curves,
+            "curves_no_slip": no_slip,
+            "models": models,
+            "tokenizer": tokenizer,
+            "dagger_log": dlog,
+            "demos": demos,
+        },
+    )
     result.figure = draw(result, config)
     return result
 
 
 def draw(result: Result, config: Config):
     """Validity by position for every learner, with slips and without."""
-    return plot_exposure_bias(result.artifacts["curves"], result.artifacts["curves_no_slip"], config.slip,
-                              config.length)
+    return plot_exposure_bias(
+        result.artifacts["curves"], result.artifacts["curves_no_slip"], config.slip, config.length
+    )
 
 
-def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, ValidityCurves], slip: float,
-                       length: int):
+def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, ValidityCurves], slip: float, length: int):
     """Intact / inside rates and cumulative cost against the generation length (slipping learners), and the
     total cost of each learner with and without slips (bars)."""
     from matplotlib.patches import Patch
@@ -157,19 +190,30 @@ def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, Val
     ax = axes[0, 2]
     keys = list(curves)
     x = np.arange(len(keys))
-    settings = [(no_slip, 0.4, "ε = 0 (no slips)"), (curves, 1.0, f"ε = {slip:g}")] if no_slip else \
-        [(curves, 1.0, f"ε = {slip:g}")]
+    settings = (
+        [(no_slip, 0.4, "ε = 0 (no slips)"), (curves, 1.0, f"ε = {slip:g}")]
+        if no_slip
+        else [(curves, 1.0, f"ε = {slip:g}")]
+    )
     width = 0.8 / len(settings)
     for j, (cs, alpha, _) in enumerate(settings):
         totals = [float(cs[k].off_language.sum()) for k in keys]
         offset = (j - (len(settings) - 1) / 2) * width
-        bars = ax.bar(x + offset, totals, width, color=[COLORS[i % len(COLORS)] for i in range(len(keys))],
-                      alpha=alpha, edgecolor="black", linewidth=0.6)
+        bars = ax.bar(
+            x + offset,
+            totals,
+            width,
+            color=[COLORS[i % len(COLORS)] for i in range(len(keys))],
+            alpha=alpha,
+            edgecolor="black",
+            linewidth=0.6,
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7.5, padding=1)
     ax.set_xticks(x, [LEARNERS[k] for k in keys], fontsize=8.5)
     ax.margins(y=0.12)
-    handles = [Patch(facecolor=PALETTE["grey"], alpha=alpha, edgecolor="black", label=name)
-               for _, alpha, name in settings]
+    handles = [
+        Patch(facecolor=PALETTE["grey"], alpha=alpha, edgecolor="black", label=name) for _, alpha, name in settings
+    ]
     ax.legend(handles=handles, fontsize=8, loc="upper right")
     label(ax, "learner", f"off-language words among {length}", "Total cost, with and without slips")
     return fig
@@ -177,10 +221,13 @@ def plot_exposure_bias(curves: dict[str, ValidityCurves], no_slip: dict[str, Val
 
 def cache_state(result: Result) -> dict[str, Any]:
     """The validity curves the figure draws (the models are not kept)."""
-    return {k: {name: to_state(dataclasses.asdict(c)) for name, c in result.artifacts[k].items()}
-            for k in ("curves", "curves_no_slip")}
+    return {
+        k: {name: to_state(dataclasses.asdict(c)) for name, c in result.artifacts[k].items()}
+        for k in ("curves", "curves_no_slip")
+    }
 
 
 def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001
-    return {k: {name: ValidityCurves(**from_state(c)) for name, c in state[k].items()}
-            for k in ("curves", "curves_no_slip")}
+    return {
+        k: {name: ValidityCurves(**from_state(c)) for name, c in state[k].items()} for k in ("curves", "curves_no_slip")
+    }

@@ -48,8 +48,14 @@ def run(config: Config) -> Result:
     for m in METHODS:
         first, last = [], []
         for i in range(config.n_seeds):
-            out = train_method(m, config.seed + i, iterations=config.iterations, group_size=config.group_size,
-                               prompts_per_iter=config.prompts_per_iter, lr=config.lr)
+            out = train_method(
+                m,
+                config.seed + i,
+                iterations=config.iterations,
+                group_size=config.group_size,
+                prompts_per_iter=config.prompts_per_iter,
+                lr=config.lr,
+            )
             rows = out["rows"]
             curves += [{"method": m, "seed": config.seed + i, **r} for r in rows]
             first.append(np.nanmean([r["length_wrong"] for r in rows[:3]]))

@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from rl4llm.envs.gridworld import GridWorldEnv
 from rl4llm.config import param, validate
-from rl4llm.experiments import Result
-from rl4llm.irl.maxent import maxent_irl, state_visitation_frequencies
+from rl4llm.envs.gridworld import GridWorldEnv
 from rl4llm.envs.tabular import finite_horizon_value_iteration
+from rl4llm.experiments import Result
 from rl4llm.imitation.bc import tabular_bc
+from rl4llm.irl.maxent import maxent_irl, state_visitation_frequencies
 from rl4llm.irl.planning import expected_return, sample_trajectories, uniform_policy
 from rl4llm.irl.plots import plot_grid_maps
 from rl4llm.utils import progress
@@ -44,8 +44,11 @@ class Config:
     n_demos: int = param(5, low=1, help="expert demonstrations (trajectories)")
     horizon: int = param(20, low=1, help="steps of an episode")
     slip: float = param(0.1, low=0.0, high=1.0, help="probability that a move goes to a random neighbour")
-    features: str = param("terrain", choices=("terrain", "onehot"),
-                          help="reward features: three terrain types, or one indicator per state")
+    features: str = param(
+        "terrain",
+        choices=("terrain", "onehot"),
+        help="reward features: three terrain types, or one indicator per state",
+    )
     lr: float = param(0.05, low=0.0, low_inclusive=False, help="step size of the reward weights")
     n_iters: int = param(200, low=1, help="gradient steps of maximum-entropy IRL")
     l2: float = param(0.01, low=0.0, help="L2 penalty on the reward weights")
@@ -75,8 +78,7 @@ def fit(config: Config, log_curves: bool = True) -> tuple[GridWorldEnv, dict, li
         if log_curves:
             curves.append({"iteration": it, "soft_policy_return": float(visits @ r_true)})
 
-    res = maxent_irl(P, env.features, p0, states, lr=config.lr, n_iters=config.n_iters, l2=config.l2,
-                     callback=log)
+    res = maxent_irl(P, env.features, p0, states, lr=config.lr, n_iters=config.n_iters, l2=config.l2, callback=log)
     for row, h in zip(curves, res.history):
         row.update(grad_norm=h["grad_norm"], objective=h["objective"])
     _, pi_irl = finite_horizon_value_iteration(P, res.reward, H)
@@ -97,8 +99,15 @@ def fit(config: Config, log_curves: bool = True) -> tuple[GridWorldEnv, dict, li
     if config.features == "terrain":
         for name, w in zip(("floor", "swamp", "goal"), res.theta):
             metrics[f"theta_{name}"] = float(w)
-    arrays = {"learned_reward": res.reward, "true_reward": r_true, "visits_expert": visits_expert,
-              "visits_irl": visits_irl, "demo_states": states, "demo_actions": actions, "theta": res.theta}
+    arrays = {
+        "learned_reward": res.reward,
+        "true_reward": r_true,
+        "visits_expert": visits_expert,
+        "visits_irl": visits_irl,
+        "demo_states": states,
+        "demo_actions": actions,
+        "theta": res.theta,
+    }
     return env, metrics, curves, arrays
 
 
@@ -106,12 +115,15 @@ def draw(result: Result, config: Config):
     """The experiment's figure: true and learned reward maps, expert's and IRL policy's state visits."""
     env = GridWorldEnv(slip=config.slip, horizon=config.horizon, features=config.features)
     metrics, arrays = result.metrics, result.artifacts
-    return plot_grid_maps(env, [
-        ("true reward r(s)", arrays["true_reward"], "reward"),
-        (f"learned reward (corr {metrics['reward_correlation']:.2f})", arrays["learned_reward"], "reward"),
-        (f"expert's visits (return {metrics['expert_return']:.2f})", arrays["visits_expert"], "visits"),
-        (f"IRL policy's visits (return {metrics['irl_return']:.2f})", arrays["visits_irl"], "visits"),
-    ])
+    return plot_grid_maps(
+        env,
+        [
+            ("true reward r(s)", arrays["true_reward"], "reward"),
+            (f"learned reward (corr {metrics['reward_correlation']:.2f})", arrays["learned_reward"], "reward"),
+            (f"expert's visits (return {metrics['expert_return']:.2f})", arrays["visits_expert"], "visits"),
+            (f"IRL policy's visits (return {metrics['irl_return']:.2f})", arrays["visits_irl"], "visits"),
+        ],
+    )
 
 
 def run(config: Config) -> Result:
@@ -134,8 +146,9 @@ def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
 _ARRAYS = ("learned_reward", "true_reward", "visits_expert", "visits_irl", "demo_states", "demo_actions", "theta")
 
 
-def demo_sweep(n_demos: Sequence[int] = (1, 2, 5, 10, 20, 50, 100), seeds: Sequence[int] = range(10),
-               **overrides) -> list[dict]:
+def demo_sweep(
+    n_demos: Sequence[int] = (1, 2, 5, 10, 20, 50, 100), seeds: Sequence[int] = range(10), **overrides
+) -> list[dict]:
     """MaxEnt IRL and BC at several numbers of demonstrations and seeds; one row of metrics per run.
 
     ``overrides`` are further :class:`Config` fields (e.g. ``features="onehot"``). Each run takes a tenth of a

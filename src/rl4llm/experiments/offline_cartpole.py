@@ -68,9 +68,16 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
     eval_seed = 10_000 + seed  # start states the data never began from
     out: dict[str, Any] = {"dataset": dataset, "behaviour": {"return": float(dataset.episode_returns().mean())}}
     for method in ("fqi", "cql"):
-        cfg = OfflineQConfig(n_iterations=config.n_iterations, steps_per_iteration=config.steps_per_iteration,
-                             batch_size=config.batch_size, lr=config.lr, gamma=config.gamma, hidden=config.hidden,
-                             cql_alpha=config.cql_alpha if method == "cql" else 0.0, seed=seed)
+        cfg = OfflineQConfig(
+            n_iterations=config.n_iterations,
+            steps_per_iteration=config.steps_per_iteration,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            gamma=config.gamma,
+            hidden=config.hidden,
+            cql_alpha=config.cql_alpha if method == "cql" else 0.0,
+            seed=seed,
+        )
 
         def check(iteration: int, q_net, method: str = method) -> dict[str, float] | None:
             if iteration % config.eval_every and iteration != config.n_iterations:
@@ -78,15 +85,31 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
             n = config.eval_episodes if iteration == config.n_iterations else max(1, config.eval_episodes // 2)
             return monte_carlo_value_gap(env, q_net, n, config.gamma, seed=eval_seed)
 
-        result = train_offline_q(dataset, env.observation_space, env.action_space, cfg, callback=check,
-                                 desc=method.upper())
+        result = train_offline_q(
+            dataset, env.observation_space, env.action_space, cfg, callback=check, desc=method.upper()
+        )
         curves = [row for row in result.curves if "predicted" in row]
         final = curves[-1]
-        out[method] = {"q_net": result.q_net, "curves": curves, "return": final["return"],
-                       "predicted": final["predicted"], "true": final["true"],
-                       "overestimation": final["overestimation"]}
-    bc = behaviour_cloning(dataset.observations, dataset.actions, env.observation_space, env.action_space,
-                           steps=config.bc_steps, batch_size=256, lr=3e-3, hidden=config.hidden, seed=seed, desc="BC")
+        out[method] = {
+            "q_net": result.q_net,
+            "curves": curves,
+            "return": final["return"],
+            "predicted": final["predicted"],
+            "true": final["true"],
+            "overestimation": final["overestimation"],
+        }
+    bc = behaviour_cloning(
+        dataset.observations,
+        dataset.actions,
+        env.observation_space,
+        env.action_space,
+        steps=config.bc_steps,
+        batch_size=256,
+        lr=3e-3,
+        hidden=config.hidden,
+        seed=seed,
+        desc="BC",
+    )
     out["bc"] = {"agent": bc, "return": float(evaluate(bc, ENV_ID, config.eval_episodes, seed=eval_seed).mean())}
     env.close()
     return out
@@ -104,7 +127,7 @@ def run(config: Config) -> Result:
         for key in ("overestimation", "predicted", "true"):
             metrics[f"{m}_{key}"] = mean(m, key)
     metrics["n_transitions"] = float(np.mean([len(r["dataset"]) for r in runs]))
-    metrics["max_discounted_value"] = float((1 - config.gamma ** 500) / (1 - config.gamma))
+    metrics["max_discounted_value"] = float((1 - config.gamma**500) / (1 - config.gamma))
     curves = []
     for i, row in enumerate(runs[0]["fqi"]["curves"]):
         out = {"iteration": row["iteration"]}
@@ -121,16 +144,22 @@ def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contr
     """FQI's and CQL's value estimates per iteration, and every learner's CartPole return."""
     runs = result.artifacts["runs"]
     return plot_offline_comparison(
-        runs, {"max_value": result.metrics["max_discounted_value"]}, ylabel="discounted value from the start state",
-        returns_ylabel="episode return (max 500)", show_predicted=False,
-        title=f"CartPole policies learned offline ({len(runs)} dataset{'s' if len(runs) > 1 else ''})")
+        runs,
+        {"max_value": result.metrics["max_discounted_value"]},
+        ylabel="discounted value from the start state",
+        returns_ylabel="episode return (max 500)",
+        show_predicted=False,
+        title=f"CartPole policies learned offline ({len(runs)} dataset{'s' if len(runs) > 1 else ''})",
+    )
 
 
 def cache_state(result: Result) -> dict[str, Any]:
     """What the figure needs of each seed's run: per learner its curves and return (JSON)."""
     keep = ("curves", "return", "predicted")
-    runs = [{m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", "bc", "fqi", "cql") if m in r}
-            for r in result.artifacts["runs"]]
+    runs = [
+        {m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", "bc", "fqi", "cql") if m in r}
+        for r in result.artifacts["runs"]
+    ]
     return {"runs": json.dumps(runs)}
 
 

@@ -33,8 +33,15 @@ from rl4llm.offline.dataset import collect_dataset, table_policy
 from rl4llm.offline.evaluation import greedy_value_gap, q_errors, tabular_tracker
 from rl4llm.offline.fqi import OfflineQConfig, q_table, train_offline_q
 from rl4llm.offline.plots import plot_offline_comparison
-from rl4llm.offline.tabular import (TabularEnv, cliff_walk, epsilon_greedy_probs, greedy_policy, policy_return,
-                                    safe_route, value_iteration)
+from rl4llm.offline.tabular import (
+    TabularEnv,
+    cliff_walk,
+    epsilon_greedy_probs,
+    greedy_policy,
+    policy_return,
+    safe_route,
+    value_iteration,
+)
 from rl4llm.utils import progress, set_torch_threads
 
 NAME = "offline-rl"
@@ -47,8 +54,9 @@ LEARNERS = ("bc", "fqi", "cql")
 class Config:
     """Defaults are what the book runs (about 3 s of CPU per seed)."""
 
-    epsilon: float = param(0.1, low=0.0, high=1.0,
-                           help="behaviour noise: probability of a uniformly random action (dataset coverage)")
+    epsilon: float = param(
+        0.1, low=0.0, high=1.0, help="behaviour noise: probability of a uniformly random action (dataset coverage)"
+    )
     n_episodes: int = param(50, low=1, help="episodes in each logged dataset")
     horizon: int = param(50, low=1, help="time limit of an episode (truncation)")
     cql_alpha: float = param(1.0, low=0.0, help="weight of CQL's conservative penalty (0: CQL is plain FQI)")
@@ -67,8 +75,9 @@ class Config:
         validate(self)
         names = [x.strip() for x in str(self.learners).split(",") if x.strip()]
         if not names or any(x not in LEARNERS for x in names):
-            raise ConfigError("learners", f"learners must be a comma-separated subset of {', '.join(LEARNERS)}, "
-                                          f"got {self.learners!r}")
+            raise ConfigError(
+                "learners", f"learners must be a comma-separated subset of {', '.join(LEARNERS)}, got {self.learners!r}"
+            )
 
     @property
     def learner_list(self) -> list[str]:
@@ -89,20 +98,43 @@ def run_one(config: Config, seed: int) -> dict[str, Any]:
     out: dict[str, Any] = {"dataset": dataset, "counts": counts}
     for method in (m for m in ("fqi", "cql") if m in config.learner_list):
         alpha = config.cql_alpha if method == "cql" else 0.0
-        cfg = OfflineQConfig(n_iterations=config.n_iterations, steps_per_iteration=config.steps_per_iteration,
-                             batch_size=config.batch_size, lr=config.lr, gamma=config.gamma,
-                             hidden=config.hidden, cql_alpha=alpha, seed=seed)
-        result = train_offline_q(data, box, env.action_space, cfg, callback=tabular_tracker(mdp, features),
-                                 desc=method.upper())
+        cfg = OfflineQConfig(
+            n_iterations=config.n_iterations,
+            steps_per_iteration=config.steps_per_iteration,
+            batch_size=config.batch_size,
+            lr=config.lr,
+            gamma=config.gamma,
+            hidden=config.hidden,
+            cql_alpha=alpha,
+            seed=seed,
+        )
+        result = train_offline_q(
+            data, box, env.action_space, cfg, callback=tabular_tracker(mdp, features), desc=method.upper()
+        )
         q = q_table(result.q_net, features)
         gap = greedy_value_gap(mdp, q)
         errors = q_errors(q, q_star, counts, mdp.terminal)
-        out[method] = {"q": q, "curves": result.curves, "return": gap["true"], "predicted": gap["predicted"],
-                       "overestimation": gap["overestimation"],
-                       "unseen_q_error": float(errors["unseen"].mean()) if errors["unseen"].size else 0.0}
+        out[method] = {
+            "q": q,
+            "curves": result.curves,
+            "return": gap["true"],
+            "predicted": gap["predicted"],
+            "overestimation": gap["overestimation"],
+            "unseen_q_error": float(errors["unseen"].mean()) if errors["unseen"].size else 0.0,
+        }
     if "bc" in config.learner_list:
-        bc = behaviour_cloning(data.observations, data.actions, box, env.action_space, steps=config.bc_steps,
-                               batch_size=256, lr=3e-3, hidden=config.hidden, seed=seed, desc="BC")
+        bc = behaviour_cloning(
+            data.observations,
+            data.actions,
+            box,
+            env.action_space,
+            steps=config.bc_steps,
+            batch_size=256,
+            lr=3e-3,
+            hidden=config.hidden,
+            seed=seed,
+            desc="BC",
+        )
         bc_policy = policy_table(bc, features)
         out["bc"] = {"policy": bc_policy, "return": policy_return(mdp, bc_policy)}
     return out
@@ -128,13 +160,15 @@ def run(config: Config) -> Result:
     for method in q_learners:
         for key in ("overestimation", "predicted", "unseen_q_error"):
             metrics[f"{method}_{key}"] = mean(method, key)
-    metrics.update({
-        "coverage": float(np.mean([(r["counts"] > 0).sum() / non_terminal for r in runs])),
-        "n_transitions": float(np.mean([len(r["dataset"]) for r in runs])),
-        "epsilon": config.epsilon,
-        "cql_alpha": config.cql_alpha,
-        "n_seeds": config.n_seeds,
-    })
+    metrics.update(
+        {
+            "coverage": float(np.mean([(r["counts"] > 0).sum() / non_terminal for r in runs])),
+            "n_transitions": float(np.mean([len(r["dataset"]) for r in runs])),
+            "epsilon": config.epsilon,
+            "cql_alpha": config.cql_alpha,
+            "n_seeds": config.n_seeds,
+        }
+    )
     curves = []
     for i in range(config.n_iterations if q_learners else 0):
         row: dict[str, float] = {"iteration": i + 1}
@@ -164,5 +198,4 @@ def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]: 
 
 def _figure_runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     keep = ("curves", "return", "predicted")
-    return [{m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", *LEARNERS) if m in r}
-            for r in runs]
+    return [{m: {k: v for k, v in r[m].items() if k in keep} for m in ("behaviour", *LEARNERS) if m in r} for r in runs]

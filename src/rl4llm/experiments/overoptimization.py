@@ -45,8 +45,9 @@ class Config:
 
     # fewer pairs than the rlhf experiment's 2500: a more gameable proxy (the other stage fields: the stages')
     rm_train_pairs: int | None = stage_field("rm_train_pairs", default=1000)
-    kl_coefs: tuple[float, ...] = param((0.0,), low=0.0, help="KL coefficients, one PPO run each (the first is "
-                                                             "the main curve)")
+    kl_coefs: tuple[float, ...] = param(
+        (0.0,), low=0.0, help="KL coefficients, one PPO run each (the first is the main curve)"
+    )
     iterations: int = param(50, low=1, help="PPO iterations of each run")
     lr: float = param(1e-3, low=0.0, low_inclusive=False, help="PPO policy learning rate")
     eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
@@ -85,8 +86,13 @@ def run(config: Config) -> Result:
         policy = out.policy if policy is None else policy  # the first coefficient's policy: the hack to inspect
 
     # best-of-n: one pool of SFT samples scored by the proxy and the gold reward
-    pool = sample_many(stages.sft_model, config.bon_pool, stages.config.max_new_tokens, stages.ids,
-                       torch.Generator().manual_seed(config.seed + 7))
+    pool = sample_many(
+        stages.sft_model,
+        config.bon_pool,
+        stages.config.max_new_tokens,
+        stages.ids,
+        torch.Generator().manual_seed(config.seed + 7),
+    )
     proxy_pool = stages.proxy(pool).numpy()
     gold_pool = stages.gold_z(gold_of(stages.tokenizer, pool))
     ns = sorted({int(n) for n in np.unique(np.round(np.geomspace(1, config.bon_max_n, 11)))})
@@ -127,12 +133,31 @@ def run(config: Config) -> Result:
         "cpu_s": round(time.process_time() - c0, 2),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
-    curves = [{"method": f"ppo kl_coef={coef:g}", "iteration": r["iteration"], "kl": r["kl"],
-               "d": float(np.sqrt(max(r["kl"], 0.0))), "gold": r["gold"], "proxy": r["proxy"],
-               "parse_rate": r["parse_rate"], "repeat_rate": r["repeat_rate"]}
-              for coef, rows in rl.items() for r in rows]
-    curves += [{"method": "best-of-n", "n": r["n"], "kl": r["kl"], "d": float(np.sqrt(r["kl"])), "gold": r["gold"],
-                "proxy": r["proxy"]} for r in bon]
+    curves = [
+        {
+            "method": f"ppo kl_coef={coef:g}",
+            "iteration": r["iteration"],
+            "kl": r["kl"],
+            "d": float(np.sqrt(max(r["kl"], 0.0))),
+            "gold": r["gold"],
+            "proxy": r["proxy"],
+            "parse_rate": r["parse_rate"],
+            "repeat_rate": r["repeat_rate"],
+        }
+        for coef, rows in rl.items()
+        for r in rows
+    ]
+    curves += [
+        {
+            "method": "best-of-n",
+            "n": r["n"],
+            "kl": r["kl"],
+            "d": float(np.sqrt(r["kl"])),
+            "gold": r["gold"],
+            "proxy": r["proxy"],
+        }
+        for r in bon
+    ]
     result = Result(metrics=metrics, curves=curves, artifacts={"policy": policy, "stages": stages})
     result.figure = draw(result, config)
     return result

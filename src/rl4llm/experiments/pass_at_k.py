@@ -44,17 +44,21 @@ class Config:
 
 def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
     """pass@k of the GRPO policy, cached on disk (the sampling costs more than the rest of the page)."""
-    key = cache.cache_key({"what": "grpo-pass-at-k", **dataclasses.asdict(config)},
-                          ["rl4llm.experiments.pass_at_k"])
+    key = cache.cache_key({"what": "grpo-pass-at-k", **dataclasses.asdict(config)}, ["rl4llm.experiments.pass_at_k"])
     path = cache.cache_dir("rlvr", f"grpo-pass-at-k-{key}.pt")
     got = cache.load(path)
     if got is None:
-        out = train_method("grpo", config.seed, iterations=config.iterations,
-                           group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr)
+        out = train_method(
+            "grpo",
+            config.seed,
+            iterations=config.iterations,
+            group_size=config.group_size,
+            prompts_per_iter=config.prompts_per_iter,
+            lr=config.lr,
+        )
         policy, tok = sft_model()
         policy.load_state_dict(out["state_dict"])
-        got = evaluate_pass_at_k(policy, tok, n_problems=config.n_problems, n_samples=config.n_samples, ks=ks,
-                                 seed=1)
+        got = evaluate_pass_at_k(policy, tok, n_problems=config.n_problems, n_samples=config.n_samples, ks=ks, seed=1)
         got["correct"] = got["correct"].tolist()
         cache.save(path, got)
     got["correct"] = np.asarray(got["correct"])
@@ -72,13 +76,18 @@ def run(config: Config) -> Result:
     solved_sft = sum(c > 0 for c in sft["correct"])
     solved_grpo = int((grpo["correct"] > 0).sum())
     crossing = next((k for k in ks if sft_k[k] >= grpo_k[k]), None)
-    metrics = {"pass_at_k_sft": sft_k, "pass_at_k_grpo": grpo_k,
-               "pass_at_1_sft": sft_k[1], "pass_at_1_grpo": grpo_k[1],
-               f"pass_at_{config.n_samples}_sft": sft_k[config.n_samples],
-               f"pass_at_{config.n_samples}_grpo": grpo_k[config.n_samples],
-               "unsolved_sft": config.n_problems - solved_sft, "unsolved_grpo": config.n_problems - solved_grpo,
-               "crossing_k": crossing if crossing is not None else -1,
-               "wall_s": round(time.perf_counter() - t0, 2)}
+    metrics = {
+        "pass_at_k_sft": sft_k,
+        "pass_at_k_grpo": grpo_k,
+        "pass_at_1_sft": sft_k[1],
+        "pass_at_1_grpo": grpo_k[1],
+        f"pass_at_{config.n_samples}_sft": sft_k[config.n_samples],
+        f"pass_at_{config.n_samples}_grpo": grpo_k[config.n_samples],
+        "unsolved_sft": config.n_problems - solved_sft,
+        "unsolved_grpo": config.n_problems - solved_grpo,
+        "crossing_k": crossing if crossing is not None else -1,
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
     curves = [{"k": k, "pass_at_k_sft": sft_k[k], "pass_at_k_grpo": grpo_k[k]} for k in ks]
     result = Result(metrics=metrics, curves=curves)
     result.figure = draw(result, config)

@@ -49,22 +49,34 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
         if self.total_steps < self.n_envs * self.n_steps:
-            raise ConfigError("total_steps", f"total_steps must be >= n_envs * n_steps = "
-                                             f"{self.n_envs * self.n_steps}, got {self.total_steps}")
+            raise ConfigError(
+                "total_steps",
+                f"total_steps must be >= n_envs * n_steps = {self.n_envs * self.n_steps}, got {self.total_steps}",
+            )
 
     def ppo_config(self):
         from rl4llm.rl import PPOConfig
 
-        return PPOConfig(total_steps=self.total_steps, n_envs=self.n_envs, n_steps=self.n_steps,
-                         n_epochs=self.n_epochs, n_minibatches=1, lr=self.lr, gamma=self.gamma,
-                         gae_lambda=self.gae_lambda, clip_eps=self.clip_eps, ent_coef=self.ent_coef, seed=self.seed)
+        return PPOConfig(
+            total_steps=self.total_steps,
+            n_envs=self.n_envs,
+            n_steps=self.n_steps,
+            n_epochs=self.n_epochs,
+            n_minibatches=1,
+            lr=self.lr,
+            gamma=self.gamma,
+            gae_lambda=self.gae_lambda,
+            clip_eps=self.clip_eps,
+            ent_coef=self.ent_coef,
+            seed=self.seed,
+        )
 
 
 def steps_to(result, threshold: float = SOLVED, last: int = 20) -> int | None:
     """The environment step at which the mean of the last ``last`` training episodes first reached ``threshold``."""
     returns = np.asarray(result.episode_returns, dtype=float)
     for i in range(returns.size):
-        if returns[max(0, i + 1 - last): i + 1].mean() >= threshold and i + 1 >= min(last, returns.size):
+        if returns[max(0, i + 1 - last) : i + 1].mean() >= threshold and i + 1 >= min(last, returns.size):
             return int(result.episode_steps[i])
     return None
 
@@ -83,11 +95,18 @@ def run(config: Config) -> Result:
         "wall_s": round(result.wall_s, 3),
     }
     if config.eval_episodes:
-        metrics["eval_return"] = float(np.mean(evaluate(result.agent, "CartPole-v1", config.eval_episodes,
-                                                        seed=10_000 + config.seed)))
-    out = Result(metrics=metrics, curves=result.curves,
-                 artifacts={"episode_returns": result.episode_returns, "episode_steps": result.episode_steps,
-                            "agent": result.agent})
+        metrics["eval_return"] = float(
+            np.mean(evaluate(result.agent, "CartPole-v1", config.eval_episodes, seed=10_000 + config.seed))
+        )
+    out = Result(
+        metrics=metrics,
+        curves=result.curves,
+        artifacts={
+            "episode_returns": result.episode_returns,
+            "episode_steps": result.episode_steps,
+            "agent": result.agent,
+        },
+    )
     out.figure = draw(out, config)
     return out
 
@@ -97,15 +116,20 @@ def draw(result: Result, config: Config):
     from rl4llm.rl.plots import plot_ppo_run
 
     clip = "no clipping" if math.isinf(config.clip_eps) else f"clip ε = {config.clip_eps:g}"
-    run = SimpleNamespace(curves=result.curves, episode_returns=result.artifacts["episode_returns"],
-                          episode_steps=result.artifacts["episode_steps"])
+    run = SimpleNamespace(
+        curves=result.curves,
+        episode_returns=result.artifacts["episode_returns"],
+        episode_steps=result.artifacts["episode_steps"],
+    )
     return plot_ppo_run(run, title=f"PPO on CartPole-v1 ({clip}, seed {config.seed})")
 
 
 def cache_state(result: Result) -> dict[str, Any]:
     """The episode returns and their steps (the figure's data; the agent is not kept)."""
-    return {"episode_returns": torch.as_tensor(np.asarray(result.artifacts["episode_returns"], dtype=float)),
-            "episode_steps": torch.as_tensor(np.asarray(result.artifacts["episode_steps"], dtype=np.int64))}
+    return {
+        "episode_returns": torch.as_tensor(np.asarray(result.artifacts["episode_returns"], dtype=float)),
+        "episode_steps": torch.as_tensor(np.asarray(result.artifacts["episode_steps"], dtype=np.int64)),
+    }
 
 
 def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:  # noqa: ARG001

@@ -39,8 +39,14 @@ class Config:
     """Defaults are what the book runs."""
 
     n_queries: int = param(800, low=8, help="queries in the logs (each tried with all 12 prompts)")
-    test_frac: float = param(0.5, low=0.0, high=1.0, low_inclusive=False, high_inclusive=False,
-                             help="share of the queries held out for testing")
+    test_frac: float = param(
+        0.5,
+        low=0.0,
+        high=1.0,
+        low_inclusive=False,
+        high_inclusive=False,
+        help="share of the queries held out for testing",
+    )
     n_candidates: int = param(0, low=0, help="candidate prompts: the first K logged ones (0: every logged prompt)")
     n_train_queries: int = param(0, low=0, help="training queries used from the logs (0: the whole training split)")
     logs_path: str = param("", help="empty: the book's LM; else an .npz/.csv file of your own logs")
@@ -77,8 +83,13 @@ def run(config: Config) -> Result:
         for t, row in zip(types, table):
             metrics[f"best_prompt_on_{t}"] = str(logs.prompt_name[int(row.argmax())])
             metrics[f"best_prompt_accuracy_on_{t}"] = float(row.max())
-    rows = (k_sweep(logs, seed=config.seed, test_frac=config.test_frac, n_train_queries=sizes["n_train_queries"],
-                    **rm_kwargs) if config.sweep else [])
+    rows = (
+        k_sweep(
+            logs, seed=config.seed, test_frac=config.test_frac, n_train_queries=sizes["n_train_queries"], **rm_kwargs
+        )
+        if config.sweep
+        else []
+    )
     result = Result(metrics=metrics, curves=rows, artifacts={"logs": logs, "study": study})
     result.figure = draw(result, config)
     return result

@@ -52,11 +52,18 @@ class Config:
     n_epochs: int = param(2, low=1, help="passes over each iteration's batch")
     lr: float = param(5e-4, low=0.0, low_inclusive=False, help="Adam learning rate of the policy")
     kl_coef: float = param(0.1, low=0.0, help="KL coefficient beta (initial value if kl_target is set)")
-    kl_target: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True, kind="float",
-                                    help="KL target (nats per sequence) of the adaptive controller; None: fixed")
+    kl_target: float | None = param(
+        None,
+        low=0.0,
+        low_inclusive=False,
+        allow_none=True,
+        kind="float",
+        help="KL target (nats per sequence) of the adaptive controller; None: fixed",
+    )
     kl_horizon: float = param(500.0, low=0.0, low_inclusive=False, help="horizon of the adaptive KL controller")
-    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
-                            help="clip range of the ratio; inf: no clipping")
+    clip_eps: float = param(
+        0.2, low=0.0, low_inclusive=False, allow_inf=True, help="clip range of the ratio; inf: no clipping"
+    )
     gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
     eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
     seed: int = param(0, low=0, help="random seed (stages and PPO)")
@@ -71,10 +78,19 @@ class Config:
         self.ppo_config()  # PPO's cross-field rules
 
     def ppo_config(self) -> PPORLHFConfig:
-        return PPORLHFConfig(iterations=self.iterations, batch_size=self.batch_size,
-                             n_minibatches=self.n_minibatches, n_epochs=self.n_epochs, lr=self.lr,
-                             kl_coef=self.kl_coef, kl_target=self.kl_target, kl_horizon=self.kl_horizon,
-                             clip_eps=self.clip_eps, gae_lambda=self.gae_lambda, seed=self.seed)
+        return PPORLHFConfig(
+            iterations=self.iterations,
+            batch_size=self.batch_size,
+            n_minibatches=self.n_minibatches,
+            n_epochs=self.n_epochs,
+            lr=self.lr,
+            kl_coef=self.kl_coef,
+            kl_target=self.kl_target,
+            kl_horizon=self.kl_horizon,
+            clip_eps=self.clip_eps,
+            gae_lambda=self.gae_lambda,
+            seed=self.seed,
+        )
 
 
 def run(config: Config) -> Result:
@@ -111,18 +127,25 @@ def run(config: Config) -> Result:
         "cpu_s": round(time.process_time() - c0, 2),
         "wall_s": round(time.perf_counter() - t0, 2),
     }
-    result = Result(metrics=metrics, curves=ppo.curves(),
-                    artifacts={"policy": ppo.policy, "stages": stages, "history": ppo.history, "evals": ppo.evals})
+    result = Result(
+        metrics=metrics,
+        curves=ppo.curves(),
+        artifacts={"policy": ppo.policy, "stages": stages, "history": ppo.history, "evals": ppo.evals},
+    )
     result.figure = draw(result, config)
     return result
 
 
 def draw(result: Result, config: Config):
     """The run's figure: gold and proxy reward, and KL, against the PPO iteration."""
-    title = (f"PPO-RLHF, β = {config.kl_coef:g}" if config.kl_target is None
-             else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)")
-    return plot_rlhf_run(result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title,
-                        kl_target=config.kl_target)
+    title = (
+        f"PPO-RLHF, β = {config.kl_coef:g}"
+        if config.kl_target is None
+        else f"PPO-RLHF, adaptive β (target {config.kl_target:g} nats)"
+    )
+    return plot_rlhf_run(
+        result.curves, demo_gold=result.metrics["demo_gold_reward"], title=title, kl_target=config.kl_target
+    )
 
 
 def cache_state(result: Result) -> dict[str, Any]:

@@ -28,8 +28,11 @@ SUMMARY = "GRPO, Dr. GRPO, RLOO, PPO+critic, REINFORCE on a verifiable reasoning
 class Config:
     """Defaults are what the book runs."""
 
-    methods: tuple[str, ...] = param(("grpo", "dr-grpo", "rloo", "ppo", "reinforce"), kind="seq",
-                                     help="arms to train (grpo, dr-grpo, rloo, reinforce, ppo)")
+    methods: tuple[str, ...] = param(
+        ("grpo", "dr-grpo", "rloo", "ppo", "reinforce"),
+        kind="seq",
+        help="arms to train (grpo, dr-grpo, rloo, reinforce, ppo)",
+    )
     n_seeds: int = param(3, low=1, help="seeds per arm (seed, seed + 1, ...)")
     iterations: int = param(40, low=1, help="collect / update rounds per run")
     group_size: int = param(8, low=2, help="completions per prompt (G)")
@@ -45,13 +48,17 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
         if not self.methods or any(m not in ARMS for m in self.methods):
-            raise ConfigError("methods", f"methods must be a non-empty list of {', '.join(ARMS)}; "
-                                         f"got {self.methods!r}")
+            raise ConfigError("methods", f"methods must be a non-empty list of {', '.join(ARMS)}; got {self.methods!r}")
 
     def overrides(self) -> dict:
-        return {"iterations": self.iterations, "group_size": self.group_size,
-                "prompts_per_iter": self.prompts_per_iter, "lr": self.lr, "clip_eps": self.clip_eps,
-                "kl_coef": self.kl_coef}
+        return {
+            "iterations": self.iterations,
+            "group_size": self.group_size,
+            "prompts_per_iter": self.prompts_per_iter,
+            "lr": self.lr,
+            "clip_eps": self.clip_eps,
+            "kl_coef": self.kl_coef,
+        }
 
 
 def run(config: Config) -> Result:
@@ -63,8 +70,14 @@ def run(config: Config) -> Result:
     runs = [(m, config.seed + i) for m in config.methods for i in range(config.n_seeds)]
     results: dict[str, list[dict]] = {m: [] for m in config.methods}
     for m, s in progress(runs, desc="rlvr arms"):
-        out = train_method(m, s, eval_every=config.eval_every, final_problems=config.final_problems,
-                           final_samples=config.final_samples, **config.overrides())
+        out = train_method(
+            m,
+            s,
+            eval_every=config.eval_every,
+            final_problems=config.final_problems,
+            final_samples=config.final_samples,
+            **config.overrides(),
+        )
         results[m].append(out)
         for r in out["rows"]:
             curves.append({"method": m, "seed": s, **r})

@@ -55,8 +55,11 @@ class Config:
 
     n_demos: int = param(500, low=1, help="demonstrations sampled from the grammar")
     positivity: float = param(0.9, low=0.0, high=1.0, help="positivity of the demonstrator's grammar")
-    init: str = param("scratch", choices=("scratch", "pretrained"),
-                      help="the policy before SFT: a fresh tiny GPT-2 or the shipped checkpoint")
+    init: str = param(
+        "scratch",
+        choices=("scratch", "pretrained"),
+        help="the policy before SFT: a fresh tiny GPT-2 or the shipped checkpoint",
+    )
     sft_epochs: int = param(30, low=1, help="epochs of SFT on the demonstrations")
     sft_lr: float = param(3e-3, low=0.0, low_inclusive=False, help="SFT learning rate")
     n_policy_samples: int = param(1000, low=1, help="SFT samples that the reward model contrasts with the demos")
@@ -107,23 +110,35 @@ def run(config: Config) -> Result:
     # step 1: a reward from the demonstrations (discriminator: demonstrations vs the SFT policy's own samples)
     _, policy_samples = sample_responses(policy, tokenizer, config.n_policy_samples, config.horizon, gen)
     demo_responses = [tokenizer(d)["input_ids"][1:] for d in demos]
-    reward_model = fit_text_reward(demo_responses, policy_samples, len(tokenizer), tokenizer.bos_token_id,
-                                   tokenizer.eos_token_id, l2=config.reward_l2)
+    reward_model = fit_text_reward(
+        demo_responses,
+        policy_samples,
+        len(tokenizer),
+        tokenizer.bos_token_id,
+        tokenizer.eos_token_id,
+        l2=config.reward_l2,
+    )
 
     def learned_reward(responses: list[list[int]]) -> torch.Tensor:
         with torch.no_grad():
             return reward_model(responses)
 
     def evaluate(model, seed: int) -> tuple[list[str], list[list[int]]]:
-        _, responses = sample_responses(model, tokenizer, config.n_eval, config.horizon,
-                                        torch.Generator().manual_seed(seed))
+        _, responses = sample_responses(
+            model, tokenizer, config.n_eval, config.horizon, torch.Generator().manual_seed(seed)
+        )
         return _decode(tokenizer, responses), responses
 
     sft_texts, sft_responses = evaluate(policy, 10_000 + config.seed)
 
     # step 2: optimise it online, KL-regularised towards the SFT policy (the known dynamics: sample and append)
-    rl = RLConfig(iterations=config.rl_iterations, batch_size=config.rl_batch_size, lr=config.rl_lr,
-                  kl_coef=config.kl_coef, max_new_tokens=config.horizon)
+    rl = RLConfig(
+        iterations=config.rl_iterations,
+        batch_size=config.rl_batch_size,
+        lr=config.rl_lr,
+        kl_coef=config.kl_coef,
+        max_new_tokens=config.horizon,
+    )
 
     def log_fn(responses: list[list[int]]) -> dict[str, float]:
         texts = _decode(tokenizer, responses)
@@ -135,12 +150,28 @@ def run(config: Config) -> Result:
         # adversarial IRL: every `refit_every` rounds, re-fit the reward against the current policy's samples
         recent.extend(responses)
         if config.refit_every and (iteration + 1) % config.refit_every == 0:
-            fit_text_reward(demo_responses, recent, len(tokenizer), tokenizer.bos_token_id, tokenizer.eos_token_id,
-                            epochs=50, l2=config.reward_l2, model=reward_model)
+            fit_text_reward(
+                demo_responses,
+                recent,
+                len(tokenizer),
+                tokenizer.bos_token_id,
+                tokenizer.eos_token_id,
+                epochs=50,
+                l2=config.reward_l2,
+                model=reward_model,
+            )
             recent.clear()
 
-    curves = optimise_reward(policy, reference, tokenizer, learned_reward, rl, seed=config.seed, log_fn=log_fn,
-                             on_samples=refit if config.refit_every else None)
+    curves = optimise_reward(
+        policy,
+        reference,
+        tokenizer,
+        learned_reward,
+        rl,
+        seed=config.seed,
+        log_fn=log_fn,
+        on_samples=refit if config.refit_every else None,
+    )
     irl_texts, irl_responses = evaluate(policy, 10_000 + config.seed)
 
     H = config.horizon
@@ -150,8 +181,11 @@ def run(config: Config) -> Result:
     lengths = {name: [len(words_of(x)) for x in t] for name, t in texts.items()}
     gold = {name: float(gold_rewards(t).mean()) for name, t in texts.items()}
     metrics = {
-        "demo_gold": gold[DEMO], "sft_gold": gold[BC], "irl_gold": gold[IRL],
-        "sft_parse_rate": parse_rate(sft_texts), "irl_parse_rate": parse_rate(irl_texts),
+        "demo_gold": gold[DEMO],
+        "sft_gold": gold[BC],
+        "irl_gold": gold[IRL],
+        "sft_parse_rate": parse_rate(sft_texts),
+        "irl_parse_rate": parse_rate(irl_texts),
         "sft_learned_reward": float(learned_reward(sft_responses).mean()),
         "irl_learned_reward": float(learned_reward(irl_responses).mean()),
         "demo_learned_reward": float(learned_reward(demo_responses).mean()),
@@ -166,9 +200,19 @@ def run(config: Config) -> Result:
     for t in (4, 8, 12):
         metrics[f"sft_valid_at_{t}"] = float(validity[BC][t - 1])
         metrics[f"irl_valid_at_{t}"] = float(validity[IRL][t - 1])
-    result = Result(metrics=metrics, curves=curves,
-                    artifacts={"validity": validity, "hazard": hazard, "lengths": lengths, "gold": gold,
-                               "texts": texts, "reward_model": reward_model, "tokenizer": tokenizer})
+    result = Result(
+        metrics=metrics,
+        curves=curves,
+        artifacts={
+            "validity": validity,
+            "hazard": hazard,
+            "lengths": lengths,
+            "gold": gold,
+            "texts": texts,
+            "reward_model": reward_model,
+            "tokenizer": tokenizer,
+        },
+    )
     result.figure = draw(result, config)
     return result
 

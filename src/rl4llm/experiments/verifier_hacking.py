@@ -43,9 +43,16 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
     sft = sft_evaluation(500, 4)
-    out = train_method("grpo", config.seed, eval_every=config.eval_every, iterations=config.iterations,
-                       group_size=config.group_size, prompts_per_iter=config.prompts_per_iter, lr=config.lr,
-                       verifier=config.verifier)
+    out = train_method(
+        "grpo",
+        config.seed,
+        eval_every=config.eval_every,
+        iterations=config.iterations,
+        group_size=config.group_size,
+        prompts_per_iter=config.prompts_per_iter,
+        lr=config.lr,
+        verifier=config.verifier,
+    )
     rows = out["rows"]
     exact = [r["pass_at_1"] for r in rows if "pass_at_1" in r]
     metrics = {
@@ -57,8 +64,10 @@ def run(config: Config) -> Result:
         "pass_at_1_exact_final": out["pass_at_1"],
         "wall_s": round(time.perf_counter() - t0, 2),
     }
-    result = Result(metrics=metrics, curves=[{"iteration": 0, "pass_at_1": sft["pass_at_k"][1],
-                                               "reward": np.nan, "exact_reward": np.nan}] + rows)
+    result = Result(
+        metrics=metrics,
+        curves=[{"iteration": 0, "pass_at_1": sft["pass_at_k"][1], "reward": np.nan, "exact_reward": np.nan}] + rows,
+    )
     result.figure = draw(result, config)
     return result
 

@@ -71,16 +71,24 @@ class Config:
     def __post_init__(self) -> None:
         validate(self)
         if self.vocab_size < self.horizon:
-            raise ConfigError("vocab_size", f"vocab_size must be in [horizon={self.horizon}, 193] (the language has "
-                                            f"193 words), got {self.vocab_size}")
+            raise ConfigError(
+                "vocab_size",
+                f"vocab_size must be in [horizon={self.horizon}, 193] (the language has "
+                f"193 words), got {self.vocab_size}",
+            )
         if self.eval_every % PPO_BATCH or self.eval_every > self.total_steps:
-            raise ConfigError("eval_every", f"eval_every must be a multiple of PPO's batch ({PPO_BATCH} steps) in "
-                                            f"[{PPO_BATCH}, total_steps={self.total_steps}], got {self.eval_every}")
+            raise ConfigError(
+                "eval_every",
+                f"eval_every must be a multiple of PPO's batch ({PPO_BATCH} steps) in "
+                f"[{PPO_BATCH}, total_steps={self.total_steps}], got {self.eval_every}",
+            )
         names = self.method_list()
         bad = [m for m in names if m not in METHODS]
         if bad or not names or len(set(names)) != len(names):
-            raise ConfigError("methods", f"methods must be distinct names from {', '.join(METHODS)} "
-                                         f"(comma-separated), got {self.methods!r}")
+            raise ConfigError(
+                "methods",
+                f"methods must be distinct names from {', '.join(METHODS)} (comma-separated), got {self.methods!r}",
+            )
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -118,8 +126,9 @@ def review_task(vocab_size: int, horizon: int, text_seed: int = 0):
     eos = index[EOS]
 
     def make_env():
-        env = TokenMDPEnv(vocab_size=vocab_size, horizon=horizon, reward_mode="terminal", target=target,
-                          eos_token_id=eos)
+        env = TokenMDPEnv(
+            vocab_size=vocab_size, horizon=horizon, reward_mode="terminal", target=target, eos_token_id=eos
+        )
         env.id_to_text = lambda i: words[int(i)]
         return env
 
@@ -154,8 +163,16 @@ def train_method(method: str, make_env, config: Config, seed: int) -> tuple[list
 
     desc = f"{method} seed {seed}"
     if method == "dqn":
-        dqn = DQNConfig(total_steps=config.total_steps, lr=config.dqn_lr, gamma=1.0, learning_starts=1000,
-                        target_update=250, eps_fraction=0.5, buffer_size=20_000, seed=seed)
+        dqn = DQNConfig(
+            total_steps=config.total_steps,
+            lr=config.dqn_lr,
+            gamma=1.0,
+            learning_starts=1000,
+            target_update=250,
+            eps_fraction=0.5,
+            buffer_size=20_000,
+            seed=seed,
+        )
         res = train_dqn(make_env, dqn, callback=callback, log_every=config.eval_every, desc=desc)
     else:
         res = train_ppo(make_env, _ppo_config(method, config, seed), callback=callback, desc=desc)
@@ -230,9 +247,16 @@ def run(config: Config) -> Result:
         metrics[f"{method}_solved_frac"] = float(np.mean(np.array(final) >= config.solved))
         metrics[f"{method}_steps_to_solved"] = float(np.median(ok)) if len(ok) == len(runs) else None
         metrics[f"{method}_max_drop"] = float(np.mean([max_drop(r) for r in runs]))
-    metrics.update({"vocab_size": config.vocab_size, "horizon": config.horizon, "seeds": config.seeds,
-                    "env_steps": config.total_steps, "random_return": random_return,
-                    "wall_s": round(time.perf_counter() - t0, 3)})
+    metrics.update(
+        {
+            "vocab_size": config.vocab_size,
+            "horizon": config.horizon,
+            "seeds": config.seeds,
+            "env_steps": config.total_steps,
+            "random_return": random_return,
+            "wall_s": round(time.perf_counter() - t0, 3),
+        }
+    )
     rows = []
     for i, g in enumerate(grid):
         row: dict[str, float] = {"env_steps": int(g)}
@@ -241,9 +265,18 @@ def run(config: Config) -> Result:
             row[f"{method}_std"] = float(runs[:, i].std())
         rows.append(row)
     reference = " ".join(words[t] for t in target)
-    result = Result(metrics=metrics, curves=rows,
-                    artifacts={"grid": grid, "curves": curves, "finals": finals, "texts": texts,
-                               "reference": reference, "words": words})
+    result = Result(
+        metrics=metrics,
+        curves=rows,
+        artifacts={
+            "grid": grid,
+            "curves": curves,
+            "finals": finals,
+            "texts": texts,
+            "reference": reference,
+            "words": words,
+        },
+    )
     result.figure = draw(result, config)
     return result
 
@@ -253,9 +286,15 @@ def draw(result: Result, config: Config):
     from rl4llm.rl.plots import plot_why_ppo
 
     a = result.artifacts
-    return plot_why_ppo(a["grid"], a["curves"], a["finals"], labels=LABELS, short=SHORT,
-                        random_return=result.metrics["random_return"],
-                        title=f"{config.vocab_size}-word vocabulary, {config.horizon} words, terminal reward")
+    return plot_why_ppo(
+        a["grid"],
+        a["curves"],
+        a["finals"],
+        labels=LABELS,
+        short=SHORT,
+        random_return=result.metrics["random_return"],
+        title=f"{config.vocab_size}-word vocabulary, {config.horizon} words, terminal reward",
+    )
 
 
 def cache_state(result: Result) -> dict[str, Any]:

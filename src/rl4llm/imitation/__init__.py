@@ -27,11 +27,11 @@ from rl4llm.imitation.policy import LinearSoftmaxPolicy, bc_loss, fit_softmax_po
 from rl4llm.imitation.tightrope import (
     bc_cost_exact,
     dagger_cost_exact,
-    walker_table,
     simulate_tightrope,
     tightrope_costs,
     tightrope_expert,
     train_tightrope_learner,
+    walker_table,
 )
 from rl4llm.imitation.token_dagger import (
     TokenDataset,

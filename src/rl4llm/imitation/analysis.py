@@ -13,10 +13,10 @@ import numpy as np
 from rl4llm.imitation.tightrope import (
     bc_cost_exact,
     dagger_cost_exact,
-    walker_table,
     simulate_tightrope,
     tightrope_costs,
     train_tightrope_learner,
+    walker_table,
 )
 from rl4llm.utils import check_positive_int, check_range
 
@@ -68,8 +68,16 @@ def costs_at_horizon(horizon: int, eps: float, n_rollouts: int = 2000, seed: int
     t, bc, dg = exact_cost_curves(eps, t_max)
     bc_m = tightrope_costs(horizon, eps, "bc", n_rollouts=n_rollouts, seed=seed)
     dg_m = tightrope_costs(horizon, eps, "dagger", n_rollouts=n_rollouts, seed=seed)
-    return {"horizon": horizon, "eps": eps, "t_max": t_max, "t": t, "bc": bc, "dagger": dg,
-            "bc_measured": bc_m, "dagger_measured": dg_m}
+    return {
+        "horizon": horizon,
+        "eps": eps,
+        "t_max": t_max,
+        "t": t,
+        "bc": bc,
+        "dagger": dg,
+        "bc_measured": bc_m,
+        "dagger_measured": dg_m,
+    }
 
 
 def eps_sweep_curves(eps_values: Sequence[float] = (0.005, 0.02, 0.08), t_max: int = 1000) -> list[dict]:
@@ -82,6 +90,14 @@ def eps_sweep_curves(eps_values: Sequence[float] = (0.005, 0.02, 0.08), t_max: i
     for eps in eps_values:
         t, bc, dg = exact_cost_curves(eps, t_max)
         knee = round(1 / eps)
-        out.append({"eps": eps, "t": t, "bc": bc, "dagger": dg, "knee_t": 1 / eps,
-                    "knee_bc_per_step": bc_cost_exact(int(knee), eps) / knee})
+        out.append(
+            {
+                "eps": eps,
+                "t": t,
+                "bc": bc,
+                "dagger": dg,
+                "knee_t": 1 / eps,
+                "knee_bc_per_step": bc_cost_exact(int(knee), eps) / knee,
+            }
+        )
     return out

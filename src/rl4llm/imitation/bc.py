@@ -37,8 +37,9 @@ __all__ = ["Expert", "collect_expert_demonstrations", "behaviour_cloning", "clon
 Expert = Callable[[gymnasium.Env, Any], int]
 
 
-def collect_expert_demonstrations(env: gymnasium.Env, expert: Expert, n_episodes: int,
-                                  seed: int) -> tuple[np.ndarray, np.ndarray]:
+def collect_expert_demonstrations(
+    env: gymnasium.Env, expert: Expert, n_episodes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Roll out the expert for ``n_episodes``; return its observations ``[N, ...]`` and actions ``[N]``.
 
     Episode ``i`` is reset with seed ``seed + i``.
@@ -60,10 +61,21 @@ def collect_expert_demonstrations(env: gymnasium.Env, expert: Expert, n_episodes
     return np.stack(obs_list), np.asarray(act_list, dtype=np.int64)
 
 
-def behaviour_cloning(obs, actions, observation_space: gymnasium.Space, action_space: gymnasium.Space, *,
-                      hidden: int = 64, steps: int = 1000, batch_size: int | None = None, lr: float = 1e-3,
-                      weight_decay: float = 0.0, seed: int = 0, torch_threads: int = 1,
-                      desc: str = "behaviour cloning") -> ActorCritic:
+def behaviour_cloning(
+    obs,
+    actions,
+    observation_space: gymnasium.Space,
+    action_space: gymnasium.Space,
+    *,
+    hidden: int = 64,
+    steps: int = 1000,
+    batch_size: int | None = None,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    torch_threads: int = 1,
+    desc: str = "behaviour cloning",
+) -> ActorCritic:
     """Behaviour cloning: fit :math:`\\pi_\\theta(a \\mid s)` to demonstrated pairs by cross-entropy; return the agent.
 
     .. math::  \\min_\\theta\\; -\\frac1N \\sum_{i=1}^N \\log \\pi_\\theta(a_i \\mid s_i)
@@ -89,8 +101,10 @@ def behaviour_cloning(obs, actions, observation_space: gymnasium.Space, action_s
         obs_t = obs_t.float()
     act_t = torch.as_tensor(np.asarray(actions), dtype=torch.long)
     if obs_t.shape[0] == 0 or act_t.shape != (obs_t.shape[0],):
-        raise ValueError(f"obs [N, ...] and actions [N] must be non-empty and agree in N, got {tuple(obs_t.shape)} "
-                         f"and {tuple(act_t.shape)}")
+        raise ValueError(
+            f"obs [N, ...] and actions [N] must be non-empty and agree in N, got {tuple(obs_t.shape)} "
+            f"and {tuple(act_t.shape)}"
+        )
     if int(act_t.min()) < 0 or int(act_t.max()) >= int(action_space.n):
         raise ValueError(f"actions must be in [0, {int(action_space.n) - 1}] (action_space.n = {action_space.n})")
     hidden = check_positive_int("hidden", hidden)
@@ -118,9 +132,14 @@ def behaviour_cloning(obs, actions, observation_space: gymnasium.Space, action_s
     return agent
 
 
-def clone_expert(env: gymnasium.Env, expert: Expert, n_episodes: int, seed: int = 0,
-                 featurize: Callable[[np.ndarray], np.ndarray] | None = None,
-                 l2: float = 1e-3) -> LinearSoftmaxPolicy:
+def clone_expert(
+    env: gymnasium.Env,
+    expert: Expert,
+    n_episodes: int,
+    seed: int = 0,
+    featurize: Callable[[np.ndarray], np.ndarray] | None = None,
+    l2: float = 1e-3,
+) -> LinearSoftmaxPolicy:
     """Behaviour cloning of an expert with a linear learner: record ``n_episodes`` of the expert, then fit a
     :class:`~rl4llm.imitation.policy.LinearSoftmaxPolicy` to its observations and actions.
 
@@ -148,8 +167,9 @@ def tabular_bc(states, actions, n_states: int, n_actions: int, horizon: int, smo
     """
     states, actions = np.asarray(states), np.asarray(actions)
     if states.shape != actions.shape or states.size == 0:
-        raise ValueError(f"states and actions must be non-empty arrays of one shape, got {states.shape} and "
-                         f"{actions.shape}")
+        raise ValueError(
+            f"states and actions must be non-empty arrays of one shape, got {states.shape} and {actions.shape}"
+        )
     n_states = check_positive_int("n_states", n_states)
     n_actions = check_positive_int("n_actions", n_actions)
     horizon = check_positive_int("horizon", horizon)

@@ -43,8 +43,14 @@ def beta_schedule(iteration: int, decay: float) -> float:
     # END SOLUTION
 
 
-def dagger_rollout(env: gymnasium.Env, expert: Expert, learner: LinearSoftmaxPolicy | None, beta: float,
-                   rng: np.random.Generator, seed: int) -> tuple[list[np.ndarray], list[int], float]:
+def dagger_rollout(
+    env: gymnasium.Env,
+    expert: Expert,
+    learner: LinearSoftmaxPolicy | None,
+    beta: float,
+    rng: np.random.Generator,
+    seed: int,
+) -> tuple[list[np.ndarray], list[int], float]:
     """Run one episode of the mixture policy; return visited observations, the expert's labels, and the cost.
 
     At each step the expert's label :math:`\\pi^*(s_t)` is recorded whoever acts; the action taken is the
@@ -68,10 +74,17 @@ def dagger_rollout(env: gymnasium.Env, expert: Expert, learner: LinearSoftmaxPol
     return observations, labels, -ret
 
 
-def dagger(env: gymnasium.Env, expert: Expert, n_iterations: int = 5, episodes_per_iteration: int = 10,
-           beta_decay: float = 0.0, n_expert_episodes: int = 10, seed: int = 0,
-           featurize: Callable[[np.ndarray], np.ndarray] | None = None, l2: float = 1e-3,
-           ) -> tuple[LinearSoftmaxPolicy, list[dict[str, float]]]:
+def dagger(
+    env: gymnasium.Env,
+    expert: Expert,
+    n_iterations: int = 5,
+    episodes_per_iteration: int = 10,
+    beta_decay: float = 0.0,
+    n_expert_episodes: int = 10,
+    seed: int = 0,
+    featurize: Callable[[np.ndarray], np.ndarray] | None = None,
+    l2: float = 1e-3,
+) -> tuple[LinearSoftmaxPolicy, list[dict[str, float]]]:
     """DAgger with a linear softmax learner; returns the final policy and one log row per iteration.
 
     Args:
@@ -98,8 +111,9 @@ def dagger(env: gymnasium.Env, expert: Expert, n_iterations: int = 5, episodes_p
     # BEGIN SOLUTION
     obs, acts = collect_expert_demonstrations(env, expert, n_expert_episodes, seed)
     data_obs, data_act = list(obs), list(acts)
-    learner = fit_softmax_policy(np.stack([featurize(o) for o in data_obs]), np.asarray(data_act), n_actions,
-                                 featurize, l2=l2)
+    learner = fit_softmax_policy(
+        np.stack([featurize(o) for o in data_obs]), np.asarray(data_act), n_actions, featurize, l2=l2
+    )
     log = []
     episode_seed = seed + n_expert_episodes
     for i in range(2, n_iterations + 2):
@@ -111,9 +125,11 @@ def dagger(env: gymnasium.Env, expert: Expert, n_iterations: int = 5, episodes_p
             data_obs.extend(o)
             data_act.extend(lab)
             costs.append(cost)
-        learner = fit_softmax_policy(np.stack([featurize(o) for o in data_obs]), np.asarray(data_act), n_actions,
-                                     featurize, l2=l2)
-        log.append({"iteration": i - 1, "beta": beta, "rollout_cost": float(np.mean(costs)),
-                    "dataset_size": len(data_act)})
+        learner = fit_softmax_policy(
+            np.stack([featurize(o) for o in data_obs]), np.asarray(data_act), n_actions, featurize, l2=l2
+        )
+        log.append(
+            {"iteration": i - 1, "beta": beta, "rollout_cost": float(np.mean(costs)), "dataset_size": len(data_act)}
+        )
     # END SOLUTION
     return learner, log

@@ -31,13 +31,13 @@ nothing after its end.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from rl4llm.lm.language import EOS, expert_next_distribution, valid_next, words_of
-from rl4llm.utils import check_positive_int, check_range
+from rl4llm.utils import check_positive_int
 
 __all__ = ["current_review", "stream_expert", "ValidityCurves", "validity_by_position", "mark_off_language"]
 
@@ -48,7 +48,7 @@ def current_review(words: str | Sequence[str]) -> list[str]:
     k = len(words) - 1
     while k >= 0 and words[k] != EOS:
         k -= 1
-    return words[k + 1:]
+    return words[k + 1 :]
 
 
 def stream_expert(words: str | Sequence[str], positivity: float = 0.5) -> dict[str, float]:
@@ -99,10 +99,15 @@ class ValidityCurves:
     def summary(self) -> dict[str, float]:
         """Final figures: inside and intact rates after the last position, mean intact rate, total cost,
         mistakes (falls) per text, off-language words per mistake and the share of mistakes ended at once."""
-        return {"inside_final": float(self.inside[-1]), "intact_final": float(self.intact[-1]),
-                "intact_mean": float(self.intact.mean()), "total_cost": float(self.off_language.sum()),
-                "falls": float(self.falls.sum()), "cost_per_fall": self.cost_per_fall(),
-                "ended_at_once": self.ended_at_once()}
+        return {
+            "inside_final": float(self.inside[-1]),
+            "intact_final": float(self.intact[-1]),
+            "intact_mean": float(self.intact.mean()),
+            "total_cost": float(self.off_language.sum()),
+            "falls": float(self.falls.sum()),
+            "cost_per_fall": self.cost_per_fall(),
+            "ended_at_once": self.ended_at_once(),
+        }
 
 
 def validity_by_position(texts: Sequence[str | Sequence[str]], horizon: int) -> ValidityCurves:
@@ -146,10 +151,16 @@ def validity_by_position(texts: Sequence[str | Sequence[str]], horizon: int) -> 
             fall_costs.append(run)
         if len(words) < horizon:  # the text ended: hold the final state, no further cost
             last = len(words) - 1
-            inside[i, last + 1:] = inside[i, last] if last >= 0 else 1.0
-            intact[i, last + 1:] = intact[i, last] if last >= 0 else 1.0
-    return ValidityCurves(inside=inside.mean(0), intact=intact.mean(0), off_language=off.mean(0),
-                          falls=falls.mean(0), n=n, fall_costs=np.asarray(fall_costs, dtype=np.int64))
+            inside[i, last + 1 :] = inside[i, last] if last >= 0 else 1.0
+            intact[i, last + 1 :] = intact[i, last] if last >= 0 else 1.0
+    return ValidityCurves(
+        inside=inside.mean(0),
+        intact=intact.mean(0),
+        off_language=off.mean(0),
+        falls=falls.mean(0),
+        n=n,
+        fall_costs=np.asarray(fall_costs, dtype=np.int64),
+    )
 
 
 def mark_off_language(text: str | Sequence[str], marker: str = "[]") -> str:
@@ -166,5 +177,3 @@ def mark_off_language(text: str | Sequence[str], marker: str = "[]") -> str:
         out.append(f"{marker[0]}{w}{marker[1]}" if bad else w)
         review = [] if w == EOS else review + [w]
     return " ".join(out)
-
-

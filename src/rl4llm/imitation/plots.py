@@ -39,8 +39,12 @@ def plot_per_step_cost(costs: dict):
         ax.plot(t, costs["exact"][name], color=COLORS[i], lw=1.2, label=f"{name}, exact")
     ax.axhline(eps, color=PALETTE["grey"], ls="--", lw=1, label=r"$\epsilon$: the learner's error on the rope")
     ax.set_ylim(0, 1.02)
-    label(ax, "step t of the episode", "P(the walker pays at step t)",
-          rf"Cost per step, $\epsilon$ = {eps:g} ({n_rollouts:,} episodes)")
+    label(
+        ax,
+        "step t of the episode",
+        "P(the walker pays at step t)",
+        rf"Cost per step, $\epsilon$ = {eps:g} ({n_rollouts:,} episodes)",
+    )
     ax.legend(fontsize=8, loc="center right")
     return fig
 
@@ -51,12 +55,22 @@ def _reference_lines(ax, eps: float, t: np.ndarray) -> None:
     ax.plot(t, t.astype(float), ls=":", lw=1.2, color=PALETTE["grey"], label="cost 1 per step (the most)")
     if eps > 0:
         ax.axvline(1 / eps, color=PALETTE["black"], lw=0.8, alpha=0.5)
-        ax.annotate(r"$\epsilon T = 1$", (1 / eps, ax.get_ylim()[0] if ax.get_ylim()[0] > 0 else 1e-2),
-                    xytext=(3, 4), textcoords="offset points", fontsize=8)
+        ax.annotate(
+            r"$\epsilon T = 1$",
+            (1 / eps, ax.get_ylim()[0] if ax.get_ylim()[0] > 0 else 1e-2),
+            xytext=(3, 4),
+            textcoords="offset points",
+            fontsize=8,
+        )
 
 
-def plot_compounding_error(rows: Sequence[dict], eps: float, exact: tuple[np.ndarray, np.ndarray, np.ndarray],
-                           bc_slope: float | None = None, dagger_slope: float | None = None):
+def plot_compounding_error(
+    rows: Sequence[dict],
+    eps: float,
+    exact: tuple[np.ndarray, np.ndarray, np.ndarray],
+    bc_slope: float | None = None,
+    dagger_slope: float | None = None,
+):
     """Log-log: measured mean total cost (markers) of BC and DAgger per horizon, the exact expectations (thin
     lines), the two bounds (dashed) and the most any walker can pay (dotted); ``rows`` as in the
     ``compounding-error`` experiment's curves (``horizon``, ``bc_cost``, ``dagger_cost``), ``exact`` the curves
@@ -75,8 +89,12 @@ def plot_compounding_error(rows: Sequence[dict], eps: float, exact: tuple[np.nda
     lo = min(min(r["dagger_cost"] for r in rows if r["dagger_cost"] > 0), eps) / 2
     ax.set_ylim(lo, horizons.max() ** 2 * eps * 2)
     _reference_lines(ax, eps, t)
-    label(ax, "horizon T (log scale)", "mean total cost J (log scale)",
-          rf"Compounding error on the tightrope, $\epsilon$ = {eps:g}")
+    label(
+        ax,
+        "horizon T (log scale)",
+        "mean total cost J (log scale)",
+        rf"Compounding error on the tightrope, $\epsilon$ = {eps:g}",
+    )
     ax.legend(fontsize=8, loc="upper left")
     return fig
 
@@ -97,8 +115,12 @@ def plot_cost_at(costs: dict):
     ax.set_yscale("log")
     ax.set_ylim(min(dg[0], eps) / 2, t_max * 2)
     _reference_lines(ax, eps, t)
-    label(ax, "horizon T (log scale)", "mean total cost J (log scale)",
-          rf"$\epsilon$ = {eps:g}: BC pays {bc_m / max(dg_m, 1e-12):.1f}× DAgger's cost at T = {horizon}")
+    label(
+        ax,
+        "horizon T (log scale)",
+        "mean total cost J (log scale)",
+        rf"$\epsilon$ = {eps:g}: BC pays {bc_m / max(dg_m, 1e-12):.1f}× DAgger's cost at T = {horizon}",
+    )
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
@@ -115,14 +137,14 @@ def plot_eps_sweep(curves: Sequence[dict]):
         ax.plot([c["knee_t"]], [c["knee_bc_per_step"]], "o", color=color, ms=5)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    label(ax, "horizon T (log scale)", "cost per step J / T (log scale)",
-          r"Cost per step; dots mark $\epsilon T = 1$")
+    label(ax, "horizon T (log scale)", "cost per step J / T (log scale)", r"Cost per step; dots mark $\epsilon T = 1$")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return fig
 
 
-def plot_validity_curves(curves: Mapping[str, ValidityCurves], *, slip: float | None = None,
-                         title: str | None = None, axes=None):
+def plot_validity_curves(
+    curves: Mapping[str, ValidityCurves], *, slip: float | None = None, title: str | None = None, axes=None
+):
     """Two panels against the generation length: the intact rate (solid) and the inside rate (dotted), and the
     cumulative off-language cost; one colour per learner (``curves`` maps a legend label to its curves).
 
@@ -154,8 +176,10 @@ def plot_validity_curves(curves: Mapping[str, ValidityCurves], *, slip: float | 
     label(ax1, "generated words t", "samples inside the language (%)", "Staying inside the language")
     label(ax2, "generated words t", "off-language words among the first t", "Cumulative cost")
     handles, names = ax1.get_legend_handles_labels()
-    handles += [Line2D([], [], color=COLORS[7], label="solid: current review intact"),
-                Line2D([], [], color=COLORS[7], ls=":", label="dotted: whole text inside")]
+    handles += [
+        Line2D([], [], color=COLORS[7], label="solid: current review intact"),
+        Line2D([], [], color=COLORS[7], ls=":", label="dotted: whole text inside"),
+    ]
     ax1.legend(handles=handles, fontsize=8, loc="lower left")
     ax2.legend(fontsize=8, loc="upper left")
     if title:

@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from gymnasium import spaces
 
 from rl4llm.utils import check_positive_int, check_range
@@ -77,9 +76,14 @@ class LinearSoftmaxPolicy:
         return int(np.argmax(z))
 
 
-def fit_softmax_policy(features: np.ndarray, actions: np.ndarray, n_actions: int,
-                       featurize: Callable[[np.ndarray], np.ndarray], l2: float = 1e-3,
-                       max_iter: int = 200) -> LinearSoftmaxPolicy:
+def fit_softmax_policy(
+    features: np.ndarray,
+    actions: np.ndarray,
+    n_actions: int,
+    featurize: Callable[[np.ndarray], np.ndarray],
+    l2: float = 1e-3,
+    max_iter: int = 200,
+) -> LinearSoftmaxPolicy:
     """Fit a :class:`LinearSoftmaxPolicy` to labelled states by minimising ``bc_loss + l2 * |W|^2 / 2``.
 
     Args:
@@ -104,8 +108,9 @@ def fit_softmax_policy(features: np.ndarray, actions: np.ndarray, n_actions: int
         raise ValueError(f"actions must be in [0, {n_actions}), got range [{int(y.min())}, {int(y.max())}]")
     w = torch.zeros(n_actions, x.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(n_actions, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [w, b], lr=1.0, max_iter=max_iter, tolerance_grad=1e-9, tolerance_change=1e-12, line_search_fn="strong_wolfe"
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()

@@ -42,8 +42,15 @@ from rl4llm.imitation.dagger import dagger
 from rl4llm.imitation.policy import LinearSoftmaxPolicy
 from rl4llm.utils import check_choice, check_positive_int, check_range
 
-__all__ = ["bc_cost_exact", "dagger_cost_exact", "tightrope_expert", "walker_table", "simulate_tightrope",
-           "train_tightrope_learner", "tightrope_costs"]
+__all__ = [
+    "bc_cost_exact",
+    "dagger_cost_exact",
+    "tightrope_expert",
+    "walker_table",
+    "simulate_tightrope",
+    "train_tightrope_learner",
+    "tightrope_costs",
+]
 
 
 def bc_cost_exact(horizon: int, eps: float) -> float:
@@ -86,8 +93,9 @@ def walker_table(policy: LinearSoftmaxPolicy) -> np.ndarray:
     return table
 
 
-def simulate_tightrope(table: np.ndarray, horizon: int, eps: float, n_rollouts: int,
-                       rng: np.random.Generator, per_step: bool = False) -> np.ndarray:
+def simulate_tightrope(
+    table: np.ndarray, horizon: int, eps: float, n_rollouts: int, rng: np.random.Generator, per_step: bool = False
+) -> np.ndarray:
     """Total cost of ``n_rollouts`` episodes of a deterministic policy given by ``table[fallen, cue]``.
 
     The same dynamics as :class:`~rl4llm.envs.tightrope.TightropeEnv`, vectorised over episodes (many thousands
@@ -113,8 +121,7 @@ def simulate_tightrope(table: np.ndarray, horizon: int, eps: float, n_rollouts: 
     return costs if per_step else costs.sum(axis=1)
 
 
-def train_tightrope_learner(horizon: int, eps: float, method: str, seed: int, l2: float = 1e-4
-                            ) -> LinearSoftmaxPolicy:
+def train_tightrope_learner(horizon: int, eps: float, method: str, seed: int, l2: float = 1e-4) -> LinearSoftmaxPolicy:
     """Learn a tightrope walker by ``"bc"`` (expert demonstrations only) or ``"dagger"`` (4 iterations, beta = 0
     after the first, as Ross et al. recommend).
 
@@ -131,8 +138,16 @@ def train_tightrope_learner(horizon: int, eps: float, method: str, seed: int, l2
     n_demo = max(5, math.ceil(1000 / horizon))
     if method == "bc":
         return clone_expert(env, tightrope_expert, n_demo, seed=seed, l2=l2)
-    policy, _ = dagger(env, tightrope_expert, n_iterations=4, episodes_per_iteration=max(5, math.ceil(1500 / horizon)),
-                       beta_decay=0.0, n_expert_episodes=n_demo, seed=seed, l2=l2)
+    policy, _ = dagger(
+        env,
+        tightrope_expert,
+        n_iterations=4,
+        episodes_per_iteration=max(5, math.ceil(1500 / horizon)),
+        beta_decay=0.0,
+        n_expert_episodes=n_demo,
+        seed=seed,
+        l2=l2,
+    )
     return policy
 
 

@@ -53,8 +53,7 @@ __all__ = [
 ]
 
 
-def sample_streams(n: int, length: int, rng: np.random.Generator | int, positivity: float = 0.5
-                   ) -> list[list[str]]:
+def sample_streams(n: int, length: int, rng: np.random.Generator | int, positivity: float = 0.5) -> list[list[str]]:
     """``n`` expert demonstrations of ``length`` words: grammar reviews one after another, cut at ``length``."""
     n = check_positive_int("n", n)
     length = check_positive_int("length", length)
@@ -128,8 +127,9 @@ class TokenDataset:
         return int(self.mask.sum())
 
     @classmethod
-    def from_words(cls, texts: Sequence[Sequence[str]], tokenizer, labels: str = "expert",
-                   positivity: float = 0.5) -> TokenDataset:
+    def from_words(
+        cls, texts: Sequence[Sequence[str]], tokenizer, labels: str = "expert", positivity: float = 0.5
+    ) -> TokenDataset:
         """Label every prefix of every text.
 
         ``labels="expert"``: the expert's next-word distribution
@@ -153,8 +153,8 @@ class TokenDataset:
             if unknown:
                 raise ValueError(f"texts[{i}] has words outside the tokenizer's vocabulary: {unknown[:5]}")
             seq = [int(tokenizer.bos_token_id)] + [ids[w] for w in words[:-1]]
-            input_ids[i, :len(seq)] = torch.as_tensor(seq)
-            mask[i, :len(words)] = 1.0
+            input_ids[i, : len(seq)] = torch.as_tensor(seq)
+            mask[i, : len(words)] = 1.0
             review: list[str] = []
             for t, w in enumerate(words):
                 if labels == "demonstrated":
@@ -173,17 +173,20 @@ class TokenDataset:
             extra = width - d.input_ids.shape[1]
             if extra == 0:
                 return d.input_ids, d.targets, d.mask
-            return (torch.nn.functional.pad(d.input_ids, (0, extra), value=d.pad_token_id),
-                    torch.nn.functional.pad(d.targets, (0, 0, 0, extra)),
-                    torch.nn.functional.pad(d.mask, (0, extra)))
+            return (
+                torch.nn.functional.pad(d.input_ids, (0, extra), value=d.pad_token_id),
+                torch.nn.functional.pad(d.targets, (0, 0, 0, extra)),
+                torch.nn.functional.pad(d.mask, (0, extra)),
+            )
 
         a, b = pad(self), pad(other)
         ids, targets, mask = (torch.cat([x, y]) for x, y in zip(a, b))
         return TokenDataset(ids, targets, mask, pad_token_id=self.pad_token_id)
 
 
-def fit_token_policy(model, data: TokenDataset, steps: int, batch_size: int = 16, lr: float = 3e-3,
-                     seed: int = 0, desc: str = "fit") -> list[float]:
+def fit_token_policy(
+    model, data: TokenDataset, steps: int, batch_size: int = 16, lr: float = 3e-3, seed: int = 0, desc: str = "fit"
+) -> list[float]:
     """Train ``model`` in place on ``data`` with :func:`soft_cross_entropy` (AdamW, gradient norm clipped at 1).
 
     Mini-batches go through the dataset in a seeded random order, epoch after epoch. Returns the loss of each
@@ -202,7 +205,7 @@ def fit_token_policy(model, data: TokenDataset, steps: int, batch_size: int = 16
     for _ in progress(range(steps), desc=desc):
         if cursor >= len(order):
             order, cursor = rng.permutation(len(data)), 0
-        idx = torch.as_tensor(order[cursor:cursor + batch_size])
+        idx = torch.as_tensor(order[cursor : cursor + batch_size])
         cursor += batch_size
         mask = data.mask[idx]
         width = int(mask.sum(1).max())
@@ -219,8 +222,17 @@ def fit_token_policy(model, data: TokenDataset, steps: int, batch_size: int = 16
 
 
 @torch.no_grad()
-def generate_streams(model, tokenizer, n: int, length: int, *, beta: float = 0.0, slip: float = 0.0,
-                     seed: int = 0, positivity: float = 0.5) -> list[list[str]]:
+def generate_streams(
+    model,
+    tokenizer,
+    n: int,
+    length: int,
+    *,
+    beta: float = 0.0,
+    slip: float = 0.0,
+    seed: int = 0,
+    positivity: float = 0.5,
+) -> list[list[str]]:
     """``n`` texts of ``length`` words written by the mixture :math:`\\beta \\pi^* + (1-\\beta)\\hat\\pi_\\epsilon`.
 
     At every position a coin decides who writes the next word: the expert (probability ``beta``, a draw from
@@ -274,8 +286,17 @@ def _fresh_model(tokenizer, size: str, seed: int):
     return make_tiny_gpt2(tokenizer, size, seed=seed)
 
 
-def token_sft(demos: Sequence[Sequence[str]], tokenizer, *, labels: str = "demonstrated", steps: int = 900,
-              batch_size: int = 16, lr: float = 3e-3, size: str = "tiny", seed: int = 0):
+def token_sft(
+    demos: Sequence[Sequence[str]],
+    tokenizer,
+    *,
+    labels: str = "demonstrated",
+    steps: int = 900,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    size: str = "tiny",
+    seed: int = 0,
+):
     """Behaviour cloning on tokens: a fresh tiny GPT-2 trained on the demonstrations' prefixes.
 
     ``labels="demonstrated"`` is ordinary SFT (the next word of the demonstration); ``labels="expert"`` labels
@@ -308,9 +329,20 @@ class TokenDaggerLog:
         self.rollout_cost.append(0.0 if curves is None else float(curves.off_language.sum()))
 
 
-def token_dagger(demos: Sequence[Sequence[str]], tokenizer, *, n_iterations: int = 2,
-                 rollouts_per_iteration: int = 32, beta_decay: float = 0.5, slip: float = 0.0, steps: int = 900,
-                 batch_size: int = 16, lr: float = 3e-3, size: str = "tiny", seed: int = 0):
+def token_dagger(
+    demos: Sequence[Sequence[str]],
+    tokenizer,
+    *,
+    n_iterations: int = 2,
+    rollouts_per_iteration: int = 32,
+    beta_decay: float = 0.5,
+    slip: float = 0.0,
+    steps: int = 900,
+    batch_size: int = 16,
+    lr: float = 3e-3,
+    size: str = "tiny",
+    seed: int = 0,
+):
     """DAgger on tokens; returns ``(model, log)``.
 
     First a fresh tiny GPT-2 is trained on the demonstrations, labelled by the expert (behaviour cloning, DAgger's
@@ -349,11 +381,13 @@ def token_dagger(demos: Sequence[Sequence[str]], tokenizer, *, n_iterations: int
     # BEGIN SOLUTION
     for i in range(2, n_iterations + 2):
         beta = beta_schedule(i, beta_decay)
-        texts = generate_streams(model, tokenizer, rollouts_per_iteration, length, beta=beta, slip=slip,
-                                 seed=seed * 1000 + i)
+        texts = generate_streams(
+            model, tokenizer, rollouts_per_iteration, length, beta=beta, slip=slip, seed=seed * 1000 + i
+        )
         data = data.concat(TokenDataset.from_words(texts, tokenizer, labels="expert"))
-        fit_token_policy(model, data, per_fit[i - 1], batch_size=batch_size, lr=lr, seed=seed + i,
-                         desc=f"DAgger fit {i}")
+        fit_token_policy(
+            model, data, per_fit[i - 1], batch_size=batch_size, lr=lr, seed=seed + i, desc=f"DAgger fit {i}"
+        )
         log.record(i, beta, data.n_labels, validity_by_position(texts, length))
     # END SOLUTION
     return model, log

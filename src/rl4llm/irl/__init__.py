@@ -14,6 +14,7 @@
 * :mod:`~rl4llm.irl.plots`: the chapter's figures.
 """
 
+from rl4llm.imitation.bc import behaviour_cloning, tabular_bc
 from rl4llm.irl.adversarial import (
     Discriminator,
     GAILConfig,
@@ -22,7 +23,6 @@ from rl4llm.irl.adversarial import (
     discriminator_loss,
     train_gail,
 )
-from rl4llm.imitation.bc import behaviour_cloning, tabular_bc
 from rl4llm.irl.demos import collect_demonstrations, train_expert
 from rl4llm.irl.maxent import (
     MaxEntResult,
@@ -43,11 +43,29 @@ from rl4llm.irl.token_bridge import (
 )
 
 __all__ = [
-    "soft_value_iteration", "state_visitation_frequencies", "feature_expectations", "maxent_gradient",
-    "maxent_irl", "MaxEntResult",
-    "expected_return", "sample_trajectories", "tabular_bc", "uniform_policy",
-    "discriminator_loss", "adversarial_reward", "Discriminator", "GAILConfig", "GAILResult", "train_gail",
-    "train_expert", "collect_demonstrations", "behaviour_cloning",
-    "error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig",
+    "soft_value_iteration",
+    "state_visitation_frequencies",
+    "feature_expectations",
+    "maxent_gradient",
+    "maxent_irl",
+    "MaxEntResult",
+    "expected_return",
+    "sample_trajectories",
+    "tabular_bc",
+    "uniform_policy",
+    "discriminator_loss",
+    "adversarial_reward",
+    "Discriminator",
+    "GAILConfig",
+    "GAILResult",
+    "train_gail",
+    "train_expert",
+    "collect_demonstrations",
+    "behaviour_cloning",
+    "error_hazard",
+    "sft",
+    "NGramReward",
+    "fit_text_reward",
+    "RLConfig",
     "optimise_reward",
 ]

@@ -39,8 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rl4llm.rl.agent import ActorCritic, ObsEncoder, mlp
 from rl4llm.config import ConfigError, param, validate
+from rl4llm.rl.agent import ActorCritic, ObsEncoder, mlp
 from rl4llm.rl.common import evaluate, make_env_fn
 from rl4llm.rl.ppo import PPOConfig, PPOResult, train_ppo
 from rl4llm.utils import check_choice, check_positive_int, set_seed
@@ -134,12 +134,23 @@ class GAILConfig:
     ppo: PPOConfig = field(default_factory=lambda: PPOConfig(total_steps=60_000))
     disc_hidden: int = param(32, low=1, help="width of the discriminator's two hidden layers")
     disc_lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam step size of the discriminator")
-    disc_steps: int = param(2, low=0, help="discriminator updates per PPO iteration, each on the whole rollout "
-                                          "against a resample of the demonstrations (0: a random, fixed reward)")
-    disc_weight_decay: float = param(1e-3, low=0.0, help="L2 penalty on the discriminator's weights (it sees few "
-                                                        "expert pairs and would otherwise separate them perfectly)")
-    anneal_disc_lr: bool = param(True, help="decay the discriminator's step size linearly to 0, as PPO's is, so "
-                                            "the last PPO updates optimise a nearly fixed reward")
+    disc_steps: int = param(
+        2,
+        low=0,
+        help="discriminator updates per PPO iteration, each on the whole rollout "
+        "against a resample of the demonstrations (0: a random, fixed reward)",
+    )
+    disc_weight_decay: float = param(
+        1e-3,
+        low=0.0,
+        help="L2 penalty on the discriminator's weights (it sees few "
+        "expert pairs and would otherwise separate them perfectly)",
+    )
+    anneal_disc_lr: bool = param(
+        True,
+        help="decay the discriminator's step size linearly to 0, as PPO's is, so "
+        "the last PPO updates optimise a nearly fixed reward",
+    )
     reward_form: str = param("gail", choices=("gail", "logit"), help="the reward of adversarial_reward")
     absorbing: bool = param(False, help="learn a reward for the absorbing state after a terminal transition")
     eval_episodes: int = param(10, low=1, help="episodes of the final deterministic evaluation (true reward)")
@@ -149,8 +160,10 @@ class GAILConfig:
             raise ConfigError("ppo", f"ppo must be a PPOConfig, got {type(self.ppo).__name__}")
         validate(self)
         if self.absorbing and self.ppo.gamma >= 1.0:
-            raise ConfigError("absorbing", "absorbing=True needs ppo.gamma < 1 (the absorbing state's value is "
-                                           "r / (1 - gamma))")
+            raise ConfigError(
+                "absorbing", "absorbing=True needs ppo.gamma < 1 (the absorbing state's value is r / (1 - gamma))"
+            )
+
 
 @dataclass
 class GAILResult:
@@ -165,9 +178,15 @@ class GAILResult:
     wall_s: float = 0.0
 
 
-def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_actions,
-               config: GAILConfig | None = None, expert_terminations: int = 0, agent: ActorCritic | None = None,
-               desc: str = "GAIL") -> GAILResult:
+def train_gail(
+    make_env: Callable[[], gymnasium.Env] | str,
+    expert_obs,
+    expert_actions,
+    config: GAILConfig | None = None,
+    expert_terminations: int = 0,
+    agent: ActorCritic | None = None,
+    desc: str = "GAIL",
+) -> GAILResult:
     """GAIL: PPO on the reward of a discriminator trained online against the demonstrations.
 
     Each PPO iteration, :func:`rl4llm.rl.train_ppo` calls its ``on_rollout`` hook after collecting its rollout;
@@ -195,8 +214,10 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
     e_obs = torch.as_tensor(np.asarray(expert_obs), dtype=torch.float32)
     e_act = torch.as_tensor(np.asarray(expert_actions), dtype=torch.long)
     if e_obs.shape[0] == 0 or e_act.shape != (e_obs.shape[0],):
-        raise ValueError(f"expert_obs [N, ...] and expert_actions [N] must be non-empty and agree in N, got "
-                         f"{tuple(e_obs.shape)} and {tuple(e_act.shape)}")
+        raise ValueError(
+            f"expert_obs [N, ...] and expert_actions [N] must be non-empty and agree in N, got "
+            f"{tuple(e_obs.shape)} and {tuple(e_act.shape)}"
+        )
     expert_terminations = check_positive_int("expert_terminations", expert_terminations, 0)
     t0 = time.perf_counter()
     set_seed(config.ppo.seed)
@@ -255,11 +276,14 @@ def train_gail(make_env: Callable[[], gymnasium.Env] | str, expert_obs, expert_a
             r_abs = adversarial_reward(disc.absorbing(1), config.reward_form)[0]
             reward = reward + terminated * gamma / (1.0 - gamma) * r_abs
         return reward
+
     # -- end of the hooks --
 
-    ppo_result = train_ppo(factory, config.ppo, reward_fn=reward_fn, on_rollout=train_discriminator, agent=agent,
-                           desc=desc)
+    ppo_result = train_ppo(
+        factory, config.ppo, reward_fn=reward_fn, on_rollout=train_discriminator, agent=agent, desc=desc
+    )
     curves = [{**row, **d} for row, d in zip(ppo_result.curves, disc_log)]
     eval_returns = evaluate(ppo_result.agent, factory, n_episodes=config.eval_episodes, seed=10_000)
-    return GAILResult(ppo=ppo_result, discriminator=disc, curves=curves, eval_returns=eval_returns,
-                      wall_s=time.perf_counter() - t0)
+    return GAILResult(
+        ppo=ppo_result, discriminator=disc, curves=curves, eval_returns=eval_returns, wall_s=time.perf_counter() - t0
+    )

@@ -27,8 +27,9 @@ from rl4llm.utils import check_positive_int
 __all__ = ["train_expert", "collect_demonstrations"]
 
 
-def train_expert(make_env: Callable[[], gymnasium.Env] | str = "CartPole-v1", total_steps: int = 40_000,
-                 seed: int = 0) -> ActorCritic:
+def train_expert(
+    make_env: Callable[[], gymnasium.Env] | str = "CartPole-v1", total_steps: int = 40_000, seed: int = 0
+) -> ActorCritic:
     """A PPO expert: :func:`rl4llm.rl.train_ppo` with its default settings for ``total_steps`` steps.
 
     On CartPole-v1, 40,000 steps (about 6 s of one CPU core) reach the maximal return of 500.
@@ -38,9 +39,14 @@ def train_expert(make_env: Callable[[], gymnasium.Env] | str = "CartPole-v1", to
     return result.agent
 
 
-def collect_demonstrations(agent, make_env: Callable[[], gymnasium.Env] | str, n_episodes: int, seed: int = 0,
-                           subsample: int = 1, deterministic: bool = True
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def collect_demonstrations(
+    agent,
+    make_env: Callable[[], gymnasium.Env] | str,
+    n_episodes: int,
+    seed: int = 0,
+    subsample: int = 1,
+    deterministic: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Play ``n_episodes`` with ``agent``; keep every ``subsample``-th state-action pair of each episode.
 
     Episode ``i`` is reset with seed ``seed + i``; the kept pairs of an episode start at a random offset in
@@ -72,5 +78,3 @@ def collect_demonstrations(agent, make_env: Callable[[], gymnasium.Env] | str, n
     if not obs_list:
         raise ValueError(f"subsample={subsample} kept no pair: the episodes were shorter than the offsets")
     return np.stack(obs_list), np.asarray(act_list, dtype=np.int64), np.asarray(returns)
-
-

@@ -60,8 +60,9 @@ __all__ = [
 def _check_policy(policy, horizon: int | None, n_states: int, n_actions: int) -> np.ndarray:
     policy = _as_array("policy", policy, 3)
     if policy.shape[1:] != (n_states, n_actions) or (horizon is not None and policy.shape[0] != horizon):
-        raise ValueError(f"policy must have shape [H, S, A] = [{horizon or 'H'}, {n_states}, {n_actions}], "
-                         f"got {policy.shape}")
+        raise ValueError(
+            f"policy must have shape [H, S, A] = [{horizon or 'H'}, {n_states}, {n_actions}], got {policy.shape}"
+        )
     if np.any(policy < 0) or not np.allclose(policy.sum(-1), 1.0, atol=1e-6):
         raise ValueError("policy must hold probabilities: policy[t, s, :] >= 0 and sums to 1")
     return policy
@@ -157,9 +158,19 @@ class MaxEntResult:
     history: list[dict[str, float]] = field(default_factory=list)
 
 
-def maxent_irl(P, features, p0, expert_states, horizon: int | None = None, lr: float = 0.1, n_iters: int = 200,
-               l2: float = 0.0, theta0=None, callback: Callable[[int, np.ndarray, np.ndarray, np.ndarray], None]
-               | None = None, desc: str = "MaxEnt IRL") -> MaxEntResult:
+def maxent_irl(
+    P,
+    features,
+    p0,
+    expert_states,
+    horizon: int | None = None,
+    lr: float = 0.1,
+    n_iters: int = 200,
+    l2: float = 0.0,
+    theta0=None,
+    callback: Callable[[int, np.ndarray, np.ndarray, np.ndarray], None] | None = None,
+    desc: str = "MaxEnt IRL",
+) -> MaxEntResult:
     """Fit a linear state reward by maximum-entropy IRL (Ziebart et al. 2008), by gradient ascent.
 
     Each iteration runs :func:`soft_value_iteration` on :math:`r_\\theta = \\phi\\theta`, the forward pass
@@ -202,10 +213,20 @@ def maxent_irl(P, features, p0, expert_states, horizon: int | None = None, lr: f
         grad = maxent_gradient(mu_expert, features, D)
         if callback is not None:
             callback(it, theta, policy, D)
-        history.append({"iteration": it, "grad_norm": float(np.linalg.norm(grad)),
-                        "objective": float(theta @ mu_expert - p0 @ V[0])})
+        history.append(
+            {
+                "iteration": it,
+                "grad_norm": float(np.linalg.norm(grad)),
+                "objective": float(theta @ mu_expert - p0 @ V[0]),
+            }
+        )
         theta = theta + lr * (grad - l2 * theta)
     reward = features @ theta
     _, _, policy = soft_value_iteration(P, reward, horizon)
-    return MaxEntResult(theta=theta, reward=reward, policy=policy,
-                        visitation=state_visitation_frequencies(P, policy, p0), history=history)
+    return MaxEntResult(
+        theta=theta,
+        reward=reward,
+        policy=policy,
+        visitation=state_visitation_frequencies(P, policy, p0),
+        history=history,
+    )

@@ -61,5 +61,3 @@ def sample_trajectories(P, policy, p0, n: int, rng: np.random.Generator | int) -
         cum_P = np.cumsum(P[s, a], axis=1)
         s = np.minimum((rng.random((n, 1)) > cum_P).sum(axis=1), P.shape[0] - 1)
     return states, actions
-
-

@@ -19,8 +19,14 @@ from matplotlib.colors import PowerNorm
 
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure, smooth
 
-__all__ = ["plot_grid_maps", "plot_demo_sweep", "plot_adversarial", "plot_bc_demo_sweep", "plot_token_bridge",
-           "plot_rl_curves"]
+__all__ = [
+    "plot_grid_maps",
+    "plot_demo_sweep",
+    "plot_adversarial",
+    "plot_bc_demo_sweep",
+    "plot_token_bridge",
+    "plot_rl_curves",
+]
 
 _SYMBOL = {1: "~", 2: "G"}
 
@@ -61,7 +67,7 @@ def plot_grid_maps(env, panels: Sequence[tuple[str, np.ndarray, str]], ncols: in
         if kind not in ("reward", "visits"):
             raise ValueError(f"panel kind must be 'reward' or 'visits', got {kind!r}")
         _draw_grid(ax, fig, env, values, title, "RdBu" if kind == "reward" else "Blues", kind == "reward")
-    for ax in flat[len(panels):]:
+    for ax in flat[len(panels) :]:
         ax.set_visible(False)
     return fig
 
@@ -91,8 +97,14 @@ def plot_demo_sweep(sweeps: Mapping[str, Sequence[Mapping[str, float]]], highlig
     fig, axes = new_figure(ncols=2, width=4.8, height=3.4)
     ax1, ax2 = axes[0]
     first = next(iter(sweeps.values()))
-    ax1.axhline(float(np.mean([r["expert_return"] for r in first])), ls=":", color=PALETTE["black"], lw=1.5,
-                label="expert", zorder=4)
+    ax1.axhline(
+        float(np.mean([r["expert_return"] for r in first])),
+        ls=":",
+        color=PALETTE["black"],
+        lw=1.5,
+        label="expert",
+        zorder=4,
+    )
     for i, (name, rows) in enumerate(sweeps.items()):
         line(ax1, *stat(rows, "irl_return"), COLORS[[0, 2, 4, 5][i % 4]], f"MaxEnt IRL, {name}")
         line(ax2, *stat(rows, "reward_correlation"), COLORS[[0, 2, 4, 5][i % 4]], name)
@@ -109,8 +121,12 @@ def plot_demo_sweep(sweeps: Mapping[str, Sequence[Mapping[str, float]]], highlig
     return fig
 
 
-def plot_adversarial(curves: Sequence[Mapping[str, float]], finals: Mapping[str, Sequence[float]],
-                     expert_return: float, n_pairs: int | None = None):
+def plot_adversarial(
+    curves: Sequence[Mapping[str, float]],
+    finals: Mapping[str, Sequence[float]],
+    expert_return: float,
+    n_pairs: int | None = None,
+):
     """Left: the return of the GAIL generator (true reward, which it never sees) against environment steps, one
     line per seed, with the frozen-discriminator control if present. Right: the final return of every method
     and seed (dots) and their mean (bars).
@@ -128,13 +144,23 @@ def plot_adversarial(curves: Sequence[Mapping[str, float]], finals: Mapping[str,
         rows = [r for r in curves if r.get("arm") == arm]
         for i, seed in enumerate(sorted({r["seed"] for r in rows})):
             rs = [r for r in rows if r["seed"] == seed]
-            ax1.plot([r["env_steps"] for r in rs], [r["mean_return"] for r in rs], color=colors[arm],
-                     ls="-" if arm == "gail" else "--", lw=1.3, alpha=0.9,
-                     label=names[arm].replace("\n", " ") if i == 0 else None)
+            ax1.plot(
+                [r["env_steps"] for r in rs],
+                [r["mean_return"] for r in rs],
+                color=colors[arm],
+                ls="-" if arm == "gail" else "--",
+                lw=1.3,
+                alpha=0.9,
+                label=names[arm].replace("\n", " ") if i == 0 else None,
+            )
     ax1.axhline(expert_return, ls=":", color=PALETTE["black"], label=f"expert ({expert_return:.0f})")
     if "bc" in finals:
-        ax1.axhline(float(np.mean(finals["bc"])), ls="-.", color=colors["bc"],
-                    label=f"behaviour cloning (mean {np.mean(finals['bc']):.0f})")
+        ax1.axhline(
+            float(np.mean(finals["bc"])),
+            ls="-.",
+            color=colors["bc"],
+            label=f"behaviour cloning (mean {np.mean(finals['bc']):.0f})",
+        )
     demos = f" ({n_pairs} demonstrated pairs)" if n_pairs else ""
     label(ax1, "environment steps", "training episode return (true reward)", f"Learning curves{demos}")
     ax1.legend(loc="lower right", fontsize=8)
@@ -150,8 +176,9 @@ def plot_adversarial(curves: Sequence[Mapping[str, float]], finals: Mapping[str,
     return fig
 
 
-def plot_bc_demo_sweep(rows: Sequence[Mapping[str, float]], gail: Mapping[str, object] | None = None,
-                       expert_return: float | None = None):
+def plot_bc_demo_sweep(
+    rows: Sequence[Mapping[str, float]], gail: Mapping[str, object] | None = None, expert_return: float | None = None
+):
     """Behaviour cloning's return against the number of demonstrated state-action pairs (dots: seeds; line: mean),
     with GAIL's returns at its demonstration budget. ``rows`` hold ``n_pairs`` and ``bc_return``; ``gail`` holds
     ``n_pairs`` and ``returns`` (one per seed)."""
@@ -164,21 +191,37 @@ def plot_bc_demo_sweep(rows: Sequence[Mapping[str, float]], gail: Mapping[str, o
     ax.plot(ns, means, "-", color=COLORS[1], lw=2, label="behaviour cloning (dots: seeds, line: mean)")
     if gail is not None:
         g = np.asarray(gail["returns"], dtype=float)
-        ax.plot(np.full(g.shape, float(gail["n_pairs"])), g, "*", ms=13, color=COLORS[0], alpha=0.8,
-                label=f"GAIL, {int(gail['n_pairs'])} pairs (stars: seeds)")
+        ax.plot(
+            np.full(g.shape, float(gail["n_pairs"])),
+            g,
+            "*",
+            ms=13,
+            color=COLORS[0],
+            alpha=0.8,
+            label=f"GAIL, {int(gail['n_pairs'])} pairs (stars: seeds)",
+        )
     if expert_return is not None:
         ax.axhline(expert_return, ls=":", color=PALETTE["black"], label="expert")
     ax.set_xscale("log")
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.minorticks_off()
-    label(ax, "demonstrated state-action pairs", "return (deterministic policy)",
-          "How much demonstration does behaviour cloning need?")
+    label(
+        ax,
+        "demonstrated state-action pairs",
+        "return (deterministic policy)",
+        "How much demonstration does behaviour cloning need?",
+    )
     ax.legend(loc="lower right")
     return fig
 
 
-def plot_token_bridge(positions: np.ndarray, validity: Mapping[str, np.ndarray], hazard: Mapping[str, np.ndarray],
-                      lengths: Mapping[str, Sequence[int]], gold: Mapping[str, float]):
+def plot_token_bridge(
+    positions: np.ndarray,
+    validity: Mapping[str, np.ndarray],
+    hazard: Mapping[str, np.ndarray],
+    lengths: Mapping[str, Sequence[int]],
+    gold: Mapping[str, float],
+):
     """Four panels comparing the demonstrator, behaviour cloning (SFT) and the IRL policy on the token MDP.
 
     Top left: the fraction of samples still in the language after ``t`` generated words (``validity``). Top right:
@@ -196,8 +239,15 @@ def plot_token_bridge(positions: np.ndarray, validity: Mapping[str, np.ndarray],
     for name in names:
         ax1.plot(positions, 100 * np.asarray(validity[name]), styles[name], color=colors[name], label=name, lw=1.8)
         if name in hazard:
-            ax2.plot(positions, 100 * np.asarray(hazard[name]), styles[name] + "o", color=colors[name], ms=3,
-                     label=name, lw=1.5)
+            ax2.plot(
+                positions,
+                100 * np.asarray(hazard[name]),
+                styles[name] + "o",
+                color=colors[name],
+                ms=3,
+                label=name,
+                lw=1.5,
+            )
     label(ax1, "words generated t", "samples still in the language (%)", "Validity against length")
     ax1.legend(loc="lower left")
     label(ax2, "word position t", "P(first mistake at t | clean prefix) (%)", "Per-word mistake rate")
@@ -206,8 +256,16 @@ def plot_token_bridge(positions: np.ndarray, validity: Mapping[str, np.ndarray],
     bins = np.arange(0.5, max_len + 1.5)
     for name in names:
         if name in lengths:
-            ax3.hist(lengths[name], bins=bins, histtype="step", lw=1.8, color=colors[name], ls=styles[name],
-                     density=True, label=name)
+            ax3.hist(
+                lengths[name],
+                bins=bins,
+                histtype="step",
+                lw=1.8,
+                color=colors[name],
+                ls=styles[name],
+                density=True,
+                label=name,
+            )
     label(ax3, "text length (words)", "fraction of texts", "How long the texts are")
     ax4.bar(range(len(names)), [gold[n] for n in names], color=[colors[n] for n in names], alpha=0.8)
     for i, n in enumerate(names):

@@ -37,15 +37,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from rl4llm.config import param, validate
 from rl4llm.irl.adversarial import discriminator_loss
 from rl4llm.lm.generation import sample, token_logprobs
 from rl4llm.lm.language import EOS, valid_next, words_of
 from rl4llm.rl.losses import ppo_clip_loss
-from rl4llm.config import param, validate
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig", "optimise_reward",
-           "sample_responses"]
+__all__ = ["error_hazard", "sft", "NGramReward", "fit_text_reward", "RLConfig", "optimise_reward", "sample_responses"]
 
 
 def error_hazard(texts: Sequence[str], horizon: int, min_count: int = 20) -> np.ndarray:
@@ -84,12 +83,22 @@ def error_hazard(texts: Sequence[str], horizon: int, min_count: int = 20) -> np.
 def _lm_loss(model, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
     targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-    return nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                                       ignore_index=-100)
+    return nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100
+    )
 
 
-def sft(model, tokenizer, texts: Sequence[str], epochs: int = 30, lr: float = 3e-3, batch_size: int = 32,
-        weight_decay: float = 0.01, seed: int = 0, desc: str = "SFT") -> list[float]:
+def sft(
+    model,
+    tokenizer,
+    texts: Sequence[str],
+    epochs: int = 30,
+    lr: float = 3e-3,
+    batch_size: int = 32,
+    weight_decay: float = 0.01,
+    seed: int = 0,
+    desc: str = "SFT",
+) -> list[float]:
     """Behaviour cloning of a language model: supervised fine-tuning on demonstrations, in place.
 
     .. math::  \\min_\\theta\\; -\\frac{1}{\\sum_i |y^i|} \\sum_i \\sum_t \\log \\pi_\\theta(y^i_t \\mid y^i_{<t})
@@ -112,7 +121,7 @@ def sft(model, tokenizer, texts: Sequence[str], epochs: int = 30, lr: float = 3e
         perm = torch.randperm(ids.shape[0], generator=gen)
         total, n = 0.0, 0
         for start in range(0, ids.shape[0], batch_size):
-            idx = perm[start:start + batch_size]
+            idx = perm[start : start + batch_size]
             loss = _lm_loss(model, ids[idx], mask[idx])
             opt.zero_grad()
             loss.backward()
@@ -168,9 +177,17 @@ class NGramReward(nn.Module):
         return self.weights(flat, offsets).squeeze(-1) + self.bias
 
 
-def fit_text_reward(demo_responses: Sequence[Sequence[int]], policy_responses: Sequence[Sequence[int]],
-                    vocab_size: int, bos_token_id: int, eos_token_id: int, epochs: int = 200, lr: float = 0.05,
-                    l2: float = 1e-3, model: NGramReward | None = None) -> NGramReward:
+def fit_text_reward(
+    demo_responses: Sequence[Sequence[int]],
+    policy_responses: Sequence[Sequence[int]],
+    vocab_size: int,
+    bos_token_id: int,
+    eos_token_id: int,
+    epochs: int = 200,
+    lr: float = 0.05,
+    l2: float = 1e-3,
+    model: NGramReward | None = None,
+) -> NGramReward:
     """Fit an :class:`NGramReward` as the discriminator between demonstrations and policy samples.
 
     Full-batch Adam on :func:`~rl4llm.irl.adversarial.discriminator_loss` (demonstrations = "expert") plus
@@ -200,13 +217,21 @@ def fit_text_reward(demo_responses: Sequence[Sequence[int]], policy_responses: S
     return model
 
 
-def sample_responses(model, tokenizer, n: int, max_new_tokens: int, generator: torch.Generator,
-                     temperature: float = 1.0):
+def sample_responses(
+    model, tokenizer, n: int, max_new_tokens: int, generator: torch.Generator, temperature: float = 1.0
+):
     """``n`` unconditional samples (prompt ``<bos>``): the :class:`~rl4llm.lm.Samples` batch and, per row, the
     generated token ids."""
     prompt = [tokenizer.bos_token_id]
-    s = sample(model, [prompt] * n, max_new_tokens=max_new_tokens, temperature=temperature, generator=generator,
-               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    s = sample(
+        model,
+        [prompt] * n,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        generator=generator,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return s, s.responses
 
 
@@ -226,10 +251,16 @@ class RLConfig:
         validate(self)
 
 
-def optimise_reward(policy, reference, tokenizer, reward_fn: Callable[[list[list[int]]], torch.Tensor],
-                    config: RLConfig | None = None, seed: int = 0,
-                    log_fn: Callable[[list[list[int]]], dict[str, float]] | None = None,
-                    on_samples: Callable[[int, list[list[int]]], None] | None = None) -> list[dict[str, float]]:
+def optimise_reward(
+    policy,
+    reference,
+    tokenizer,
+    reward_fn: Callable[[list[list[int]]], torch.Tensor],
+    config: RLConfig | None = None,
+    seed: int = 0,
+    log_fn: Callable[[list[list[int]]], dict[str, float]] | None = None,
+    on_samples: Callable[[int, list[list[int]]], None] | None = None,
+) -> list[dict[str, float]]:
     """Maximise :math:`\\mathbb E_{\\pi_\\theta}[r(y)] - \\beta\\,\\mathrm{KL}(\\pi_\\theta\\|\\pi_{\\text{ref}})` online, in place.
 
     Each round samples ``batch_size`` texts from the current policy, scores each with
@@ -280,8 +311,12 @@ def optimise_reward(policy, reference, tokenizer, reward_fn: Callable[[list[list
             opt.zero_grad()
             loss.backward()
             opt.step()
-        row = {"iteration": it + 1, "learned_reward": float(reward.mean()), "kl": float(kl.mean()),
-               "length": float(resp.sum(-1).float().mean())}
+        row = {
+            "iteration": it + 1,
+            "learned_reward": float(reward.mean()),
+            "kl": float(kl.mean()),
+            "length": float(resp.sum(-1).float().mean()),
+        }
         if log_fn is not None:
             row.update(log_fn(responses))
         curves.append(row)

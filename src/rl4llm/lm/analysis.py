@@ -25,8 +25,9 @@ def training_log(folder: str | Path | None = None) -> dict:
     return json.loads((Path(folder or CHECKPOINT_DIR) / "training_log.json").read_text())
 
 
-def gold_distribution(positivities: Sequence[float] = (0.1, 0.5, 0.9), n: int = 2000, seed: int = 0
-                      ) -> dict[float, np.ndarray]:
+def gold_distribution(
+    positivities: Sequence[float] = (0.1, 0.5, 0.9), n: int = 2000, seed: int = 0
+) -> dict[float, np.ndarray]:
     """The gold reward of ``n`` grammar samples for each ``positivity`` (sample ``i`` of the setting at index
     ``k`` drawn from ``np.random.default_rng([seed, k])``): ``{positivity: [n]}``."""
     check_positive_int("n", n)
@@ -37,8 +38,9 @@ def gold_distribution(positivities: Sequence[float] = (0.1, 0.5, 0.9), n: int = 
     return samples
 
 
-def temperature_sweep(model, tokenizer, temperatures: Sequence[float], n: int = 300, seed: int = 0
-                      ) -> list[dict[str, float]]:
+def temperature_sweep(
+    model, tokenizer, temperatures: Sequence[float], n: int = 300, seed: int = 0
+) -> list[dict[str, float]]:
     """For each sampling temperature, the mean gold reward, parse rate and length of ``n`` samples."""
     from rl4llm.lm.generation import generate_texts
 
@@ -46,6 +48,12 @@ def temperature_sweep(model, tokenizer, temperatures: Sequence[float], n: int = 
     for tau in temperatures:
         check_range("temperature", tau, 0.0, None, low_inclusive=False)
         texts = generate_texts(model, tokenizer, n, temperature=float(tau), seed=seed)
-        rows.append({"temperature": float(tau), "gold": float(gold_rewards(texts).mean()),
-                     "parse_rate": parse_rate(texts), "length": float(np.mean([len(t.split()) for t in texts]))})
+        rows.append(
+            {
+                "temperature": float(tau),
+                "gold": float(gold_rewards(texts).mean()),
+                "parse_rate": parse_rate(texts),
+                "length": float(np.mean([len(t.split()) for t in texts])),
+            }
+        )
     return rows

@@ -41,8 +41,10 @@ def _check_batch(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> None:
     if input_ids.ndim != 2:
         raise ValueError(f"input_ids must be [B, T], got shape {tuple(input_ids.shape)}")
     if attention_mask.shape != input_ids.shape:
-        raise ValueError(f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(attention_mask.shape)}")
+        raise ValueError(
+            f"attention_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
+            f"got {tuple(attention_mask.shape)}"
+        )
 
 
 def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -64,8 +66,9 @@ def token_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor)
     # END SOLUTION
 
 
-def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      response_mask: torch.Tensor) -> torch.Tensor:
+def sequence_logprobs(
+    model, input_ids: torch.Tensor, attention_mask: torch.Tensor, response_mask: torch.Tensor
+) -> torch.Tensor:
     """Summed log-probabilities of the response tokens, ``[B]``.
 
     .. math::  \\log \\pi(y \\mid x) = \\sum_t \\text{response\\_mask}_t \\, \\log \\pi(\\text{input\\_ids}_t \\mid
@@ -78,8 +81,9 @@ def sequence_logprobs(model, input_ids: torch.Tensor, attention_mask: torch.Tens
     """
     _check_batch(input_ids, attention_mask)
     if response_mask.shape != input_ids.shape:
-        raise ValueError(f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, "
-                         f"got {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"response_mask must have the shape of input_ids {tuple(input_ids.shape)}, got {tuple(response_mask.shape)}"
+        )
     if bool(response_mask[:, 0].any()):
         raise ValueError("response_mask[:, 0] must be 0: the first token has no context to be scored in")
     # BEGIN SOLUTION
@@ -102,8 +106,8 @@ def left_pad(sequences: Sequence[Sequence[int]], pad_token_id: int) -> tuple[tor
     ids = torch.full((len(sequences), width), int(pad_token_id), dtype=torch.long)
     mask = torch.zeros((len(sequences), width), dtype=torch.long)
     for i, s in enumerate(sequences):
-        ids[i, width - len(s):] = torch.as_tensor(list(s), dtype=torch.long)
-        mask[i, width - len(s):] = 1
+        ids[i, width - len(s) :] = torch.as_tensor(list(s), dtype=torch.long)
+        mask[i, width - len(s) :] = 1
     return ids, mask
 
 
@@ -128,7 +132,7 @@ class Samples:
     def responses(self) -> list[list[int]]:
         """The generated token ids of each row (without padding)."""
         out = []
-        for ids, m in zip(self.input_ids[:, self.prompt_length:], self.response_mask[:, self.prompt_length:]):
+        for ids, m in zip(self.input_ids[:, self.prompt_length :], self.response_mask[:, self.prompt_length :]):
             out.append(ids[m.bool()].tolist())
         return out
 
@@ -141,9 +145,17 @@ def _config_id(model, name: str) -> int | None:
 
 
 @torch.no_grad()
-def sample(model, input_ids: torch.Tensor | Sequence[Sequence[int]], attention_mask: torch.Tensor | None = None,
-           max_new_tokens: int = 24, temperature: float = 1.0, generator: torch.Generator | None = None,
-           eos_token_id: int | None = None, pad_token_id: int | None = None, top_k: int | None = None) -> Samples:
+def sample(
+    model,
+    input_ids: torch.Tensor | Sequence[Sequence[int]],
+    attention_mask: torch.Tensor | None = None,
+    max_new_tokens: int = 24,
+    temperature: float = 1.0,
+    generator: torch.Generator | None = None,
+    eos_token_id: int | None = None,
+    pad_token_id: int | None = None,
+    top_k: int | None = None,
+) -> Samples:
     """Sample responses to a batch of prompts, token by token, with a KV cache.
 
     At each step the next token of every unfinished row is drawn from
@@ -183,8 +195,9 @@ def sample(model, input_ids: torch.Tensor | Sequence[Sequence[int]], attention_m
     past = None
     step_ids, step_pos = ids, positions
     for _ in range(max_new_tokens):
-        out = model(input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past,
-                    use_cache=True)
+        out = model(
+            input_ids=step_ids, attention_mask=mask, position_ids=step_pos, past_key_values=past, use_cache=True
+        )
         past = out.past_key_values
         logits = out.logits[:, -1, :].float()
         if top_k is not None and top_k < logits.shape[-1]:
@@ -210,12 +223,21 @@ def sample(model, input_ids: torch.Tensor | Sequence[Sequence[int]], attention_m
     input_ids_out = torch.cat([ids, gen], dim=1)
     attention_out = torch.cat([mask[:, :prompt_len], real], dim=1)
     response_mask = torch.cat([torch.zeros_like(ids), real], dim=1)
-    return Samples(input_ids=input_ids_out, attention_mask=attention_out, response_mask=response_mask,
-                   prompt_length=prompt_len)
+    return Samples(
+        input_ids=input_ids_out, attention_mask=attention_out, response_mask=response_mask, prompt_length=prompt_len
+    )
 
 
-def generate_texts(model, tokenizer, n: int, prompt: str = "", max_new_tokens: int = 24, temperature: float = 1.0,
-                   seed: int = 0, batch_size: int = 256) -> list[str]:
+def generate_texts(
+    model,
+    tokenizer,
+    n: int,
+    prompt: str = "",
+    max_new_tokens: int = 24,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 256,
+) -> list[str]:
     """``n`` sampled continuations of ``prompt`` (the generated words only), decoded with ``<eos>`` kept.
 
     Reproducible: the samples come from a ``torch.Generator`` seeded with ``seed``.
@@ -227,10 +249,18 @@ def generate_texts(model, tokenizer, n: int, prompt: str = "", max_new_tokens: i
     texts: list[str] = []
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
-        s = sample(model, [prompt_ids] * b, max_new_tokens=max_new_tokens, temperature=temperature,
-                   generator=gen, eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+        s = sample(
+            model,
+            [prompt_ids] * b,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            generator=gen,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         for r in s.responses:
-            words = [w for w in tokenizer.convert_ids_to_tokens(r) if w not in (tokenizer.bos_token,
-                                                                                 tokenizer.pad_token)]
+            words = [
+                w for w in tokenizer.convert_ids_to_tokens(r) if w not in (tokenizer.bos_token, tokenizer.pad_token)
+            ]
             texts.append(" ".join(words))
     return texts

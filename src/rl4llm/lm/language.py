@@ -28,10 +28,31 @@ import numpy as np
 from rl4llm.utils import check_positive_int, check_range
 
 __all__ = [
-    "BOS", "EOS", "PAD", "UNK", "SPECIAL_TOKENS",
-    "POSITIVE", "NEGATIVE", "NEUTRAL", "NOUNS", "INTENSIFIERS", "VERB_POLARITY", "FILLERS",
-    "vocabulary", "sample_text", "sample_texts", "words_of", "parses", "parse_rate", "valid_next",
-    "expert_next_distribution", "sentiment_score", "gold_reward", "gold_rewards", "gold_breakdown", "GOLD_WEIGHTS",
+    "BOS",
+    "EOS",
+    "PAD",
+    "UNK",
+    "SPECIAL_TOKENS",
+    "POSITIVE",
+    "NEGATIVE",
+    "NEUTRAL",
+    "NOUNS",
+    "INTENSIFIERS",
+    "VERB_POLARITY",
+    "FILLERS",
+    "vocabulary",
+    "sample_text",
+    "sample_texts",
+    "words_of",
+    "parses",
+    "parse_rate",
+    "valid_next",
+    "expert_next_distribution",
+    "sentiment_score",
+    "gold_reward",
+    "gold_rewards",
+    "gold_breakdown",
+    "GOLD_WEIGHTS",
     "MAX_WORDS",
 ]
 
@@ -39,33 +60,175 @@ BOS, EOS, PAD, UNK = "<bos>", "<eos>", "<pad>", "<unk>"
 SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
 
 POSITIVE = (
-    "good", "great", "excellent", "amazing", "fantastic", "wonderful", "perfect", "solid", "reliable", "sturdy",
-    "fast", "bright", "comfortable", "lovely", "superb", "brilliant", "awesome", "nice", "impressive", "sleek",
-    "quiet", "durable", "outstanding", "handy", "elegant", "smooth", "crisp", "responsive", "beautiful", "useful",
+    "good",
+    "great",
+    "excellent",
+    "amazing",
+    "fantastic",
+    "wonderful",
+    "perfect",
+    "solid",
+    "reliable",
+    "sturdy",
+    "fast",
+    "bright",
+    "comfortable",
+    "lovely",
+    "superb",
+    "brilliant",
+    "awesome",
+    "nice",
+    "impressive",
+    "sleek",
+    "quiet",
+    "durable",
+    "outstanding",
+    "handy",
+    "elegant",
+    "smooth",
+    "crisp",
+    "responsive",
+    "beautiful",
+    "useful",
 )
 NEGATIVE = (
-    "bad", "terrible", "awful", "poor", "horrible", "broken", "cheap", "flimsy", "slow", "noisy", "useless",
-    "disappointing", "faulty", "dull", "weak", "fragile", "clunky", "buggy", "ugly", "dreadful", "mediocre",
-    "laggy", "loud", "uncomfortable", "unreliable", "overpriced", "defective", "shoddy", "annoying", "bulky",
+    "bad",
+    "terrible",
+    "awful",
+    "poor",
+    "horrible",
+    "broken",
+    "cheap",
+    "flimsy",
+    "slow",
+    "noisy",
+    "useless",
+    "disappointing",
+    "faulty",
+    "dull",
+    "weak",
+    "fragile",
+    "clunky",
+    "buggy",
+    "ugly",
+    "dreadful",
+    "mediocre",
+    "laggy",
+    "loud",
+    "uncomfortable",
+    "unreliable",
+    "overpriced",
+    "defective",
+    "shoddy",
+    "annoying",
+    "bulky",
 )
 NEUTRAL = (
-    "okay", "fine", "average", "ordinary", "standard", "normal", "acceptable", "plain", "typical", "small",
-    "large", "heavy", "light", "black", "white", "new", "simple", "different",
+    "okay",
+    "fine",
+    "average",
+    "ordinary",
+    "standard",
+    "normal",
+    "acceptable",
+    "plain",
+    "typical",
+    "small",
+    "large",
+    "heavy",
+    "light",
+    "black",
+    "white",
+    "new",
+    "simple",
+    "different",
 )
 NOUNS = (
-    "phone", "laptop", "camera", "battery", "screen", "keyboard", "speaker", "charger", "case", "headset",
-    "blender", "kettle", "lamp", "printer", "mouse", "monitor", "router", "watch", "tablet", "cable", "product",
-    "price", "delivery", "quality", "design", "sound", "fit", "jacket", "backpack", "chair", "desk", "bottle",
-    "toaster", "vacuum", "drill", "controller", "remote", "strap", "lens", "microphone", "fan", "heater",
-    "mattress", "pillow", "blanket", "shoe", "handle", "lid", "app", "manual", "oven", "grill", "scale",
-    "tripod", "stand", "adapter", "knife", "pan", "mug", "umbrella", "tent", "helmet", "glove", "sofa", "rug",
-    "shelf", "bag", "wallet", "belt", "projector",
+    "phone",
+    "laptop",
+    "camera",
+    "battery",
+    "screen",
+    "keyboard",
+    "speaker",
+    "charger",
+    "case",
+    "headset",
+    "blender",
+    "kettle",
+    "lamp",
+    "printer",
+    "mouse",
+    "monitor",
+    "router",
+    "watch",
+    "tablet",
+    "cable",
+    "product",
+    "price",
+    "delivery",
+    "quality",
+    "design",
+    "sound",
+    "fit",
+    "jacket",
+    "backpack",
+    "chair",
+    "desk",
+    "bottle",
+    "toaster",
+    "vacuum",
+    "drill",
+    "controller",
+    "remote",
+    "strap",
+    "lens",
+    "microphone",
+    "fan",
+    "heater",
+    "mattress",
+    "pillow",
+    "blanket",
+    "shoe",
+    "handle",
+    "lid",
+    "app",
+    "manual",
+    "oven",
+    "grill",
+    "scale",
+    "tripod",
+    "stand",
+    "adapter",
+    "knife",
+    "pan",
+    "mug",
+    "umbrella",
+    "tent",
+    "helmet",
+    "glove",
+    "sofa",
+    "rug",
+    "shelf",
+    "bag",
+    "wallet",
+    "belt",
+    "projector",
 )
 INTENSIFIERS = ("very", "really", "extremely", "quite", "so", "incredibly", "truly", "super")
 VERB_POLARITY = {
-    "love": 1, "like": 1, "enjoy": 1, "recommend": 1, "adore": 1,
-    "hate": -1, "dislike": -1, "regret": -1,
-    "use": 0, "need": 0, "own": 0, "want": 0,
+    "love": 1,
+    "like": 1,
+    "enjoy": 1,
+    "recommend": 1,
+    "adore": 1,
+    "hate": -1,
+    "dislike": -1,
+    "regret": -1,
+    "use": 0,
+    "need": 0,
+    "own": 0,
+    "want": 0,
 }
 VERBS_POS = tuple(v for v, p in VERB_POLARITY.items() if p > 0)
 VERBS_NEG = tuple(v for v, p in VERB_POLARITY.items() if p < 0)
@@ -83,8 +246,12 @@ MAX_WORDS = 24
 P_NEUTRAL = 0.2
 INTENSITY = 1.5
 
-_POLARITY: dict[str, int] = {**{w: 1 for w in POSITIVE}, **{w: -1 for w in NEGATIVE},
-                             **{w: 0 for w in NEUTRAL}, **VERB_POLARITY}
+_POLARITY: dict[str, int] = {
+    **{w: 1 for w in POSITIVE},
+    **{w: -1 for w in NEGATIVE},
+    **{w: 0 for w in NEUTRAL},
+    **VERB_POLARITY,
+}
 _CONTENT = frozenset(POSITIVE + NEGATIVE + NEUTRAL + NOUNS + INTENSIFIERS + tuple(VERB_POLARITY))
 
 
@@ -94,8 +261,13 @@ _CONTENT = frozenset(POSITIVE + NEGATIVE + NEUTRAL + NOUNS + INTENSIFIERS + tupl
 # "ADJ~" and "VERB~" are the same classes with positive and negative swapped (right after "not").
 # States are suffixed with the clause number (1 or 2), so a review has at most two clauses.
 _CLASSES: dict[str, tuple[str, ...]] = {
-    "FILLER": FILLERS, "DET": DETERMINERS, "NOUN": NOUNS, "COPULA": COPULAS, "INTENS": INTENSIFIERS,
-    "IT_VERB": IT_VERBS, "CONJ": CONJUNCTIONS,
+    "FILLER": FILLERS,
+    "DET": DETERMINERS,
+    "NOUN": NOUNS,
+    "COPULA": COPULAS,
+    "INTENS": INTENSIFIERS,
+    "IT_VERB": IT_VERBS,
+    "CONJ": CONJUNCTIONS,
 }
 
 
@@ -108,8 +280,12 @@ def _clause_states(k: int) -> dict[str, list[tuple[str, float, str]]]:
     else:
         after_end = [(".", 0.7, f"STOP{s}"), ("!", 0.3, f"STOP{s}")]
     return {
-        f"START{s}": [("FILLER", 0.2, f"FILLED{s}"), ("DET", 0.45, f"SUBJ{s}"), ("i", 0.2, f"I{s}"),
-                      ("it", 0.15, f"IT{s}")],
+        f"START{s}": [
+            ("FILLER", 0.2, f"FILLED{s}"),
+            ("DET", 0.45, f"SUBJ{s}"),
+            ("i", 0.2, f"I{s}"),
+            ("it", 0.15, f"IT{s}"),
+        ],
         f"FILLED{s}": [(",", 1.0, f"CLAUSE{s}")],
         f"CLAUSE{s}": [("DET", 0.55, f"SUBJ{s}"), ("i", 0.25, f"I{s}"), ("it", 0.2, f"IT{s}")],
         f"SUBJ{s}": [("NOUN", 1.0, f"COP{s}")],
@@ -134,8 +310,13 @@ def _grammar() -> dict[str, list[tuple[str, float, str]]]:
     g.update(_clause_states(1))
     g.update(_clause_states(2))
     g["CONJ1"] = [("CONJ", 1.0, "CLAUSE2")]
-    g["STOP1"] = [(EOS, 0.55, "FINAL"), ("FILLER", 0.45 * 0.2, "FILLED2"), ("DET", 0.45 * 0.45, "SUBJ2"),
-                  ("i", 0.45 * 0.2, "I2"), ("it", 0.45 * 0.15, "IT2")]
+    g["STOP1"] = [
+        (EOS, 0.55, "FINAL"),
+        ("FILLER", 0.45 * 0.2, "FILLED2"),
+        ("DET", 0.45 * 0.45, "SUBJ2"),
+        ("i", 0.45 * 0.2, "I2"),
+        ("it", 0.45 * 0.15, "IT2"),
+    ]
     g["STOP2"] = [(EOS, 1.0, "FINAL")]
     g["FINAL"] = []
     del g["START2"]  # clause 2 starts from STOP1 (a new sentence) or CONJ1 (after ", but")
@@ -349,7 +530,12 @@ def gold_breakdown(texts: list[str]) -> dict[str, np.ndarray]:
     unfin = np.array([not (words_of(t) and words_of(t)[-1] == EOS) for t in texts], dtype=float)
     over = np.array([max(0, sum(w != EOS for w in words_of(t)) - MAX_WORDS) for t in texts], dtype=float)
     gold = gold_rewards(texts)
-    rest = sent - GOLD_WEIGHTS["ungrammatical"] * ungr - GOLD_WEIGHTS["no_eos"] * unfin \
-        - GOLD_WEIGHTS["overlength"] * over - gold
+    rest = (
+        sent
+        - GOLD_WEIGHTS["ungrammatical"] * ungr
+        - GOLD_WEIGHTS["no_eos"] * unfin
+        - GOLD_WEIGHTS["overlength"] * over
+        - gold
+    )
     repeats = np.round(rest / GOLD_WEIGHTS["repeat"]).astype(float)
     return {"sentiment": sent, "ungrammatical": ungr, "unfinished": unfin, "repeats": repeats, "gold": gold}

@@ -107,8 +107,7 @@ def _sha256(path: Path) -> str:
 def write_checksums(folder: str | Path) -> Path:
     """Write ``SHA256SUMS.txt`` (``<sha256>  <file>`` per line, sha256sum format) for every file in ``folder``."""
     folder = Path(folder)
-    lines = [f"{_sha256(p)}  {p.name}" for p in sorted(folder.iterdir())
-             if p.is_file() and p.name != CHECKSUM_FILE]
+    lines = [f"{_sha256(p)}  {p.name}" for p in sorted(folder.iterdir()) if p.is_file() and p.name != CHECKSUM_FILE]
     out = folder / CHECKSUM_FILE
     out.write_text("\n".join(lines) + "\n")
     return out
@@ -129,8 +128,10 @@ def verify_checksums(folder: str | Path) -> None:
             raise CheckpointError(f"checkpoint file {path} is missing")
         actual = _sha256(path)
         if actual != digest:
-            raise CheckpointError(f"checkpoint file {path} is corrupted: sha256 {actual} does not match the "
-                                  f"recorded {digest} (restore it from git or re-run `rl4llm pretrain`)")
+            raise CheckpointError(
+                f"checkpoint file {path} is corrupted: sha256 {actual} does not match the "
+                f"recorded {digest} (restore it from git or re-run `rl4llm pretrain`)"
+            )
 
 
 @contextlib.contextmanager

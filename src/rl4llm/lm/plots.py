@@ -50,8 +50,13 @@ def plot_gold_distribution(samples: Mapping[float, np.ndarray]):
     width = 0.8 / len(positivities)
     for i, (p, g) in enumerate(samples.items()):
         frac = np.array([np.mean(np.isclose(g, v, atol=1e-3)) for v in values]) * 100
-        ax.bar(np.arange(len(values)) + (i - (len(positivities) - 1) / 2) * width, frac, width,
-               color=COLORS[i % len(COLORS)], label=f"positivity {p:g} (mean {g.mean():+.2f})")
+        ax.bar(
+            np.arange(len(values)) + (i - (len(positivities) - 1) / 2) * width,
+            frac,
+            width,
+            color=COLORS[i % len(COLORS)],
+            label=f"positivity {p:g} (mean {g.mean():+.2f})",
+        )
     ax.set_xticks(np.arange(len(values)), [f"{v:+.2f}" for v in values], rotation=45)
     label(ax, "gold reward R(x)", "% of texts", f"Gold reward of {n} grammar samples per setting")
     ax.legend(loc="upper left")

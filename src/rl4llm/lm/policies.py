@@ -33,12 +33,21 @@ from typing import Any
 from rl4llm.lm.language import EOS, sample_texts
 from rl4llm.utils import check_positive_int
 
-__all__ = ["MODEL_HELP", "resolve_policy", "check_model_name", "to_model_text", "from_model_text",
-           "build_bpe_tokenizer", "save_random_gpt2"]
+__all__ = [
+    "MODEL_HELP",
+    "resolve_policy",
+    "check_model_name",
+    "to_model_text",
+    "from_model_text",
+    "build_bpe_tokenizer",
+    "save_random_gpt2",
+]
 
 #: The help line of every ``model`` config field.
-MODEL_HELP = ("the policy's starting checkpoint: 'tiny' (shipped), 'gpt2' (hub) or a local save_pretrained "
-              "folder; the tokenizer comes with it")
+MODEL_HELP = (
+    "the policy's starting checkpoint: 'tiny' (shipped), 'gpt2' (hub) or a local save_pretrained "
+    "folder; the tokenizer comes with it"
+)
 
 #: GPT-2's end-of-text token: its only special token (bos = eos, and pad = eos after loading).
 GPT2_EOS = "<|endoftext|>"
@@ -108,13 +117,23 @@ def build_bpe_tokenizer(vocab_size: int = 400, n_texts: int = 2000, seed: int = 
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=[GPT2_EOS], show_progress=False,
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=[GPT2_EOS],
+        show_progress=False,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     texts = [t.replace(" " + EOS, "") for t in sample_texts(n_texts, seed)]
     core.train_from_iterator(texts, trainer=trainer)
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=GPT2_EOS, eos_token=GPT2_EOS,
-                                  unk_token=GPT2_EOS, pad_token=GPT2_EOS, model_max_length=1024,
-                                  clean_up_tokenization_spaces=False)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=GPT2_EOS,
+        eos_token=GPT2_EOS,
+        unk_token=GPT2_EOS,
+        pad_token=GPT2_EOS,
+        model_max_length=1024,
+        clean_up_tokenization_spaces=False,
+    )
     return tok
 
 
@@ -132,9 +151,16 @@ def save_random_gpt2(folder: str | Path, tokenizer=None, seed: int = 0, **config
     from rl4llm.lm.model import quiet_loading
 
     tokenizer = build_bpe_tokenizer() if tokenizer is None else tokenizer
-    fields = {"vocab_size": len(tokenizer), "resid_pdrop": 0.0, "embd_pdrop": 0.0, "attn_pdrop": 0.0,
-              "bos_token_id": tokenizer.bos_token_id, "eos_token_id": tokenizer.eos_token_id,
-              "pad_token_id": tokenizer.pad_token_id, **config}
+    fields = {
+        "vocab_size": len(tokenizer),
+        "resid_pdrop": 0.0,
+        "embd_pdrop": 0.0,
+        "attn_pdrop": 0.0,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+        **config,
+    }
     torch.manual_seed(check_positive_int("seed", seed, 0))
     model = GPT2LMHeadModel(GPT2Config(**fields))
     folder = Path(folder)

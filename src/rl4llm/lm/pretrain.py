@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.lm.generation import generate_texts
 from rl4llm.lm.language import expert_next_distribution, gold_reward, parse_rate, sample_texts, words_of
 from rl4llm.lm.model import CHECKPOINT_DIR, TINY_CONFIGS, count_parameters, make_tiny_gpt2, write_checksums
 from rl4llm.lm.tokenizer import build_tokenizer
-from rl4llm.config import param, validate
 from rl4llm.utils import progress, set_seed, set_torch_threads
 
 __all__ = ["PretrainConfig", "grammar_perplexity", "heldout_perplexity", "train", "add_arguments", "main"]
@@ -57,6 +57,7 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+
 def _encode(tokenizer, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
     enc = tokenizer(texts, padding=True, return_tensors="pt")
     return enc["input_ids"], enc["attention_mask"]
@@ -66,8 +67,9 @@ def _lm_loss(model, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor
     """Mean next-token NLL over real tokens (right padding), and the number of tokens scored."""
     logits = model(input_ids=ids, attention_mask=mask).logits[:, :-1]
     targets = ids[:, 1:].masked_fill(mask[:, 1:] == 0, -100)
-    loss = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1),
-                                             ignore_index=-100)
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), ignore_index=-100
+    )
     return loss, int((targets != -100).sum())
 
 
@@ -76,7 +78,7 @@ def heldout_perplexity(model, tokenizer, texts: list[str], batch_size: int = 256
     """:math:`\\exp` of the mean next-token NLL of ``texts`` (every token after ``<bos>``, ``<eos>`` included)."""
     total, count = 0.0, 0
     for start in range(0, len(texts), batch_size):
-        ids, mask = _encode(tokenizer, texts[start:start + batch_size])
+        ids, mask = _encode(tokenizer, texts[start : start + batch_size])
         loss, n = _lm_loss(model, ids, mask)
         total += float(loss) * n
         count += n
@@ -108,8 +110,11 @@ def train(config: PretrainConfig):
     model.train()
     no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
     decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": config.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=config.lr, betas=(0.9, 0.98))
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+        betas=(0.9, 0.98),
+    )
 
     def lr_at(step: int) -> float:  # linear warm-up, then cosine decay to 10 %
         if step < config.warmup:
@@ -138,7 +143,7 @@ def train(config: PretrainConfig):
         if cursor + config.batch_size > config.n_train:
             order = torch.randperm(config.n_train, generator=gen)
             cursor = 0
-        idx = order[cursor:cursor + config.batch_size]
+        idx = order[cursor : cursor + config.batch_size]
         cursor += config.batch_size
         ids, mask = ids_all[idx], mask_all[idx]
         width = int(mask.sum(1).max())  # trim the common padding

@@ -43,10 +43,18 @@ def build_tokenizer(padding_side: str = "right") -> PreTrainedTokenizerFast:
     vocab = word_vocab()
     core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
     core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    core.post_processor = processors.TemplateProcessing(single=f"{BOS} $A", pair=f"{BOS} $A $B",
-                                                        special_tokens=[(BOS, vocab[BOS])])
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{BOS} $A", pair=f"{BOS} $A $B", special_tokens=[(BOS, vocab[BOS])]
+    )
     core.decoder = decoders.WordPiece(prefix="##", cleanup=False)  # joins words with single spaces
-    tok = PreTrainedTokenizerFast(tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD,
-                                  unk_token=UNK, padding_side=padding_side, model_max_length=64,
-                                  clean_up_tokenization_spaces=False)
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        bos_token=BOS,
+        eos_token=EOS,
+        pad_token=PAD,
+        unk_token=UNK,
+        padding_side=padding_side,
+        model_max_length=64,
+        clean_up_tokenization_spaces=False,
+    )
     return tok

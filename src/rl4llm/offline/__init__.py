@@ -19,10 +19,25 @@ from rl4llm.offline.bc import behaviour_cloning, policy_table
 from rl4llm.offline.cql import bellman_loss, cql_loss, cql_penalty
 from rl4llm.offline.dataset import OfflineDataset, collect_dataset, epsilon_greedy, table_policy
 from rl4llm.offline.evaluation import greedy_value_gap, monte_carlo_value_gap, q_errors, tabular_tracker
-from rl4llm.offline.fqi import (OfflineQConfig, OfflineQResult, conservative_q_learning, fitted_q_iteration,
-                                q_table, train_offline_q)
-from rl4llm.offline.tabular import (TabularEnv, TabularMDP, cliff_walk, epsilon_greedy_probs, evaluate_policy,
-                                    greedy_policy, policy_return, safe_route, value_iteration)
+from rl4llm.offline.fqi import (
+    OfflineQConfig,
+    OfflineQResult,
+    conservative_q_learning,
+    fitted_q_iteration,
+    q_table,
+    train_offline_q,
+)
+from rl4llm.offline.tabular import (
+    TabularEnv,
+    TabularMDP,
+    cliff_walk,
+    epsilon_greedy_probs,
+    evaluate_policy,
+    greedy_policy,
+    policy_return,
+    safe_route,
+    value_iteration,
+)
 
 __all__ = [
     "OfflineDataset",

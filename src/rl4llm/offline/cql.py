@@ -30,8 +30,10 @@ def _check(q_values: torch.Tensor, actions: torch.Tensor) -> None:
     if not isinstance(q_values, torch.Tensor) or q_values.ndim != 2:
         raise ValueError(f"q_values must be a [B, A] tensor, got {getattr(q_values, 'shape', type(q_values))}")
     if not isinstance(actions, torch.Tensor) or tuple(actions.shape) != (q_values.shape[0],):
-        raise ValueError(f"actions must be a [B] = [{q_values.shape[0]}] tensor of action indices, "
-                         f"got {getattr(actions, 'shape', type(actions))}")
+        raise ValueError(
+            f"actions must be a [B] = [{q_values.shape[0]}] tensor of action indices, "
+            f"got {getattr(actions, 'shape', type(actions))}"
+        )
 
 
 def cql_penalty(q_values: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
@@ -61,8 +63,9 @@ def bellman_loss(q_values: torch.Tensor, actions: torch.Tensor, targets: torch.T
     return 0.5 * ((logged - targets.detach()) ** 2).mean()
 
 
-def cql_loss(q_values: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor,
-             alpha: float) -> tuple[torch.Tensor, dict[str, float]]:
+def cql_loss(
+    q_values: torch.Tensor, actions: torch.Tensor, targets: torch.Tensor, alpha: float
+) -> tuple[torch.Tensor, dict[str, float]]:
     """The CQL(:math:`\\mathcal H`) objective :math:`\\alpha \\cdot` :func:`cql_penalty` + :func:`bellman_loss`.
 
     Returns the scalar loss and its two parts (as floats, for logging). ``alpha = 0`` gives fitted Q-iteration.

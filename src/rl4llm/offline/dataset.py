@@ -65,8 +65,10 @@ class OfflineDataset:
             if arrays[name].ndim != 1:
                 raise ValueError(f"{name} must be 1-D [N], got shape {arrays[name].shape}")
         if arrays["observations"].shape != arrays["next_observations"].shape:
-            raise ValueError(f"next_observations must have the shape of observations "
-                             f"{arrays['observations'].shape}, got {arrays['next_observations'].shape}")
+            raise ValueError(
+                f"next_observations must have the shape of observations "
+                f"{arrays['observations'].shape}, got {arrays['next_observations'].shape}"
+            )
         acts = arrays["actions"]
         if not np.issubdtype(acts.dtype, np.integer):
             raise TypeError(f"actions must be integers (a Discrete action space), got dtype {acts.dtype}")
@@ -138,8 +140,15 @@ class OfflineDataset:
             raise ValueError("featurize needs discrete observations (state indices, shape [N])")
         if self.observations.max() >= table.shape[0] or self.next_observations.max() >= table.shape[0]:
             raise ValueError(f"table has {table.shape[0]} rows but the dataset has state {self.observations.max()}")
-        return OfflineDataset(table[self.observations], self.actions, self.rewards, table[self.next_observations],
-                              self.terminations, self.truncations, info={**self.info, "featurized": True})
+        return OfflineDataset(
+            table[self.observations],
+            self.actions,
+            self.rewards,
+            table[self.next_observations],
+            self.terminations,
+            self.truncations,
+            info={**self.info, "featurized": True},
+        )
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The six fields as torch tensors (observations as float32 or int64, flags as float32 0/1)."""
@@ -168,12 +177,15 @@ class OfflineDataset:
         """One dataset holding ``parts`` one after the other."""
         if not parts:
             raise ValueError("parts must hold at least one dataset")
-        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS},
-                   info={"parts": [p.info for p in parts]})
+        return cls(
+            **{name: np.concatenate([getattr(p, name) for p in parts]) for name in _FIELDS},
+            info={"parts": [p.info for p in parts]},
+        )
 
 
-def collect_dataset(env: gymnasium.Env, policy: Policy, n_episodes: int, seed: int = 0,
-                    desc: str = "logging") -> OfflineDataset:
+def collect_dataset(
+    env: gymnasium.Env, policy: Policy, n_episodes: int, seed: int = 0, desc: str = "logging"
+) -> OfflineDataset:
     """Run ``policy`` for ``n_episodes`` episodes in ``env`` and log every transition.
 
     Episode ``i`` is reset with seed ``seed + i``; the policy draws its randomness from
@@ -196,8 +208,9 @@ def collect_dataset(env: gymnasium.Env, policy: Policy, n_episodes: int, seed: i
             for name, value in zip(_FIELDS, (obs, action, reward, next_obs, terminated, truncated)):
                 rows[name].append(value)
             obs, done = next_obs, terminated or truncated
-    return OfflineDataset(**{name: np.asarray(values) for name, values in rows.items()},
-                          info={"n_episodes": n_episodes, "seed": seed})
+    return OfflineDataset(
+        **{name: np.asarray(values) for name, values in rows.items()}, info={"n_episodes": n_episodes, "seed": seed}
+    )
 
 
 def epsilon_greedy(base: Callable[[Any], int], n_actions: int, epsilon: float) -> Policy:

@@ -25,8 +25,15 @@ from rl4llm.offline.tabular import TabularMDP, evaluate_policy, greedy_policy
 from rl4llm.rl.dqn import QNetwork
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["greedy_value_gap", "tabular_tracker", "q_errors", "overrated_pairs", "unsupported_greedy_share",
-           "greedy_agreement", "monte_carlo_value_gap"]
+__all__ = [
+    "greedy_value_gap",
+    "tabular_tracker",
+    "q_errors",
+    "overrated_pairs",
+    "unsupported_greedy_share",
+    "greedy_agreement",
+    "monte_carlo_value_gap",
+]
 
 
 def greedy_value_gap(mdp: TabularMDP, q_values: np.ndarray) -> dict[str, float]:
@@ -56,8 +63,9 @@ def tabular_tracker(mdp: TabularMDP, states: int | np.ndarray) -> Callable[[int,
     return callback
 
 
-def q_errors(q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
-             terminal: np.ndarray | None = None) -> dict[str, np.ndarray]:
+def q_errors(
+    q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray, terminal: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """Errors :math:`\\hat Q(s, a) - Q(s, a)` of every pair at the states the data visits, split by coverage.
 
     Args:
@@ -70,8 +78,9 @@ def q_errors(q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
     """
     q_values, q_true, counts = (np.asarray(x) for x in (q_values, q_true, counts))
     if not q_values.shape == q_true.shape == counts.shape or q_values.ndim != 2:
-        raise ValueError(f"q_values, q_true and counts must all be [S, A], got {q_values.shape}, {q_true.shape}, "
-                         f"{counts.shape}")
+        raise ValueError(
+            f"q_values, q_true and counts must all be [S, A], got {q_values.shape}, {q_true.shape}, {counts.shape}"
+        )
     visited = counts.sum(1) > 0
     if terminal is not None:
         visited &= ~np.asarray(terminal, dtype=bool)
@@ -80,8 +89,9 @@ def q_errors(q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
     return {"seen": err[cnt > 0], "unseen": err[cnt == 0], "counts": cnt.ravel(), "errors": err.ravel()}
 
 
-def overrated_pairs(mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray,
-                    k: int = 5) -> list[dict[str, Any]]:
+def overrated_pairs(
+    mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, counts: np.ndarray, k: int = 5
+) -> list[dict[str, Any]]:
     """The ``k`` state-action pairs at visited states whose estimate exceeds the reference by the most.
 
     Each row: ``state`` (and ``row``/``col`` for grid MDPs), ``action`` (its name if the MDP has names),
@@ -101,8 +111,15 @@ def overrated_pairs(mdp: TabularMDP, q_values: np.ndarray, q_true: np.ndarray, c
         row: dict[str, Any] = {"state": s}
         if mdp.shape is not None:
             row["row"], row["col"] = divmod(s, mdp.shape[1])
-        row.update({"action": mdp.names[a] if mdp.names else a, "count": int(counts[s, a]),
-                    "estimate": float(q_values[s, a]), "true": float(q_true[s, a]), "error": float(error[s, a])})
+        row.update(
+            {
+                "action": mdp.names[a] if mdp.names else a,
+                "count": int(counts[s, a]),
+                "estimate": float(q_values[s, a]),
+                "true": float(q_true[s, a]),
+                "error": float(error[s, a]),
+            }
+        )
         rows.append(row)
     return rows
 
@@ -133,8 +150,9 @@ def greedy_agreement(q_net: QNetwork, dataset: OfflineDataset) -> float:
     return float(np.mean(greedy == dataset.actions))
 
 
-def monte_carlo_value_gap(env: gymnasium.Env, q_net: QNetwork, n_episodes: int = 10, gamma: float = 0.98,
-                          seed: int = 0) -> dict[str, float]:
+def monte_carlo_value_gap(
+    env: gymnasium.Env, q_net: QNetwork, n_episodes: int = 10, gamma: float = 0.98, seed: int = 0
+) -> dict[str, float]:
     """Run the greedy policy of ``q_net``; compare :math:`\\max_a \\hat Q(s_0, a)` with the discounted return.
 
     Episode ``i`` starts from ``env.reset(seed=seed + i)``. Returns the means of ``predicted``, ``true`` (the
@@ -158,7 +176,10 @@ def monte_carlo_value_gap(env: gymnasium.Env, q_net: QNetwork, n_episodes: int =
             done = terminated or truncated
         discounted.append(disc)
         returns.append(total)
-    out = {"predicted": float(np.mean(predicted)), "true": float(np.mean(discounted)),
-           "return": float(np.mean(returns))}
+    out = {
+        "predicted": float(np.mean(predicted)),
+        "true": float(np.mean(discounted)),
+        "return": float(np.mean(returns)),
+    }
     out["overestimation"] = out["predicted"] - out["true"]
     return out

@@ -24,14 +24,21 @@ import gymnasium
 import numpy as np
 import torch
 
+from rl4llm.config import param, validate
 from rl4llm.offline.cql import cql_loss
 from rl4llm.offline.dataset import OfflineDataset
 from rl4llm.rl.dqn import QNetwork, dqn_targets
-from rl4llm.config import param, validate
 from rl4llm.utils import check_positive_int, check_range, progress, set_seed, set_torch_threads
 
-__all__ = ["OfflineQConfig", "OfflineQResult", "train_offline_q", "fitted_q_iteration", "conservative_q_learning",
-           "q_table", "state_inputs"]
+__all__ = [
+    "OfflineQConfig",
+    "OfflineQResult",
+    "train_offline_q",
+    "fitted_q_iteration",
+    "conservative_q_learning",
+    "q_table",
+    "state_inputs",
+]
 
 #: ``callback(iteration, q_net) -> dict | None``: called after every iteration; a returned dict is logged.
 Callback = Callable[[int, QNetwork], dict[str, float] | None]
@@ -54,6 +61,7 @@ class OfflineQConfig:
     def __post_init__(self) -> None:
         validate(self)
 
+
 @dataclass
 class OfflineQResult:
     """The trained network (``q_net.act(obs)`` is the greedy policy) and one row of curves per iteration."""
@@ -63,9 +71,15 @@ class OfflineQResult:
     wall_s: float = 0.0
 
 
-def train_offline_q(dataset: OfflineDataset, observation_space: gymnasium.Space, action_space: gymnasium.Space,
-                    config: OfflineQConfig | None = None, callback: Callback | None = None,
-                    desc: str | None = None, q_net: QNetwork | None = None) -> OfflineQResult:
+def train_offline_q(
+    dataset: OfflineDataset,
+    observation_space: gymnasium.Space,
+    action_space: gymnasium.Space,
+    config: OfflineQConfig | None = None,
+    callback: Callback | None = None,
+    desc: str | None = None,
+    q_net: QNetwork | None = None,
+) -> OfflineQResult:
     """Fitted Q-iteration (``config.cql_alpha = 0``) or CQL (``> 0``) on ``dataset``; no environment is touched.
 
     Args:
@@ -112,8 +126,12 @@ def train_offline_q(dataset: OfflineDataset, observation_space: gymnasium.Space,
         for _ in range(config.steps_per_iteration):
             idx = torch.randint(n, (batch,), generator=gen)
             with torch.no_grad():
-                y = dqn_targets(data["rewards"][idx], target_net(data["next_observations"][idx]),
-                                data["terminations"][idx], config.gamma)
+                y = dqn_targets(
+                    data["rewards"][idx],
+                    target_net(data["next_observations"][idx]),
+                    data["terminations"][idx],
+                    config.gamma,
+                )
             loss, parts = cql_loss(q_net(data["observations"][idx]), data["actions"][idx], y, config.cql_alpha)
             optimizer.zero_grad()
             loss.backward()
@@ -133,16 +151,26 @@ def train_offline_q(dataset: OfflineDataset, observation_space: gymnasium.Space,
     return result
 
 
-def fitted_q_iteration(dataset: OfflineDataset, observation_space: gymnasium.Space, action_space: gymnasium.Space,
-                       config: OfflineQConfig | None = None, **kwargs: Any) -> OfflineQResult:
+def fitted_q_iteration(
+    dataset: OfflineDataset,
+    observation_space: gymnasium.Space,
+    action_space: gymnasium.Space,
+    config: OfflineQConfig | None = None,
+    **kwargs: Any,
+) -> OfflineQResult:
     """Naive fitted Q-iteration: :func:`train_offline_q` with ``cql_alpha = 0``."""
     config = OfflineQConfig(**{**_fields(config), "cql_alpha": 0.0})
     return train_offline_q(dataset, observation_space, action_space, config, **kwargs)
 
 
-def conservative_q_learning(dataset: OfflineDataset, observation_space: gymnasium.Space,
-                            action_space: gymnasium.Space, config: OfflineQConfig | None = None,
-                            alpha: float = 1.0, **kwargs: Any) -> OfflineQResult:
+def conservative_q_learning(
+    dataset: OfflineDataset,
+    observation_space: gymnasium.Space,
+    action_space: gymnasium.Space,
+    config: OfflineQConfig | None = None,
+    alpha: float = 1.0,
+    **kwargs: Any,
+) -> OfflineQResult:
     """CQL(:math:`\\mathcal H`): :func:`train_offline_q` with ``cql_alpha = alpha`` (> 0)."""
     alpha = check_range("alpha", alpha, 0.0, None, low_inclusive=False)
     config = OfflineQConfig(**{**_fields(config), "cql_alpha": alpha})

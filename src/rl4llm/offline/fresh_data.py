@@ -30,9 +30,17 @@ from rl4llm.utils import check_choice, check_positive_int, check_range
 __all__ = ["fqi_with_more_data"]
 
 
-def fqi_with_more_data(env: TabularEnv, dataset: OfflineDataset, behaviour: np.ndarray, source: str,
-                       n_rounds: int = 5, episodes_per_round: int = 10, epsilon: float = 0.1,
-                       config: OfflineQConfig | None = None, seed: int = 0) -> list[dict[str, Any]]:
+def fqi_with_more_data(
+    env: TabularEnv,
+    dataset: OfflineDataset,
+    behaviour: np.ndarray,
+    source: str,
+    n_rounds: int = 5,
+    episodes_per_round: int = 10,
+    epsilon: float = 0.1,
+    config: OfflineQConfig | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Fitted Q-iteration that, after each fit, adds ``episodes_per_round`` episodes from ``source`` and refits.
 
     Args:
@@ -68,8 +76,9 @@ def fqi_with_more_data(env: TabularEnv, dataset: OfflineDataset, behaviour: np.n
     q_net, history = None, []
     for round_ in range(n_rounds + 1):
         data = dataset.featurize(mdp.features) if mdp.features is not None else dataset
-        q_net = train_offline_q(data, obs_space, env.action_space, config, q_net=q_net,
-                                desc=f"FQI round {round_}").q_net
+        q_net = train_offline_q(
+            data, obs_space, env.action_space, config, q_net=q_net, desc=f"FQI round {round_}"
+        ).q_net
         q = q_table(q_net, states)
         history.append({"round": round_, "n_transitions": len(dataset), **greedy_value_gap(mdp, q)})
         if round_ == n_rounds:
@@ -78,7 +87,8 @@ def fqi_with_more_data(env: TabularEnv, dataset: OfflineDataset, behaviour: np.n
             policy = epsilon_greedy_probs(q.argmax(1), mdp.n_actions, epsilon)
         else:
             policy = behaviour
-        new = collect_dataset(env, table_policy(policy), episodes_per_round, seed=seed + 7919 * (round_ + 1),
-                              desc=f"round {round_ + 1}")
+        new = collect_dataset(
+            env, table_policy(policy), episodes_per_round, seed=seed + 7919 * (round_ + 1), desc=f"round {round_ + 1}"
+        )
         dataset = OfflineDataset.concatenate([dataset, new])
     return history

@@ -30,10 +30,22 @@ __all__ = [
     "plot_fresh_data",
 ]
 
-METHOD_COLORS: dict[str, str] = {"behaviour": PALETTE["grey"], "bc": PALETTE["purple"], "fqi": PALETTE["red"],
-                                 "cql": PALETTE["blue"], "optimal": PALETTE["black"], "online": PALETTE["green"]}
-METHOD_LABELS: dict[str, str] = {"behaviour": "behaviour", "bc": "BC", "fqi": "FQI", "cql": "CQL",
-                                 "optimal": "optimal", "online": "FQI + fresh data"}
+METHOD_COLORS: dict[str, str] = {
+    "behaviour": PALETTE["grey"],
+    "bc": PALETTE["purple"],
+    "fqi": PALETTE["red"],
+    "cql": PALETTE["blue"],
+    "optimal": PALETTE["black"],
+    "online": PALETTE["green"],
+}
+METHOD_LABELS: dict[str, str] = {
+    "behaviour": "behaviour",
+    "bc": "BC",
+    "fqi": "FQI",
+    "cql": "CQL",
+    "optimal": "optimal",
+    "online": "FQI + fresh data",
+}
 _ARROW = {0: (0.0, -0.32), 1: (0.32, 0.0), 2: (0.0, 0.32), 3: (-0.32, 0.0)}  # up, right, down, left (y down)
 
 
@@ -52,8 +64,9 @@ def _grid_frame(ax, mdp: TabularMDP) -> tuple[int, int]:
     for s in np.flatnonzero(mdp.terminal):
         r, c = divmod(int(s), width)
         goal = s == mdp.info.get("goal")
-        ax.add_patch(Rectangle((c - 0.5, r - 0.5), 1, 1, color=PALETTE["green"] if goal else "#444444",
-                               alpha=0.85, zorder=2))
+        ax.add_patch(
+            Rectangle((c - 0.5, r - 0.5), 1, 1, color=PALETTE["green"] if goal else "#444444", alpha=0.85, zorder=2)
+        )
         ax.text(c, r, "goal" if goal else "cliff", ha="center", va="center", color="white", fontsize=7, zorder=3)
     start = mdp.info.get("start")
     if start is not None:
@@ -62,9 +75,18 @@ def _grid_frame(ax, mdp: TabularMDP) -> tuple[int, int]:
     return height, width
 
 
-def plot_grid(mdp: TabularMDP, values: np.ndarray | None = None, policy: np.ndarray | None = None, *,
-              title: str | None = None, ax=None, vmin: float | None = None, vmax: float | None = None,
-              cbar_label: str = "value", annotate: bool = True):
+def plot_grid(
+    mdp: TabularMDP,
+    values: np.ndarray | None = None,
+    policy: np.ndarray | None = None,
+    *,
+    title: str | None = None,
+    ax=None,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cbar_label: str = "value",
+    annotate: bool = True,
+):
     """A grid MDP with per-cell ``values`` (``[S]``, heatmap) and a deterministic ``policy`` (``[S, A]``, arrows)."""
     fig, ax = new_figure(width=5.0, height=3.2) if ax is None else (ax.figure, ax)
     height, width = _grid_frame(ax, mdp)
@@ -79,31 +101,59 @@ def plot_grid(mdp: TabularMDP, values: np.ndarray | None = None, policy: np.ndar
         if annotate:
             for s in np.flatnonzero(~mdp.terminal):
                 r, c = divmod(int(s), width)
-                ax.text(c, r + 0.3, f"{grid[r, c]:.1f}", ha="center", va="center", fontsize=7,
-                        color="black" if light[s] else "white", zorder=3)
+                ax.text(
+                    c,
+                    r + 0.3,
+                    f"{grid[r, c]:.1f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="black" if light[s] else "white",
+                    zorder=3,
+                )
     if policy is not None:
         actions = np.asarray(policy).argmax(1)
         for s in np.flatnonzero(~mdp.terminal):
             r, c = divmod(int(s), width)
             dx, dy = _ARROW[int(actions[s])]
             color = "black" if (values is None or light[s]) else "white"
-            ax.annotate("", xy=(c + dx, r + dy), xytext=(c, r), zorder=4,
-                        arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5})
+            ax.annotate(
+                "",
+                xy=(c + dx, r + dy),
+                xytext=(c, r),
+                zorder=4,
+                arrowprops={"arrowstyle": "->", "color": color, "lw": 1.5},
+            )
     if title:
         ax.set_title(title)
     return fig
 
 
-def plot_value_grids(mdp: TabularMDP, panels: Sequence[Mapping[str, Any]], *, vmin: float | None = None,
-                     vmax: float | None = None, cbar_label: str = "value", width: float = 4.8):
+def plot_value_grids(
+    mdp: TabularMDP,
+    panels: Sequence[Mapping[str, Any]],
+    *,
+    vmin: float | None = None,
+    vmax: float | None = None,
+    cbar_label: str = "value",
+    width: float = 4.8,
+):
     """Several :func:`plot_grid` panels side by side; each panel is a dict with ``values``, ``policy``, ``title``."""
     if not panels:
         raise ValueError("panels must hold at least one panel")
     fig, axes = new_figure(len(panels), width=width, height=3.0)
     axes = [axes] if len(panels) == 1 else list(axes[0])
     for ax, panel in zip(axes, panels):
-        plot_grid(mdp, panel.get("values"), panel.get("policy"), title=panel.get("title"), ax=ax, vmin=vmin,
-                  vmax=vmax, cbar_label=cbar_label)
+        plot_grid(
+            mdp,
+            panel.get("values"),
+            panel.get("policy"),
+            title=panel.get("title"),
+            ax=ax,
+            vmin=vmin,
+            vmax=vmax,
+            cbar_label=cbar_label,
+        )
     return fig
 
 
@@ -134,8 +184,13 @@ def plot_coverage(mdp: TabularMDP, counts: np.ndarray, *, title: str | None = No
             dx, dy = _ARROW[a]
             if counts[s, a] > 0:
                 lw = 0.6 + 2.4 * np.log1p(counts[s, a]) / top
-                ax.annotate("", xy=(c + dx, r + dy), xytext=(c, r), zorder=4,
-                            arrowprops={"arrowstyle": "->", "color": PALETTE["blue"], "lw": lw})
+                ax.annotate(
+                    "",
+                    xy=(c + dx, r + dy),
+                    xytext=(c, r),
+                    zorder=4,
+                    arrowprops={"arrowstyle": "->", "color": PALETTE["blue"], "lw": lw},
+                )
             else:
                 ax.plot([c, c + 0.8 * dx], [r, r + 0.8 * dy], ls=":", color=PALETTE["red"], lw=1.6, zorder=4)
     ax.plot([], [], color=PALETTE["blue"], lw=2, label="action in the data")
@@ -146,8 +201,9 @@ def plot_coverage(mdp: TabularMDP, counts: np.ndarray, *, title: str | None = No
     return fig
 
 
-def plot_value_curves(ax, curves_per_seed: Sequence[Sequence[Mapping[str, float]]], method: str, *,
-                      x: str = "iteration") -> None:
+def plot_value_curves(
+    ax, curves_per_seed: Sequence[Sequence[Mapping[str, float]]], method: str, *, x: str = "iteration"
+) -> None:
     """Predicted (solid) and true (dashed) value of ``method``'s greedy policy against ``x``, mean +/- sd over seeds."""
     xs = np.array([row[x] for row in curves_per_seed[0]], dtype=float)
     color = METHOD_COLORS.get(method)
@@ -160,10 +216,16 @@ def plot_value_curves(ax, curves_per_seed: Sequence[Sequence[Mapping[str, float]
     ax.fill_between(xs, mean - true.std(0), mean + true.std(0), color=color, alpha=0.1, linewidth=0)
 
 
-def plot_training_values(curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
-                         references: Mapping[str, float] | None = None, x: str = "iteration",
-                         xlabel: str = "fitted Q-iteration", ylabel: str = "expected discounted return",
-                         title: str | None = "What the Q-function predicts vs the truth", ax=None):
+def plot_training_values(
+    curves: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+    *,
+    references: Mapping[str, float] | None = None,
+    x: str = "iteration",
+    xlabel: str = "fitted Q-iteration",
+    ylabel: str = "expected discounted return",
+    title: str | None = "What the Q-function predicts vs the truth",
+    ax=None,
+):
     """:func:`plot_value_curves` for several methods (``{method: [curves of each seed]}``) on one axis.
 
     ``references`` draws labelled horizontal lines, e.g. ``{"optimal policy": 6.98, "behaviour": 4.84}``.
@@ -180,8 +242,14 @@ def plot_training_values(curves: Mapping[str, Sequence[Sequence[Mapping[str, flo
     return fig
 
 
-def plot_returns(ax, returns: Mapping[str, Sequence[float]], *, predicted: Mapping[str, Sequence[float]] | None = None,
-                 optimal: float | None = None, ylabel: str = "expected discounted return") -> None:
+def plot_returns(
+    ax,
+    returns: Mapping[str, Sequence[float]],
+    *,
+    predicted: Mapping[str, Sequence[float]] | None = None,
+    optimal: float | None = None,
+    ylabel: str = "expected discounted return",
+) -> None:
     """Bars of mean true returns per method (dots: individual seeds); optional predicted values as crosses."""
     names = list(returns)
     for i, name in enumerate(names):
@@ -214,8 +282,14 @@ def plot_q_errors(errors: Mapping[str, Mapping[str, np.ndarray]], *, ax=None, re
         color = METHOD_COLORS.get(method)
         for kind in ("seen", "unseen"):
             vals = np.asarray(err[kind], dtype=float)
-            ax.scatter(pos + rng.uniform(-0.18, 0.18, vals.size), vals, s=10, alpha=0.55, color=color,
-                       marker="o" if kind == "seen" else "^")
+            ax.scatter(
+                pos + rng.uniform(-0.18, 0.18, vals.size),
+                vals,
+                s=10,
+                alpha=0.55,
+                color=color,
+                marker="o" if kind == "seen" else "^",
+            )
             if vals.size:
                 ax.plot([pos - 0.28, pos + 0.28], [vals.mean()] * 2, color="black", lw=2)
             ticks.append(pos)
@@ -231,10 +305,17 @@ def plot_q_errors(errors: Mapping[str, Mapping[str, np.ndarray]], *, ax=None, re
     return fig
 
 
-def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[str, float], *,
-                            x: str = "iteration", xlabel: str = "fitted Q-iteration",
-                            ylabel: str = "expected discounted return", returns_ylabel: str | None = None,
-                            show_predicted: bool = True, title: str | None = None):
+def plot_offline_comparison(
+    runs: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, float],
+    *,
+    x: str = "iteration",
+    xlabel: str = "fitted Q-iteration",
+    ylabel: str = "expected discounted return",
+    returns_ylabel: str | None = None,
+    show_predicted: bool = True,
+    title: str | None = None,
+):
     """The comparison figure of ``offline-rl`` and ``offline-cartpole``.
 
     Left: predicted and true value of the FQI and CQL greedy policies during training (mean +/- sd over the
@@ -249,24 +330,37 @@ def plot_offline_comparison(runs: Sequence[Mapping[str, Any]], metrics: Mapping[
         references["optimal policy"] = metrics["optimal_return"]
     if "max_value" in metrics:
         references["largest possible value"] = metrics["max_value"]
-    plot_training_values({m: [r[m]["curves"] for r in runs] for m in ("fqi", "cql") if m in runs[0]},
-                         references=references, x=x, xlabel=xlabel, ylabel=ylabel, ax=axes[0, 0])
+    plot_training_values(
+        {m: [r[m]["curves"] for r in runs] for m in ("fqi", "cql") if m in runs[0]},
+        references=references,
+        x=x,
+        xlabel=xlabel,
+        ylabel=ylabel,
+        ax=axes[0, 0],
+    )
     if "behaviour" in runs[0]:
         returns = {"behaviour": [r["behaviour"]["return"] for r in runs]}
     else:
         returns = {"behaviour": [metrics["behaviour_return"]]}
     for method in (m for m in ("bc", "fqi", "cql") if m in runs[0]):
         returns[method] = [r[method]["return"] for r in runs]
-    predicted = ({m: [r[m]["predicted"] for r in runs] for m in ("fqi", "cql") if m in runs[0]}
-                 if show_predicted else None)
-    plot_returns(axes[0, 1], returns, predicted=predicted, optimal=metrics.get("optimal_return"),
-                 ylabel=returns_ylabel or ylabel)
+    predicted = (
+        {m: [r[m]["predicted"] for r in runs] for m in ("fqi", "cql") if m in runs[0]} if show_predicted else None
+    )
+    plot_returns(
+        axes[0, 1], returns, predicted=predicted, optimal=metrics.get("optimal_return"), ylabel=returns_ylabel or ylabel
+    )
     axes[0, 1].set_title(title or f"Policies learned offline ({len(runs)} datasets)")
     return fig
 
 
-def plot_offline_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlog: bool = False,
-               references: Mapping[str, float] | None = None):
+def plot_offline_sweep(
+    sweep: Sequence[tuple[float, Any]],
+    *,
+    xlabel: str,
+    symlog: bool = False,
+    references: Mapping[str, float] | None = None,
+):
     """True returns (left) and over-estimation (right) of each learner against a swept ``offline-rl`` knob.
 
     ``sweep`` is :func:`rl4llm.widgets.run_sweep`'s output; the learners drawn are those whose metrics the results
@@ -280,18 +374,30 @@ def plot_offline_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlo
     fig, axes = new_figure(2, width=5.0, height=3.6)
     ax = axes[0, 0]
     # CQL first and thick, BC on top of it dashed with small markers: the two often coincide
-    styles = {"behaviour": {"ls": "--", "marker": "o", "lw": 1.2, "ms": 5, "zorder": 2},
-              "cql": {"ls": "-", "marker": "o", "lw": 4.0, "ms": 9, "zorder": 3, "alpha": 0.55},
-              "fqi": {"ls": "-", "marker": "o", "lw": 1.8, "ms": 6, "zorder": 4},
-              "bc": {"ls": "--", "marker": "s", "lw": 1.5, "ms": 4, "zorder": 5}}
+    styles = {
+        "behaviour": {"ls": "--", "marker": "o", "lw": 1.2, "ms": 5, "zorder": 2},
+        "cql": {"ls": "-", "marker": "o", "lw": 4.0, "ms": 9, "zorder": 3, "alpha": 0.55},
+        "fqi": {"ls": "-", "marker": "o", "lw": 1.8, "ms": 6, "zorder": 4},
+        "bc": {"ls": "--", "marker": "s", "lw": 1.5, "ms": 4, "zorder": 5},
+    }
     for method in ("behaviour", "cql", "fqi", "bc"):
         key = f"{method}_return"
         if key in metrics[0]:
-            ax.plot(xs, [m[key] for m in metrics], color=METHOD_COLORS[method], label=METHOD_LABELS[method],
-                    **styles[method])
+            ax.plot(
+                xs,
+                [m[key] for m in metrics],
+                color=METHOD_COLORS[method],
+                label=METHOD_LABELS[method],
+                **styles[method],
+            )
     for method, value in (references or {}).items():
-        ax.axhline(value, color=METHOD_COLORS.get(method, PALETTE["grey"]), ls="--", lw=1.2,
-                   label=f"{METHOD_LABELS.get(method, method)} (not swept)")
+        ax.axhline(
+            value,
+            color=METHOD_COLORS.get(method, PALETTE["grey"]),
+            ls="--",
+            lw=1.2,
+            label=f"{METHOD_LABELS.get(method, method)} (not swept)",
+        )
     ax.axhline(metrics[0]["optimal_return"], ls=":", color="black", label="optimal")
     label(ax, xlabel, "expected discounted return", "True return of each policy")
     ax.legend(fontsize=8)
@@ -299,8 +405,7 @@ def plot_offline_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlo
     for method in ("fqi", "cql"):
         key = f"{method}_overestimation"
         if key in metrics[0]:
-            ax.plot(xs, [m[key] for m in metrics], marker="o", color=METHOD_COLORS[method],
-                    label=METHOD_LABELS[method])
+            ax.plot(xs, [m[key] for m in metrics], marker="o", color=METHOD_COLORS[method], label=METHOD_LABELS[method])
     ax.axhline(0, color="black", lw=0.8, ls=":")
     label(ax, xlabel, "predicted − true value", "Over-estimation at the start cell")
     ax.legend(fontsize=8)
@@ -312,9 +417,13 @@ def plot_offline_sweep(sweep: Sequence[tuple[float, Any]], *, xlabel: str, symlo
     return fig
 
 
-def plot_fresh_data(histories: Mapping[str, Sequence[Sequence[Mapping[str, float]]]], *,
-                    optimal: float | None = None, behaviour: float | None = None,
-                    xlabel: str = "round of new data"):
+def plot_fresh_data(
+    histories: Mapping[str, Sequence[Sequence[Mapping[str, float]]]],
+    *,
+    optimal: float | None = None,
+    behaviour: float | None = None,
+    xlabel: str = "round of new data",
+):
     """Over-estimation (left) and true return (right) of fitted Q-iteration per round of new data, per source.
 
     ``histories`` maps a source (``"own"``, ``"behaviour"``) to one history per seed from
@@ -326,16 +435,20 @@ def plot_fresh_data(histories: Mapping[str, Sequence[Sequence[Mapping[str, float
     for source, runs in histories.items():
         rounds = np.array([row["round"] for row in runs[0]], dtype=float)
         for ax, key in zip(axes[0], ("overestimation", "true")):
-            band(ax, rounds, np.array([[row[key] for row in h] for h in runs]), label=names.get(source, source),
-                 color=colors.get(source))
+            band(
+                ax,
+                rounds,
+                np.array([[row[key] for row in h] for h in runs]),
+                label=names.get(source, source),
+                color=colors.get(source),
+            )
     axes[0, 0].axhline(0, color="black", lw=0.8, ls=":")
     label(axes[0, 0], xlabel, "predicted − true value", "Over-estimation")
     if optimal is not None:
         axes[0, 1].axhline(optimal, ls=":", color="black", label="optimal")
     if behaviour is not None:
         axes[0, 1].axhline(behaviour, ls="--", color=METHOD_COLORS["behaviour"], label="behaviour policy")
-    label(axes[0, 1], xlabel, "expected discounted return",
-          "True return of the greedy policy")
+    label(axes[0, 1], xlabel, "expected discounted return", "True return of the greedy policy")
     for ax in axes[0]:
         ax.set_xticks(rounds)
         ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1)

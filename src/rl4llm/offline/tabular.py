@@ -17,8 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from rl4llm.envs.tabular import (TabularEnv, TabularMDP, evaluate_policy, greedy_policy, policy_return,
-                                 value_iteration)
+from rl4llm.envs.tabular import TabularEnv, TabularMDP, evaluate_policy, greedy_policy, policy_return, value_iteration
 from rl4llm.utils import check_positive_int, check_range
 
 __all__ = [
@@ -48,15 +47,22 @@ def epsilon_greedy_probs(actions: np.ndarray, n_actions: int, epsilon: float) ->
     epsilon = check_range("epsilon", epsilon, 0.0, 1.0)
     actions = np.asarray(actions)
     if actions.ndim != 1 or not np.issubdtype(actions.dtype, np.integer):
-        raise ValueError(f"actions must be a 1-D integer array (one action per state), got {actions.dtype} "
-                         f"shape {actions.shape}")
+        raise ValueError(
+            f"actions must be a 1-D integer array (one action per state), got {actions.dtype} shape {actions.shape}"
+        )
     if actions.size and (actions.min() < 0 or actions.max() >= n_actions):
         raise ValueError(f"actions must be in [0, {n_actions - 1}]")
     return (1.0 - epsilon) * np.eye(n_actions)[actions] + epsilon / n_actions
 
 
-def cliff_walk(height: int = 4, width: int = 7, slip: float = 0.0, gamma: float = 0.95,
-               goal_reward: float = 10.0, cliff_reward: float = -10.0) -> TabularMDP:
+def cliff_walk(
+    height: int = 4,
+    width: int = 7,
+    slip: float = 0.0,
+    gamma: float = 0.95,
+    goal_reward: float = 10.0,
+    cliff_reward: float = -10.0,
+) -> TabularMDP:
     """The cliff-walking grid: start bottom-left, goal bottom-right, a cliff between them on the bottom row.
 
     Actions 0..3 = up, right, down, left (:data:`CLIFF_ACTIONS`). A move happens as chosen with probability
@@ -106,9 +112,17 @@ def cliff_walk(height: int = 4, width: int = 7, slip: float = 0.0, gamma: float 
     p0[start] = 1.0
     rows, cols = np.divmod(np.arange(S), width)
     features = np.concatenate([np.eye(height)[rows], np.eye(width)[cols]], axis=1)  # one-hot row, one-hot col
-    return TabularMDP(P=P, R=R, terminal=terminal, p0=p0, gamma=gamma, names=CLIFF_ACTIONS,
-                      shape=(height, width), features=features,
-                      info={"start": start, "goal": goal, "cliff": cliff})
+    return TabularMDP(
+        P=P,
+        R=R,
+        terminal=terminal,
+        p0=p0,
+        gamma=gamma,
+        names=CLIFF_ACTIONS,
+        shape=(height, width),
+        features=features,
+        info={"start": start, "goal": goal, "cliff": cliff},
+    )
 
 
 def safe_route(mdp: TabularMDP) -> np.ndarray:
@@ -127,5 +141,3 @@ def safe_route(mdp: TabularMDP) -> np.ndarray:
     actions[rows == 0] = right  # the top row: walk right
     actions[cols == width - 1] = down  # the last column: descend to the goal
     return actions
-
-

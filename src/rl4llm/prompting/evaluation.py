@@ -25,8 +25,15 @@ from rl4llm.prompting.reward_model import fit_prompt_reward_model, roc_auc
 from rl4llm.prompting.selection import evaluate_prompts, score_matrix, select_prompts
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["split_queries", "type_prompt_accuracy", "oirl_study", "predicted_success", "k_sweep", "log_size_sweep",
-           "call_budget_curve"]
+__all__ = [
+    "split_queries",
+    "type_prompt_accuracy",
+    "oirl_study",
+    "predicted_success",
+    "k_sweep",
+    "log_size_sweep",
+    "call_budget_curve",
+]
 
 
 def split_queries(n_queries: int, test_frac: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -79,8 +86,16 @@ def _auc(model, logs: PromptLogs, qids: np.ndarray, pids: np.ndarray) -> float:
     return roc_auc(scores[ok], labels[ok])
 
 
-def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_queries: int | None = None,
-               test_frac: float = 0.5, seed: int = 0, controls: bool = True, **rm_kwargs) -> dict[str, Any]:
+def oirl_study(
+    logs: PromptLogs,
+    *,
+    n_candidates: int | None = None,
+    n_train_queries: int | None = None,
+    test_frac: float = 0.5,
+    seed: int = 0,
+    controls: bool = True,
+    **rm_kwargs,
+) -> dict[str, Any]:
     """Fit the reward model on the training queries' logs, then evaluate on held-out queries (no LM call).
 
     With :math:`\\Pi` the candidate prompts, :math:`X` the held-out queries and :math:`c(x, \\pi) \\in \\{0, 1\\}`
@@ -124,8 +139,9 @@ def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_que
     if n_train_queries is not None:
         check_positive_int("n_train_queries", n_train_queries, 1)
         if n_train_queries > train_q.size:
-            raise ValueError(f"n_train_queries must be in [1, {train_q.size}] (the training split), "
-                             f"got {n_train_queries}")
+            raise ValueError(
+                f"n_train_queries must be in [1, {train_q.size}] (the training split), got {n_train_queries}"
+            )
         train_q = train_q[:n_train_queries]
     everything = np.concatenate([logged, heldout])
     test_q = test_q[np.isfinite(table[np.ix_(test_q, everything)]).all(axis=1)]
@@ -156,8 +172,9 @@ def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_que
         "random_accuracy": float(test_table.mean()),
         "gap_closed": float((oirl - best_acc) / gap) if gap > 1e-12 else float("nan"),
         "rm_auc_heldout_queries": _auc(rm, logs, test_q, logged),
-        "rm_accuracy_heldout_queries": float(((score_matrix(rm, logs.query_feats[test_q], logs.prompt_feats[logged])
-                                               > 0.5) == (test_table > 0.5)).mean()),
+        "rm_accuracy_heldout_queries": float(
+            ((score_matrix(rm, logs.query_feats[test_q], logs.prompt_feats[logged]) > 0.5) == (test_table > 0.5)).mean()
+        ),
         "n_candidate_prompts": int(logged.size),
         "n_train_queries": int(train_q.size),
         "n_test_queries": int(test_q.size),
@@ -165,9 +182,16 @@ def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_que
         "lm_calls_per_query_try_all": int(logged.size),
         "lm_calls_offline_logs": int(np.isfinite(table[np.ix_(train_q, logged)]).sum()),
     }
-    out: dict[str, Any] = {"metrics": metrics, "model": rm, "train_q": train_q, "test_q": test_q,
-                           "candidates": logged, "heldout_prompts": heldout, "choice": logged[choice],
-                           "train_accuracy": train_acc}
+    out: dict[str, Any] = {
+        "metrics": metrics,
+        "model": rm,
+        "train_q": train_q,
+        "test_q": test_q,
+        "candidates": logged,
+        "heldout_prompts": heldout,
+        "choice": logged[choice],
+        "train_accuracy": train_acc,
+    }
     if controls:
         rm0 = _fit(logs, train_q, logged, seed, zero_queries=True, **rm_kwargs)
         choice0 = select_prompts(rm0, np.zeros_like(logs.query_feats[test_q]), logs.prompt_feats[logged])
@@ -190,8 +214,14 @@ def oirl_study(logs: PromptLogs, *, n_candidates: int | None = None, n_train_que
     return out
 
 
-SWEEP_METRICS = ("oirl_accuracy", "best_single_prompt_accuracy", "random_accuracy", "confidence_accuracy",
-                 "oracle_accuracy", "rm_auc_heldout_queries")
+SWEEP_METRICS = (
+    "oirl_accuracy",
+    "best_single_prompt_accuracy",
+    "random_accuracy",
+    "confidence_accuracy",
+    "oracle_accuracy",
+    "rm_auc_heldout_queries",
+)
 
 
 def predicted_success(logs: PromptLogs, study: dict[str, Any]) -> np.ndarray:
@@ -200,8 +230,13 @@ def predicted_success(logs: PromptLogs, study: dict[str, Any]) -> np.ndarray:
     return score_matrix(study["model"], logs.query_feats[study["test_q"]], logs.prompt_feats)
 
 
-def _sweep(logs: PromptLogs, key: str, values: list[int], seeds: Sequence[int], **kwargs: Any,
-           ) -> list[dict[str, float]]:
+def _sweep(
+    logs: PromptLogs,
+    key: str,
+    values: list[int],
+    seeds: Sequence[int],
+    **kwargs: Any,
+) -> list[dict[str, float]]:
     """One row per value of ``key`` (an :func:`oirl_study` argument): metrics averaged over ``seeds``."""
     seeds = [check_positive_int("seeds", s, 0) for s in seeds]
     if not seeds:
@@ -216,32 +251,57 @@ def _sweep(logs: PromptLogs, key: str, values: list[int], seeds: Sequence[int], 
     return rows
 
 
-def k_sweep(logs: PromptLogs, *, seed: int = 0, test_frac: float = 0.5, n_train_queries: int | None = None,
-            seeds: Sequence[int] | None = None, **rm_kwargs: Any) -> list[dict[str, float]]:
+def k_sweep(
+    logs: PromptLogs,
+    *,
+    seed: int = 0,
+    test_frac: float = 0.5,
+    n_train_queries: int | None = None,
+    seeds: Sequence[int] | None = None,
+    **rm_kwargs: Any,
+) -> list[dict[str, float]]:
     """Accuracy of OIRL and the baselines with the first ``K`` logged prompts as candidates, K = 1..all.
 
     One row per ``K`` (key ``"k"``); each is the mean over ``seeds`` (default: just ``seed``) of
     :func:`oirl_study`'s metrics, the reward model refitted on the logs of those ``K`` prompts only.
     """
     n_logged = int((~logs.prompt_heldout).sum())
-    return _sweep(logs, "n_candidates", list(range(1, n_logged + 1)), [seed] if seeds is None else seeds,
-                  test_frac=test_frac, n_train_queries=n_train_queries, **rm_kwargs)
+    return _sweep(
+        logs,
+        "n_candidates",
+        list(range(1, n_logged + 1)),
+        [seed] if seeds is None else seeds,
+        test_frac=test_frac,
+        n_train_queries=n_train_queries,
+        **rm_kwargs,
+    )
 
 
-def log_size_sweep(logs: PromptLogs, sizes: Sequence[int], *, seeds: Sequence[int] = (0,), test_frac: float = 0.5,
-                   n_candidates: int | None = None, **rm_kwargs: Any) -> list[dict[str, float]]:
+def log_size_sweep(
+    logs: PromptLogs,
+    sizes: Sequence[int],
+    *,
+    seeds: Sequence[int] = (0,),
+    test_frac: float = 0.5,
+    n_candidates: int | None = None,
+    **rm_kwargs: Any,
+) -> list[dict[str, float]]:
     """Accuracy of OIRL and the baselines when the offline logs hold only ``n`` training queries, for ``n`` in
     ``sizes`` (each logged with every candidate prompt). One row per size (key ``"n_train_queries"``), the mean
     over ``seeds`` (each seed a different split of the queries and a different reward-model initialisation)."""
     sizes = [check_positive_int("sizes", n, 1) for n in sizes]
     if not sizes:
         raise ValueError("sizes must name at least one log size")
-    return _sweep(logs, "n_train_queries", sizes, seeds, test_frac=test_frac, n_candidates=n_candidates,
-                  **rm_kwargs)
+    return _sweep(logs, "n_train_queries", sizes, seeds, test_frac=test_frac, n_candidates=n_candidates, **rm_kwargs)
 
 
-def call_budget_curve(logs: PromptLogs, study: dict[str, Any], *, n_draws: int = 20, seed: int = 0,
-                      ) -> list[dict[str, float]]:
+def call_budget_curve(
+    logs: PromptLogs,
+    study: dict[str, Any],
+    *,
+    n_draws: int = 20,
+    seed: int = 0,
+) -> list[dict[str, float]]:
     """Accuracy on the study's held-out queries against the number ``m`` of LM calls spent per query.
 
     With ``m`` calls per query, two ways to spend them (both keep the answer the LM is most confident in, the
@@ -272,7 +332,12 @@ def call_budget_curve(logs: PromptLogs, study: dict[str, Any], *, n_draws: int =
             draw = np.argsort(rng.random(correct.shape), axis=1)[:, :m]
             pick = draw[np.arange(test_q.size), np.argmax(conf[rows_idx, draw], axis=1)]
             random_acc.append(correct[np.arange(test_q.size), pick].mean())
-        out.append({"calls": m, "oirl_top_m": float(correct[np.arange(test_q.size), keep].mean()),
-                    "random_m": float(np.mean(random_acc)),
-                    "oracle_top_m": float(correct[rows_idx, top].max(axis=1).mean())})
+        out.append(
+            {
+                "calls": m,
+                "oirl_top_m": float(correct[np.arange(test_q.size), keep].mean()),
+                "random_m": float(np.mean(random_acc)),
+                "oracle_top_m": float(correct[rows_idx, top].max(axis=1).mean()),
+            }
+        )
     return out

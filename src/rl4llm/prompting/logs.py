@@ -79,11 +79,17 @@ class PromptLogs:
     def to_rows(self) -> dict[str, np.ndarray]:
         """The row layout of the module docstring."""
         return {
-            "query_id": self.query_id, "prompt_id": self.prompt_id, "correct": self.correct,
-            "query_features": self.query_feats[self.query_id], "prompt_features": self.prompt_feats[self.prompt_id],
-            "confidence": self.confidence, "heldout_prompt": self.prompt_heldout[self.prompt_id].astype(np.int64),
-            "query_type": self.query_type[self.query_id], "prompt_name": self.prompt_name[self.prompt_id],
-            "answer": self.answer, "query_text": self.query_text[self.query_id],
+            "query_id": self.query_id,
+            "prompt_id": self.prompt_id,
+            "correct": self.correct,
+            "query_features": self.query_feats[self.query_id],
+            "prompt_features": self.prompt_feats[self.prompt_id],
+            "confidence": self.confidence,
+            "heldout_prompt": self.prompt_heldout[self.prompt_id].astype(np.int64),
+            "query_type": self.query_type[self.query_id],
+            "prompt_name": self.prompt_name[self.prompt_id],
+            "answer": self.answer,
+            "query_text": self.query_text[self.query_id],
         }
 
     @classmethod
@@ -124,12 +130,22 @@ class PromptLogs:
             heldout = opt("heldout_prompt", 0, np.float64)[p_first] > 0.5
         else:
             heldout = (np.arange(p_ids.size) % 3 == 2) if p_ids.size >= 3 else np.zeros(p_ids.size, dtype=bool)
-        names = opt("prompt_name", "", str)[p_first] if "prompt_name" in rows else np.array(
-            [f"prompt {i}" for i in p_ids])
-        return cls(query_id=qid.astype(np.int64), prompt_id=pid.astype(np.int64), correct=y,
-                   confidence=opt("confidence", np.nan, np.float64), query_feats=qf[q_first],
-                   prompt_feats=pf[p_first], query_type=opt("query_type", "", str)[q_first], prompt_name=names,
-                   prompt_heldout=heldout, answer=opt("answer", "", str), query_text=opt("query_text", "", str)[q_first])
+        names = (
+            opt("prompt_name", "", str)[p_first] if "prompt_name" in rows else np.array([f"prompt {i}" for i in p_ids])
+        )
+        return cls(
+            query_id=qid.astype(np.int64),
+            prompt_id=pid.astype(np.int64),
+            correct=y,
+            confidence=opt("confidence", np.nan, np.float64),
+            query_feats=qf[q_first],
+            prompt_feats=pf[p_first],
+            query_type=opt("query_type", "", str)[q_first],
+            prompt_name=names,
+            prompt_heldout=heldout,
+            answer=opt("answer", "", str),
+            query_text=opt("query_text", "", str)[q_first],
+        )
 
 
 def save_logs(logs: PromptLogs, path: str | Path) -> Path:
@@ -145,8 +161,9 @@ def save_logs(logs: PromptLogs, path: str | Path) -> Path:
             w = csv.writer(f)
             w.writerow(scalars + [f"q_{i}" for i in range(dq)] + [f"p_{j}" for j in range(dp)])
             for r in range(rows["query_id"].size):
-                w.writerow([rows[k][r] for k in scalars] + list(rows["query_features"][r])
-                           + list(rows["prompt_features"][r]))
+                w.writerow(
+                    [rows[k][r] for k in scalars] + list(rows["query_features"][r]) + list(rows["prompt_features"][r])
+                )
     else:
         raise ValueError(f"path must end in .npz or .csv, got {str(path)!r}")
     return path
@@ -169,8 +186,10 @@ def load_logs(path: str | Path) -> PromptLogs:
     cols = {name: [r[i] for r in table] for i, name in enumerate(header)}
 
     def block(prefix: str) -> np.ndarray:
-        names = sorted((h for h in header if h.startswith(prefix) and h[len(prefix):].isdigit()),
-                       key=lambda h: int(h[len(prefix):]))
+        names = sorted(
+            (h for h in header if h.startswith(prefix) and h[len(prefix) :].isdigit()),
+            key=lambda h: int(h[len(prefix) :]),
+        )
         if not names:
             raise ValueError(f"CSV logs need feature columns {prefix}0, {prefix}1, ...")
         return np.array([[float(x) for x in cols[h]] for h in names]).T
@@ -194,17 +213,27 @@ def _cache_path(n_queries: int, seed: int, checkpoint: Path) -> Path:
 
 def _to_state(logs: PromptLogs) -> dict[str, Any]:
     """The row layout as a cacheable state: numbers as tensors, strings as lists."""
-    return {k: v.tolist() if v.dtype.kind in "US" else torch.from_numpy(np.ascontiguousarray(v))
-            for k, v in logs.to_rows().items()}
+    return {
+        k: v.tolist() if v.dtype.kind in "US" else torch.from_numpy(np.ascontiguousarray(v))
+        for k, v in logs.to_rows().items()
+    }
 
 
 def _from_state(state: dict[str, Any]) -> PromptLogs:
-    return PromptLogs.from_rows({k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v, dtype=str)
-                                 for k, v in state.items()})
+    return PromptLogs.from_rows(
+        {k: v.numpy() if isinstance(v, torch.Tensor) else np.array(v, dtype=str) for k, v in state.items()}
+    )
 
 
-def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=None, use_cache: bool = True,
-                 checkpoint: str | Path | None = None) -> PromptLogs:
+def collect_logs(
+    n_queries: int = 800,
+    seed: int = 0,
+    *,
+    model=None,
+    tokenizer=None,
+    use_cache: bool = True,
+    checkpoint: str | Path | None = None,
+) -> PromptLogs:
     """Run the LM on ``n_queries`` fresh queries x all twelve prompts, check every answer, cache the logs.
 
     A cached file (same ``n_queries``, ``seed`` and checkpoint) is loaded instead, without loading or calling the
@@ -228,13 +257,20 @@ def collect_logs(n_queries: int = 800, seed: int = 0, *, model=None, tokenizer=N
     answers, conf = answer(model, tokenizer, pairs)
     correct = np.array([check_answer(q, p, a) for (q, p), a in zip(pairs, answers)], dtype=np.float64)
     logs = PromptLogs(
-        query_id=np.repeat(np.arange(n_queries), len(PROMPTS)), prompt_id=np.tile(np.arange(len(PROMPTS)), n_queries),
-        correct=correct, confidence=conf, query_feats=query_features(queries).astype(np.float64),
-        prompt_feats=principal_components(prompt_features(model, tokenizer, [p.text for p in PROMPTS]),
-                                          PROMPT_FEATURE_DIM),
-        query_type=np.array([q.type for q in queries]), prompt_name=np.array([f"{p.format} '{p.text}'" for p in PROMPTS]),
-        prompt_heldout=np.array([not p.logged for p in PROMPTS]), answer=np.array(answers, dtype=str),
-        query_text=np.array([q.text for q in queries]))
+        query_id=np.repeat(np.arange(n_queries), len(PROMPTS)),
+        prompt_id=np.tile(np.arange(len(PROMPTS)), n_queries),
+        correct=correct,
+        confidence=conf,
+        query_feats=query_features(queries).astype(np.float64),
+        prompt_feats=principal_components(
+            prompt_features(model, tokenizer, [p.text for p in PROMPTS]), PROMPT_FEATURE_DIM
+        ),
+        query_type=np.array([q.type for q in queries]),
+        prompt_name=np.array([f"{p.format} '{p.text}'" for p in PROMPTS]),
+        prompt_heldout=np.array([not p.logged for p in PROMPTS]),
+        answer=np.array(answers, dtype=str),
+        query_text=np.array([q.text for q in queries]),
+    )
     if use_cache:
         cache.save(path, _to_state(logs))
     return logs

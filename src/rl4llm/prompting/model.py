@@ -55,8 +55,12 @@ def load_arithmetic_lm(directory: str | Path | None = None):
 
 
 @torch.no_grad()
-def answer(model, tokenizer: CharTokenizer, pairs: list[tuple[Query, Prompt]], batch_size: int = 512,
-           ) -> tuple[list[str], np.ndarray]:
+def answer(
+    model,
+    tokenizer: CharTokenizer,
+    pairs: list[tuple[Query, Prompt]],
+    batch_size: int = 512,
+) -> tuple[list[str], np.ndarray]:
     """Greedy answers of the LM to ``(query, prompt)`` pairs, and its confidence in each.
 
     The confidence is the mean log-probability of the generated tokens (``<eos>`` included),
@@ -66,10 +70,15 @@ def answer(model, tokenizer: CharTokenizer, pairs: list[tuple[Query, Prompt]], b
     answers: list[str] = []
     confidences: list[float] = []
     for start in progress(range(0, len(pairs), batch_size), desc="LM answers"):
-        chunk = pairs[start:start + batch_size]
-        out = sample(model, [tokenizer.encode(model_input(q, p)) for q, p in chunk],
-                     max_new_tokens=MAX_ANSWER_TOKENS, temperature=0.0, eos_token_id=tokenizer.eos_token_id,
-                     pad_token_id=tokenizer.pad_token_id)
+        chunk = pairs[start : start + batch_size]
+        out = sample(
+            model,
+            [tokenizer.encode(model_input(q, p)) for q, p in chunk],
+            max_new_tokens=MAX_ANSWER_TOKENS,
+            temperature=0.0,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
         logp = token_logprobs(model, out.input_ids, out.attention_mask)
         resp = out.response_mask.float()
         confidences.extend(((logp * resp).sum(-1) / resp.sum(-1).clamp(min=1)).tolist())
@@ -85,15 +94,14 @@ def prompt_features(model, tokenizer: CharTokenizer, texts: list[str]) -> np.nda
     The LM reads only the instruction (no query), so this costs one forward pass per
     *prompt*, not per (query, prompt) pair, and works for prompts never logged.
     """
-    ids, mask = left_pad([tokenizer.encode(t + " ") for t in texts],
-                         tokenizer.pad_token_id)
-    out = model(input_ids=ids, attention_mask=mask,
-                position_ids=position_ids_from_mask(mask), output_hidden_states=True)
+    ids, mask = left_pad([tokenizer.encode(t + " ") for t in texts], tokenizer.pad_token_id)
+    out = model(
+        input_ids=ids, attention_mask=mask, position_ids=position_ids_from_mask(mask), output_hidden_states=True
+    )
     return out.hidden_states[-1][:, -1, :].float().numpy().astype(np.float32)
 
 
-def principal_components(features: np.ndarray, n_components: int = 2,
-                         fit_rows: np.ndarray | None = None) -> np.ndarray:
+def principal_components(features: np.ndarray, n_components: int = 2, fit_rows: np.ndarray | None = None) -> np.ndarray:
     """Project rows of ``features`` ``[n, d]`` on their top ``n_components`` principal directions ``[n, r]``.
 
     With :math:`X_c = X - \\bar x` and the SVD :math:`X_c = U S V^\\top`, the result is :math:`X_c V_{:r}`.
@@ -108,8 +116,11 @@ def principal_components(features: np.ndarray, n_components: int = 2,
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"features must be a 2-D array, got shape {x.shape}")
-    if isinstance(n_components, bool) or not isinstance(n_components, (int, np.integer)) or not (
-            1 <= n_components <= min(x.shape)):
+    if (
+        isinstance(n_components, bool)
+        or not isinstance(n_components, (int, np.integer))
+        or not (1 <= n_components <= min(x.shape))
+    ):
         raise ValueError(f"n_components must be an int in [1, {min(x.shape)}], got {n_components!r}")
     fit = x
     if fit_rows is not None:

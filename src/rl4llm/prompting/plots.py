@@ -15,8 +15,17 @@ from rl4llm.plotting import COLORS, PALETTE, label, new_figure
 if TYPE_CHECKING:
     from rl4llm.prompting.logs import PromptLogs
 
-__all__ = ["plot_accuracy_table", "plot_methods", "plot_k_sweep", "plot_choices", "plot_log_size_sweep",
-           "plot_prompt_evaluation", "plot_call_budget", "plot_prompt_features", "PROMPT_METHOD_LABELS"]
+__all__ = [
+    "plot_accuracy_table",
+    "plot_methods",
+    "plot_k_sweep",
+    "plot_choices",
+    "plot_log_size_sweep",
+    "plot_prompt_evaluation",
+    "plot_call_budget",
+    "plot_prompt_features",
+    "PROMPT_METHOD_LABELS",
+]
 
 PROMPT_METHOD_LABELS = {
     "random_accuracy": "random prompt",
@@ -27,9 +36,12 @@ PROMPT_METHOD_LABELS = {
     "oracle_accuracy": "oracle (K calls + answer key)",
 }
 METHOD_COLORS = {
-    "random_accuracy": PALETTE["grey"], "best_single_prompt_accuracy": PALETTE["orange"],
-    "prompt_only_accuracy": PALETTE["sky"], "oirl_accuracy": PALETTE["blue"],
-    "confidence_accuracy": PALETTE["purple"], "oracle_accuracy": PALETTE["black"],
+    "random_accuracy": PALETTE["grey"],
+    "best_single_prompt_accuracy": PALETTE["orange"],
+    "prompt_only_accuracy": PALETTE["sky"],
+    "oirl_accuracy": PALETTE["blue"],
+    "confidence_accuracy": PALETTE["purple"],
+    "oracle_accuracy": PALETTE["black"],
 }
 METHOD_STYLES = {"oracle_accuracy": ":", "confidence_accuracy": "--"}
 
@@ -48,15 +60,26 @@ def plot_accuracy_table(logs: PromptLogs, table: tuple[list[str], np.ndarray], a
     im = ax.imshow(acc, vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i in range(acc.shape[0]):
         for j in range(acc.shape[1]):
-            ax.text(j, i, f"{acc[i, j]:.2f}", ha="center", va="center", fontsize=8,
-                    color="black" if acc[i, j] > 0.6 else "white")
+            ax.text(
+                j,
+                i,
+                f"{acc[i, j]:.2f}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="black" if acc[i, j] > 0.6 else "white",
+            )
     names = [str(n) + (" *" if h else "") for n, h in zip(logs.prompt_name, logs.prompt_heldout)]
     ax.set_xticks(range(len(names)), names, fontsize=8, rotation=30, ha="right", rotation_mode="anchor")
     ax.set_yticks(range(len(types)), [t or "all" for t in types])
     ax.grid(False)
     fig.colorbar(im, ax=ax, label="accuracy", fraction=0.03)
-    label(ax, "prompt (* = held out of the reward model's logs)", "query type",
-          "Accuracy of the LM per query type x prompt")
+    label(
+        ax,
+        "prompt (* = held out of the reward model's logs)",
+        "query type",
+        "Accuracy of the LM per query type x prompt",
+    )
     return fig
 
 
@@ -76,8 +99,15 @@ def plot_methods(metrics: dict[str, Any], ax=None, title: str = "Choosing a prom
 
 def _lines(ax, xs: list[float], rows: list[dict[str, float]], keys: tuple[str, ...], loc: str = "best") -> None:
     for key in keys:
-        ax.plot(xs, [r[key] for r in rows], marker="o", ms=3, color=METHOD_COLORS[key],
-                ls=METHOD_STYLES.get(key, "-"), label=PROMPT_METHOD_LABELS[key])
+        ax.plot(
+            xs,
+            [r[key] for r in rows],
+            marker="o",
+            ms=3,
+            color=METHOD_COLORS[key],
+            ls=METHOD_STYLES.get(key, "-"),
+            label=PROMPT_METHOD_LABELS[key],
+        )
     ax.set_ylim(0, 1.02)
     ax.legend(fontsize=7, loc=loc)
 
@@ -85,11 +115,19 @@ def _lines(ax, xs: list[float], rows: list[dict[str, float]], keys: tuple[str, .
 def plot_k_sweep(rows: list[dict[str, float]], ax=None):
     """Lines: accuracy against the number K of candidate prompts in the logs."""
     fig, ax = _axes(ax, 5.0, 3.4)
-    _lines(ax, [r["k"] for r in rows], rows, ("oracle_accuracy", "confidence_accuracy", "oirl_accuracy",
-                                              "best_single_prompt_accuracy", "random_accuracy"),
-           loc="center right")
-    label(ax, "K, number of candidate prompts in the logs", "accuracy on held-out queries",
-          "Accuracy vs number of candidate prompts")
+    _lines(
+        ax,
+        [r["k"] for r in rows],
+        rows,
+        ("oracle_accuracy", "confidence_accuracy", "oirl_accuracy", "best_single_prompt_accuracy", "random_accuracy"),
+        loc="center right",
+    )
+    label(
+        ax,
+        "K, number of candidate prompts in the logs",
+        "accuracy on held-out queries",
+        "Accuracy vs number of candidate prompts",
+    )
     return fig
 
 
@@ -97,13 +135,16 @@ def plot_log_size_sweep(rows: list[dict[str, float]], ax=None):
     """Lines: accuracy against the number of training queries in the offline logs (log scale)."""
     fig, ax = _axes(ax, 5.0, 3.4)
     sizes = [r["n_train_queries"] for r in rows]
-    _lines(ax, sizes, rows,
-           ("oracle_accuracy", "oirl_accuracy", "best_single_prompt_accuracy"))
+    _lines(ax, sizes, rows, ("oracle_accuracy", "oirl_accuracy", "best_single_prompt_accuracy"))
     ax.set_xscale("log")
     ax.set_xticks(sizes, [str(n) for n in sizes])
     ax.minorticks_off()
-    label(ax, "training queries in the offline logs (each with every candidate)",
-          "accuracy on held-out queries", "A bigger log, a better reward model")
+    label(
+        ax,
+        "training queries in the offline logs (each with every candidate)",
+        "accuracy on held-out queries",
+        "A bigger log, a better reward model",
+    )
     return fig
 
 
@@ -123,8 +164,13 @@ def plot_choices(logs: PromptLogs, study: dict[str, Any], ax=None):
     bottom = np.zeros(len(types))
     for g_i, g in enumerate(groups):
         frac = np.array([np.mean(chosen_group[qtypes == t] == g) for t in types])
-        ax.bar(range(len(types)), frac, bottom=bottom, color=COLORS[g_i % len(COLORS)],
-               label=(f"{g} format" if by_format else g))
+        ax.bar(
+            range(len(types)),
+            frac,
+            bottom=bottom,
+            color=COLORS[g_i % len(COLORS)],
+            label=(f"{g} format" if by_format else g),
+        )
         bottom += frac
     ax.set_xticks(range(len(types)), [(t or "all").replace("-", "\n", 1) for t in types])
     ax.set_ylim(0, 1.0)
@@ -150,20 +196,32 @@ def plot_prompt_evaluation(logs: PromptLogs, study: dict[str, Any], predicted: n
         for held, color in ((False, PALETTE["blue"]), (True, PALETTE["red"])):
             cols = prompts[logs.prompt_heldout == held]
             if cols.size:
-                ax.scatter(np.nanmean(actual[np.ix_(rows, cols)], axis=0),
-                           predicted[np.ix_(rows, cols)].mean(axis=0), marker=markers[i % len(markers)], s=28,
-                           color=color, edgecolors="white", linewidths=0.5, alpha=0.9)
-    handles = [Line2D([], [], ls="", marker="o", color=PALETTE["blue"], label="logged prompt"),
-               Line2D([], [], ls="", marker="o", color=PALETTE["red"], label="held-out prompt")]
-    handles += [Line2D([], [], ls="", marker=markers[i % len(markers)], color=PALETTE["grey"], label=t or "all")
-                for i, t in enumerate(types)]
+                ax.scatter(
+                    np.nanmean(actual[np.ix_(rows, cols)], axis=0),
+                    predicted[np.ix_(rows, cols)].mean(axis=0),
+                    marker=markers[i % len(markers)],
+                    s=28,
+                    color=color,
+                    edgecolors="white",
+                    linewidths=0.5,
+                    alpha=0.9,
+                )
+    handles = [
+        Line2D([], [], ls="", marker="o", color=PALETTE["blue"], label="logged prompt"),
+        Line2D([], [], ls="", marker="o", color=PALETTE["red"], label="held-out prompt"),
+    ]
+    handles += [
+        Line2D([], [], ls="", marker=markers[i % len(markers)], color=PALETTE["grey"], label=t or "all")
+        for i, t in enumerate(types)
+    ]
     handles.append(Line2D([], [], ls=":", color=PALETTE["grey"], label="perfect evaluation"))
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.set_xlim(-0.03, 1.03)
     ax.set_ylim(-0.03, 1.03)
     ax.set_aspect("equal")
-    label(ax, "measured accuracy (LM + checker)", "predicted success (reward model)",
-          "Evaluating prompts without the LM")
+    label(
+        ax, "measured accuracy (LM + checker)", "predicted success (reward model)", "Evaluating prompts without the LM"
+    )
     return fig
 
 
@@ -172,18 +230,43 @@ def plot_call_budget(rows: list[dict[str, float]], metrics: dict[str, Any], ax=N
     with the best single prompt and the oracle for reference."""
     fig, ax = _axes(ax, 5.0, 3.4)
     calls = [r["calls"] for r in rows]
-    ax.plot(calls, [r["oracle_top_m"] for r in rows], color=PALETTE["black"], ls=":", marker="o", ms=3,
-            label="oracle over the RM's top m")
-    ax.plot(calls, [r["oirl_top_m"] for r in rows], color=PALETTE["blue"], marker="o", ms=3,
-            label="RM's top m, most confident answer")
-    ax.plot(calls, [r["random_m"] for r in rows], color=PALETTE["purple"], ls="--", marker="o", ms=3,
-            label="m random prompts, most confident answer")
-    ax.scatter([1], [metrics["best_single_prompt_accuracy"]], color=PALETTE["orange"], zorder=3, s=30,
-               label="best single prompt")
+    ax.plot(
+        calls,
+        [r["oracle_top_m"] for r in rows],
+        color=PALETTE["black"],
+        ls=":",
+        marker="o",
+        ms=3,
+        label="oracle over the RM's top m",
+    )
+    ax.plot(
+        calls,
+        [r["oirl_top_m"] for r in rows],
+        color=PALETTE["blue"],
+        marker="o",
+        ms=3,
+        label="RM's top m, most confident answer",
+    )
+    ax.plot(
+        calls,
+        [r["random_m"] for r in rows],
+        color=PALETTE["purple"],
+        ls="--",
+        marker="o",
+        ms=3,
+        label="m random prompts, most confident answer",
+    )
+    ax.scatter(
+        [1],
+        [metrics["best_single_prompt_accuracy"]],
+        color=PALETTE["orange"],
+        zorder=3,
+        s=30,
+        label="best single prompt",
+    )
     ax.set_xticks(calls)
     ax.set_ylim(0, 1.02)
-    label(ax, "LM calls per query at answer time (m)", "accuracy on held-out queries",
-          "What each LM call buys")
+    label(ax, "LM calls per query at answer time (m)", "accuracy on held-out queries", "What each LM call buys")
     ax.legend(fontsize=7, loc="lower right")
     return fig
 
@@ -206,14 +289,33 @@ def plot_prompt_features(logs: PromptLogs, ax=None):
         color = COLORS[g % len(COLORS)]
         x, y = logs.prompt_feats[j, :2]
         held = bool(logs.prompt_heldout[j])
-        ax.scatter([x], [y], s=60, marker="o", color="white" if held else color, edgecolors=color, linewidths=2,
-                   zorder=3)
-        ax.annotate(name.split(" '", 1)[1][:-1] if by_format else name, (x, y), textcoords="offset points",
-                    xytext=(6, 4 - 11 * stack), fontsize=8, color=color)
-    handles = [Line2D([], [], ls="", marker="o", color=COLORS[g % len(COLORS)], label=f"{name} format"
-                      if by_format else name) for g, name in enumerate(groups)]
-    handles.append(Line2D([], [], ls="", marker="o", color="white", markeredgecolor=PALETTE["grey"],
-                          markeredgewidth=2, label="held out of the logs"))
+        ax.scatter(
+            [x], [y], s=60, marker="o", color="white" if held else color, edgecolors=color, linewidths=2, zorder=3
+        )
+        ax.annotate(
+            name.split(" '", 1)[1][:-1] if by_format else name,
+            (x, y),
+            textcoords="offset points",
+            xytext=(6, 4 - 11 * stack),
+            fontsize=8,
+            color=color,
+        )
+    handles = [
+        Line2D([], [], ls="", marker="o", color=COLORS[g % len(COLORS)], label=f"{name} format" if by_format else name)
+        for g, name in enumerate(groups)
+    ]
+    handles.append(
+        Line2D(
+            [],
+            [],
+            ls="",
+            marker="o",
+            color="white",
+            markeredgecolor=PALETTE["grey"],
+            markeredgewidth=2,
+            label="held out of the logs",
+        )
+    )
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.margins(x=0.25, y=0.15)
     label(ax, "prompt feature 1", "prompt feature 2", "The prompts as the reward model sees them")

@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.lm.model import write_checksums
 from rl4llm.prompting.model import CHECKPOINT_DIR, answer
 from rl4llm.prompting.task import (
     FORMATS,
-    PARAPHRASES,
     PROMPTS,
     QUERY_TYPES,
     Prompt,
@@ -46,7 +46,6 @@ from rl4llm.prompting.task import (
     sample_query,
 )
 from rl4llm.prompting.tokenizer import CharTokenizer, default_tokenizer
-from rl4llm.config import ConfigError, param, validate
 from rl4llm.utils import check_positive_int, progress, set_seed, set_torch_threads
 
 __all__ = ["HOME_TYPE", "PretrainConfig", "training_examples", "train", "accuracy_table", "add_arguments", "main"]
@@ -74,8 +73,12 @@ class PretrainConfig:
         if self.n_embd % self.n_head:
             raise ConfigError("n_embd", f"n_embd must be a multiple of n_head ({self.n_head}), got {self.n_embd}")
 
-def training_examples(n: int, home_frac: float, rng: np.random.Generator,
-                      ) -> list[tuple[Query, Prompt]]:
+
+def training_examples(
+    n: int,
+    home_frac: float,
+    rng: np.random.Generator,
+) -> list[tuple[Query, Prompt]]:
     """``n`` (query, prompt) pairs: prompts uniform over all twelve, query type =
     the format's home type with probability ``home_frac``, otherwise one of the
     other three types uniformly."""
@@ -103,8 +106,8 @@ def _encode(tok: CharTokenizer, pairs: list[tuple[Query, Prompt]]) -> tuple[torc
     ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
     labels = torch.full((len(seqs), width), -100, dtype=torch.long)
     for i, (s, st) in enumerate(zip(seqs, starts)):
-        ids[i, :len(s)] = torch.tensor(s)
-        labels[i, st:len(s)] = torch.tensor(s[st:])
+        ids[i, : len(s)] = torch.tensor(s)
+        labels[i, st : len(s)] = torch.tensor(s[st:])
     return ids, labels
 
 
@@ -115,10 +118,20 @@ def train(config: PretrainConfig):
     set_torch_threads(1)
     rng = set_seed(config.seed)
     tok = default_tokenizer()
-    gcfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=40, n_embd=config.n_embd, n_layer=config.n_layer,
-                      n_head=config.n_head, n_inner=4 * config.n_embd, resid_pdrop=0.0, embd_pdrop=0.0,
-                      attn_pdrop=0.0, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
+    gcfg = GPT2Config(
+        vocab_size=tok.vocab_size,
+        n_positions=40,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_inner=4 * config.n_embd,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = GPT2LMHeadModel(gcfg)
     ids, labels = _encode(tok, training_examples(config.n_examples, config.home_frac, rng))
     attn = (ids != tok.pad_token_id).long()
@@ -140,7 +153,7 @@ def train(config: PretrainConfig):
     for _ in progress(range(config.steps), desc="pretrain arithmetic LM"):
         if pos + config.batch_size > len(ids):
             perm, pos = torch.randperm(len(ids), generator=gen), 0
-        idx = perm[pos:pos + config.batch_size]
+        idx = perm[pos : pos + config.batch_size]
         pos += config.batch_size
         out = model(input_ids=ids[idx], attention_mask=attn[idx], labels=labels[idx])
         opt.zero_grad()
@@ -176,8 +189,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     defaults = PretrainConfig()
     for name, value in asdict(defaults).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--table-per-type", type=int, default=100,
-                        help="queries per type for the accuracy table written to train_info.json")
+    parser.add_argument(
+        "--table-per-type",
+        type=int,
+        default=100,
+        help="queries per type for the accuracy table written to train_info.json",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -196,9 +213,12 @@ def main(args: argparse.Namespace) -> int:
     model.save_pretrained(str(out))
     tok.save(out / "tokenizer.json")
     table = accuracy_table(model, tok, n_per_type=getattr(args, "table_per_type", 100))
-    info = {"config": asdict(config), "train_seconds": round(seconds, 1), "final_loss": float(np.mean(losses[-50:])),
-            "accuracy_by_type_and_prompt": {t: [round(float(x), 3) for x in row]
-                                            for t, row in zip(QUERY_TYPES, table)}}
+    info = {
+        "config": asdict(config),
+        "train_seconds": round(seconds, 1),
+        "final_loss": float(np.mean(losses[-50:])),
+        "accuracy_by_type_and_prompt": {t: [round(float(x), 3) for x in row] for t, row in zip(QUERY_TYPES, table)},
+    }
     (out / "train_info.json").write_text(json.dumps(info, indent=1) + "\n")
     write_checksums(out)
     print(json.dumps({k: info[k] for k in ("train_seconds", "final_loss")}))

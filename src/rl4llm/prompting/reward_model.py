@@ -32,8 +32,9 @@ def prompt_reward_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Ten
     :math:`\\frac1n\\sum_i [\\operatorname{softplus}(f_i) - y_i f_i]`.
     """
     if logits.shape != correct.shape:
-        raise ValueError(f"logits and correct must have the same shape, got "
-                         f"{tuple(logits.shape)} and {tuple(correct.shape)}")
+        raise ValueError(
+            f"logits and correct must have the same shape, got {tuple(logits.shape)} and {tuple(correct.shape)}"
+        )
     # BEGIN SOLUTION
     y = correct.to(logits.dtype)
     return (torch.nn.functional.softplus(logits) - y * logits).mean()
@@ -64,13 +65,15 @@ def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
         j = i
         while j + 1 < scores.size and sorted_scores[j + 1] == sorted_scores[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         i = j + 1
     return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
     # END SOLUTION
 
 
-def check_logs_arrays(query_features, prompt_features, correct=None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def check_logs_arrays(
+    query_features, prompt_features, correct=None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Validate and convert log arrays: ``[n, dq]``, ``[n, dp]`` finite floats, ``[n]`` 0/1 labels."""
     q = np.asarray(query_features, dtype=np.float64)
     p = np.asarray(prompt_features, dtype=np.float64)
@@ -79,8 +82,9 @@ def check_logs_arrays(query_features, prompt_features, correct=None) -> tuple[np
     if p.ndim != 2:
         raise ValueError(f"prompt_features must be a 2-D array [n, dp], got shape {p.shape}")
     if q.shape[0] != p.shape[0]:
-        raise ValueError(f"query_features and prompt_features must have the same number of rows, got "
-                         f"{q.shape[0]} and {p.shape[0]}")
+        raise ValueError(
+            f"query_features and prompt_features must have the same number of rows, got {q.shape[0]} and {p.shape[0]}"
+        )
     if not np.isfinite(q).all():
         raise ValueError("query_features must be finite (no NaN or inf)")
     if not np.isfinite(p).all():
@@ -121,9 +125,17 @@ class PromptRewardModel:
         return 1.0 / (1.0 + np.exp(-self.logits(query_features, prompt_features)))
 
 
-def fit_prompt_reward_model(query_features, prompt_features, correct, seed: int, *, hidden: int = 64,
-                            epochs: int = 400, lr: float = 1e-2, weight_decay: float = 1e-4,
-                            ) -> PromptRewardModel:
+def fit_prompt_reward_model(
+    query_features,
+    prompt_features,
+    correct,
+    seed: int,
+    *,
+    hidden: int = 64,
+    epochs: int = 400,
+    lr: float = 1e-2,
+    weight_decay: float = 1e-4,
+) -> PromptRewardModel:
     """Fit the offline reward model on logs given as arrays ``[n, dq]``, ``[n, dp]``, ``[n]`` (0/1).
 
     Row ``i`` says that prompt features ``prompt_features[i]`` on query features ``query_features[i]`` gave a
@@ -149,8 +161,13 @@ def fit_prompt_reward_model(query_features, prompt_features, correct, seed: int,
     x = torch.as_tensor(np.concatenate([(q - q_mean) / q_std, (p - p_mean) / p_std], axis=1), dtype=torch.float32)
     target = torch.as_tensor(y, dtype=torch.float32)
     gen = torch.Generator().manual_seed(int(seed))
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], hidden), torch.nn.ReLU(),
-                              torch.nn.Linear(hidden, hidden), torch.nn.ReLU(), torch.nn.Linear(hidden, 1))
+    net = torch.nn.Sequential(
+        torch.nn.Linear(x.shape[1], hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(hidden, 1),
+    )
     with torch.no_grad():
         for layer in net:
             if isinstance(layer, torch.nn.Linear):

@@ -22,8 +22,9 @@ def _check(query_features, candidate_prompt_features) -> tuple[np.ndarray, np.nd
     if q.ndim != 2 or q.shape[0] == 0:
         raise ValueError(f"query_features must be a non-empty 2-D array [n_queries, dq], got shape {q.shape}")
     if c.ndim != 2 or c.shape[0] == 0:
-        raise ValueError("candidate_prompt_features must be a non-empty 2-D array [n_prompts, dp], got shape "
-                         f"{c.shape}")
+        raise ValueError(
+            f"candidate_prompt_features must be a non-empty 2-D array [n_prompts, dp], got shape {c.shape}"
+        )
     return q, c
 
 

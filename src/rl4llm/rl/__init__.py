@@ -8,12 +8,19 @@ from __future__ import annotations
 
 from rl4llm.rl.agent import ActorCritic, ObsEncoder
 from rl4llm.rl.common import Callback, TrainResult, evaluate, make_env_fn
-from rl4llm.rl.losses import (approx_kl, clip_fraction, clipped_value_loss, entropy_bonus, masked_whiten,
-                              normalize_advantages, ppo_clip_loss)
-from rl4llm.rl.ppo import PPOConfig, PPOResult, token_ppo_config, train_ppo
-from rl4llm.rl.returns import discounted_returns, gae
-from rl4llm.rl.reinforce import ReinforceConfig, ReinforceResult, reinforce_loss, train_reinforce
 from rl4llm.rl.dqn import DQNConfig, DQNResult, QNetwork, ReplayBuffer, dqn_targets, epsilon_schedule, train_dqn
+from rl4llm.rl.losses import (
+    approx_kl,
+    clip_fraction,
+    clipped_value_loss,
+    entropy_bonus,
+    masked_whiten,
+    normalize_advantages,
+    ppo_clip_loss,
+)
+from rl4llm.rl.ppo import PPOConfig, PPOResult, token_ppo_config, train_ppo
+from rl4llm.rl.reinforce import ReinforceConfig, ReinforceResult, reinforce_loss, train_reinforce
+from rl4llm.rl.returns import discounted_returns, gae
 
 __all__ = [
     "discounted_returns",

@@ -14,8 +14,14 @@ import torch
 
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["episode_returns_by_gamma", "discounting_returns", "gae_advantage_quality", "policy_gradient_spread",
-           "clipped_surrogate", "clipped_surrogate_curves"]
+__all__ = [
+    "episode_returns_by_gamma",
+    "discounting_returns",
+    "gae_advantage_quality",
+    "policy_gradient_spread",
+    "clipped_surrogate",
+    "clipped_surrogate_curves",
+]
 
 
 def episode_returns_by_gamma(rewards: Sequence[float], gammas: Sequence[float]) -> dict[float, np.ndarray]:
@@ -39,12 +45,22 @@ def discounting_returns(gammas: Sequence[float], horizon: int) -> dict[str, dict
     gammas = [check_range("gamma", g, 0.0, 1.0) for g in gammas]
     sparse_r = np.zeros(horizon)
     sparse_r[-1] = 1.0
-    return {"dense": episode_returns_by_gamma(np.ones(horizon), gammas),
-            "sparse": episode_returns_by_gamma(sparse_r, gammas)}
+    return {
+        "dense": episode_returns_by_gamma(np.ones(horizon), gammas),
+        "sparse": episode_returns_by_gamma(sparse_r, gammas),
+    }
 
 
-def gae_advantage_quality(lams: Sequence[float], *, gamma: float = 1.0, vocab_size: int = 4, horizon: int = 16,
-                          critic_noise: float = 0.03, n_episodes: int = 2000, seed: int = 0) -> dict:
+def gae_advantage_quality(
+    lams: Sequence[float],
+    *,
+    gamma: float = 1.0,
+    vocab_size: int = 4,
+    horizon: int = 16,
+    critic_noise: float = 0.03,
+    n_episodes: int = 2000,
+    seed: int = 0,
+) -> dict:
     """How well GAE(:math:`\\gamma, \\lambda`) recovers the true advantage, measured exactly on a token MDP.
 
     A uniformly random policy writes ``horizon`` tokens from ``vocab_size``; the terminal reward is the fraction
@@ -97,8 +113,15 @@ def gae_advantage_quality(lams: Sequence[float], *, gamma: float = 1.0, vocab_si
         next_values = np.concatenate([values[1:], np.zeros((1, n_episodes))])  # V(s_T) never used: terminated
         scores = []
         for lam in lams:
-            adv = gae(torch.as_tensor(rewards), torch.as_tensor(values), torch.as_tensor(next_values),
-                      torch.as_tensor(terminated), zeros, gamma, lam).numpy()
+            adv = gae(
+                torch.as_tensor(rewards),
+                torch.as_tensor(values),
+                torch.as_tensor(next_values),
+                torch.as_tensor(terminated),
+                zeros,
+                gamma,
+                lam,
+            ).numpy()
             scores.append(np.mean([_corr(adv[k], adv_true[k]) for k in range(T)]))
         out[name] = np.array(scores)
     return {"lams": np.array(lams), "critics": out, "gamma": gamma, "horizon": T}
@@ -111,8 +134,14 @@ def _corr(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((x - x.mean()) * (y - y.mean())) / (sx * sy))
 
 
-def policy_gradient_spread(env_id: str = "CartPole-v1", *, n_batches: int = 100, episodes_per_batch: int = 4,
-                           gamma: float = 0.99, seed: int = 0) -> dict:
+def policy_gradient_spread(
+    env_id: str = "CartPole-v1",
+    *,
+    n_batches: int = 100,
+    episodes_per_batch: int = 4,
+    gamma: float = 0.99,
+    seed: int = 0,
+) -> dict:
     """Measure the spread of REINFORCE gradient estimates of one fixed policy with three baselines.
 
     A freshly initialised :class:`~rl4llm.rl.ActorCritic` plays ``n_batches`` batches of ``episodes_per_batch``
@@ -174,8 +203,11 @@ def policy_gradient_spread(env_id: str = "CartPole-v1", *, n_batches: int = 100,
         logp = agent.dist(obs).log_prob(act)
         with torch.no_grad():
             values = agent.value(obs)
-        for name, base in (("no baseline", None), ("mean return", rets.mean().expand_as(rets)),
-                           ("learned V(s)", values)):
+        for name, base in (
+            ("no baseline", None),
+            ("mean return", rets.mean().expand_as(rets)),
+            ("learned V(s)", values),
+        ):
             g = torch.autograd.grad(reinforce_loss(logp, rets, base), params, retain_graph=True)
             grads[name].append(torch.cat([x.reshape(-1) for x in g]))
     env.close()
@@ -184,8 +216,12 @@ def policy_gradient_spread(env_id: str = "CartPole-v1", *, n_batches: int = 100,
     ref_norm2 = float(reference.pow(2).sum())
     cos = {k: torch.nn.functional.cosine_similarity(v, reference[None], dim=1).numpy() for k, v in stacked.items()}
     rel_var = {k: float((v - reference).pow(2).sum(1).mean()) / ref_norm2 for k, v in stacked.items()}
-    return {"cosines": cos, "relative_variance": rel_var, "episodes_per_batch": episodes_per_batch,
-            "n_batches": n_batches}
+    return {
+        "cosines": cos,
+        "relative_variance": rel_var,
+        "episodes_per_batch": episodes_per_batch,
+        "n_batches": n_batches,
+    }
 
 
 def clipped_surrogate(ratios: Sequence[float], advantage: float, clip_eps: float) -> tuple[np.ndarray, np.ndarray]:
@@ -199,8 +235,9 @@ def clipped_surrogate(ratios: Sequence[float], advantage: float, clip_eps: float
     for rho in ratios:
         rho = check_range("ratio", rho, 0.0, None, low_inclusive=False)
         logp = torch.tensor([math.log(rho)], dtype=torch.float64, requires_grad=True)
-        loss = ppo_clip_loss(logp, torch.zeros(1, dtype=torch.float64),
-                             torch.tensor([float(advantage)], dtype=torch.float64), clip_eps)
+        loss = ppo_clip_loss(
+            logp, torch.zeros(1, dtype=torch.float64), torch.tensor([float(advantage)], dtype=torch.float64), clip_eps
+        )
         (g,) = torch.autograd.grad(loss, logp)
         values.append(-loss.item())
         slopes.append(-float(g) / rho)  # d/d rho = d/d log rho / rho

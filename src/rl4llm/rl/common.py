@@ -85,8 +85,14 @@ def make_env_fn(make_env: Callable[[], gymnasium.Env] | str) -> Callable[[], gym
     return make_env
 
 
-def evaluate(agent: Any, make_env: Callable[[], gymnasium.Env] | str, n_episodes: int = 10,
-             seed: int = 0, deterministic: bool = True, max_steps: int = 100_000) -> np.ndarray:
+def evaluate(
+    agent: Any,
+    make_env: Callable[[], gymnasium.Env] | str,
+    n_episodes: int = 10,
+    seed: int = 0,
+    deterministic: bool = True,
+    max_steps: int = 100_000,
+) -> np.ndarray:
     """Run ``n_episodes`` full episodes of ``agent`` in fresh copies of the env; return their true returns.
 
     ``agent`` is anything with ``act(obs, deterministic=..., generator=...)`` (an

@@ -32,8 +32,9 @@ from rl4llm.utils import check_positive_int, check_range, progress, set_seed, se
 __all__ = ["dqn_targets", "epsilon_schedule", "QNetwork", "ReplayBuffer", "DQNConfig", "DQNResult", "train_dqn"]
 
 
-def dqn_targets(rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: torch.Tensor,
-                gamma: float) -> torch.Tensor:
+def dqn_targets(
+    rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: torch.Tensor, gamma: float
+) -> torch.Tensor:
     """Bellman optimality targets :math:`y = r + \\gamma (1 - \\text{term}) \\max_{a'} Q_{\\bar\\theta}(s', a')`.
 
     Args:
@@ -54,7 +55,9 @@ def dqn_targets(rewards: torch.Tensor, next_q_target: torch.Tensor, terminated: 
     if next_q_target.dim() != 2 or next_q_target.shape[0] != rewards.shape[0] or next_q_target.shape[1] == 0:
         raise ValueError(f"next_q_target must be [B, A] with B = {rewards.shape[0]}, got {tuple(next_q_target.shape)}")
     if terminated.shape != rewards.shape:
-        raise ValueError(f"terminated must have the shape of rewards {tuple(rewards.shape)}, got {tuple(terminated.shape)}")
+        raise ValueError(
+            f"terminated must have the shape of rewards {tuple(rewards.shape)}, got {tuple(terminated.shape)}"
+        )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     # BEGIN SOLUTION
     best_next = next_q_target.max(dim=1).values
@@ -121,9 +124,13 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[torch.Tensor, ...]:
         idx = rng.integers(0, self.size, size=batch_size)
-        return (torch.as_tensor(self.obs[idx]), torch.as_tensor(self.actions[idx]),
-                torch.as_tensor(self.rewards[idx]), torch.as_tensor(self.next_obs[idx]),
-                torch.as_tensor(self.terminated[idx]))
+        return (
+            torch.as_tensor(self.obs[idx]),
+            torch.as_tensor(self.actions[idx]),
+            torch.as_tensor(self.rewards[idx]),
+            torch.as_tensor(self.next_obs[idx]),
+            torch.as_tensor(self.terminated[idx]),
+        )
 
 
 @dataclass
@@ -145,10 +152,12 @@ class DQNConfig:
     target_update: int = param(500, low=1, help="steps between two copies into the target network")
     eps_start: float = param(1.0, low=0.0, high=1.0, help="initial exploration rate epsilon")
     eps_end: float = param(0.05, low=0.0, high=1.0, help="final exploration rate epsilon")
-    eps_fraction: float = param(0.3, low=0.0, high=1.0, low_inclusive=False,
-                                help="fraction of total_steps over which epsilon decays")
-    max_grad_norm: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True,
-                                        help="global gradient-norm clip; None: no clipping")
+    eps_fraction: float = param(
+        0.3, low=0.0, high=1.0, low_inclusive=False, help="fraction of total_steps over which epsilon decays"
+    )
+    max_grad_norm: float | None = param(
+        None, low=0.0, low_inclusive=False, allow_none=True, help="global gradient-norm clip; None: no clipping"
+    )
     hidden: int = param(64, low=1, help="hidden units of the Q-network")
     seed: int = param(0, low=0, help="random seed")
     torch_threads: int = param(1, low=1, help="torch CPU threads")
@@ -166,8 +175,13 @@ class DQNResult(TrainResult):
     ``q_mean``: the mean predicted Q of the last minibatch)."""
 
 
-def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | None = None,
-              callback: Callback | None = None, log_every: int = 1000, desc: str = "DQN") -> DQNResult:
+def train_dqn(
+    make_env: Callable[[], gymnasium.Env] | str,
+    config: DQNConfig | None = None,
+    callback: Callback | None = None,
+    log_every: int = 1000,
+    desc: str = "DQN",
+) -> DQNResult:
     """Train DQN on one environment for ``config.total_steps`` steps.
 
     Args:
@@ -229,8 +243,14 @@ def train_dqn(make_env: Callable[[], gymnasium.Env] | str, config: DQNConfig | N
         if step % config.target_update == 0:
             target_net.load_state_dict(q_net.state_dict())
         if (step + 1) % log_every == 0:
-            row = {"iteration": (step + 1) // log_every, "env_steps": step + 1,
-                   "mean_return": result.final_return(20), "epsilon": eps, "loss": last_loss, "q_mean": q_mean}
+            row = {
+                "iteration": (step + 1) // log_every,
+                "env_steps": step + 1,
+                "mean_return": result.final_return(20),
+                "epsilon": eps,
+                "loss": last_loss,
+                "q_mean": q_mean,
+            }
             result.curves.append(row)
             if call_back(callback, row["iteration"], row, q_net):
                 result.env_steps = step + 1

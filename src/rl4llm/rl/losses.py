@@ -27,8 +27,15 @@ import torch
 from rl4llm.config import is_unbounded
 from rl4llm.utils import check_range
 
-__all__ = ["ppo_clip_loss", "clipped_value_loss", "entropy_bonus", "normalize_advantages", "masked_whiten",
-           "approx_kl", "clip_fraction"]
+__all__ = [
+    "ppo_clip_loss",
+    "clipped_value_loss",
+    "entropy_bonus",
+    "normalize_advantages",
+    "masked_whiten",
+    "approx_kl",
+    "clip_fraction",
+]
 
 
 def _check_same_shape(**tensors: torch.Tensor) -> None:
@@ -61,8 +68,9 @@ def _check_clip(name: str, clip_eps: float) -> float:
     return check_range(name, clip_eps, 0.0, None)
 
 
-def ppo_clip_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor,
-                  clip_eps: float) -> torch.Tensor:
+def ppo_clip_loss(
+    logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: torch.Tensor, clip_eps: float
+) -> torch.Tensor:
     """The negated clipped surrogate, :math:`-\\text{mean}(\\min(\\rho A, \\text{clip}(\\rho, 1-\\epsilon, 1+\\epsilon) A))`.
 
     Args:
@@ -86,8 +94,9 @@ def ppo_clip_loss(logp_new: torch.Tensor, logp_old: torch.Tensor, advantages: to
     # END SOLUTION
 
 
-def clipped_value_loss(values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor,
-                       clip_eps: float | None) -> torch.Tensor:
+def clipped_value_loss(
+    values: torch.Tensor, old_values: torch.Tensor, returns: torch.Tensor, clip_eps: float | None
+) -> torch.Tensor:
     """PPO's value loss with the value clipped around the old prediction (as in the reference implementation).
 
     .. math::
@@ -147,8 +156,12 @@ def normalize_advantages(advantages: torch.Tensor, eps: float = 1e-8) -> torch.T
     # END SOLUTION
 
 
-def masked_whiten(x: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8,
-                  total: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+def masked_whiten(
+    x: torch.Tensor,
+    mask: torch.Tensor | None = None,
+    eps: float = 1e-8,
+    total: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
     """Whiten ``x`` over the entries where ``mask`` is 1, :math:`(x - \\mu) / \\sqrt{\\sigma^2 + \\varepsilon}`;
     0 elsewhere.
 

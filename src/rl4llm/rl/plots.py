@@ -13,8 +13,16 @@ import numpy as np
 
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure, plot_sweep, sweep_columns
 
-__all__ = ["plot_discounting", "plot_gae_quality", "plot_gradient_spread", "plot_clipped_surrogate",
-           "plot_clip_sweep", "plot_ppo_run", "plot_why_ppo", "plot_action_space"]
+__all__ = [
+    "plot_discounting",
+    "plot_gae_quality",
+    "plot_gradient_spread",
+    "plot_clipped_surrogate",
+    "plot_clip_sweep",
+    "plot_ppo_run",
+    "plot_why_ppo",
+    "plot_action_space",
+]
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -38,8 +46,9 @@ def plot_discounting(returns: Mapping[str, Mapping[float, np.ndarray]], *, highl
     for i, g in enumerate(dense):
         t = np.arange(len(dense[g]))
         bold = highlight is not None and g == highlight
-        style = dict(color=COLORS[i % len(COLORS)], lw=2.5 if bold else 1.5,
-                     alpha=1.0 if (highlight is None or bold) else 0.45)
+        style = dict(
+            color=COLORS[i % len(COLORS)], lw=2.5 if bold else 1.5, alpha=1.0 if (highlight is None or bold) else 0.45
+        )
         eff = "∞" if g >= 1.0 else f"{1 / (1 - g):.0f}"
         ax1.plot(t, dense[g], label=f"γ = {g:g} (1/(1−γ) = {eff})", **style)
         ax2.plot(t, sparse[g], label=f"γ = {g:g}", **style)
@@ -86,11 +95,20 @@ def plot_gradient_spread(spread: dict):
     for i, (name, cos) in enumerate(spread["cosines"].items()):
         rv = spread["relative_variance"][name]
         ax.hist(cos, bins=bins, histtype="stepfilled", alpha=0.35, color=COLORS[i % len(COLORS)])
-        ax.hist(cos, bins=bins, histtype="step", lw=1.5, color=COLORS[i % len(COLORS)],
-                label=f"{name}: mean cos {np.mean(cos):.2f}, relative variance {rv:.1f}")
-    label(ax, "cosine(one batch's gradient, true gradient)", "number of batches",
-          f"REINFORCE gradients from {spread['episodes_per_batch']} episodes, "
-          f"{spread['n_batches']} batches")
+        ax.hist(
+            cos,
+            bins=bins,
+            histtype="step",
+            lw=1.5,
+            color=COLORS[i % len(COLORS)],
+            label=f"{name}: mean cos {np.mean(cos):.2f}, relative variance {rv:.1f}",
+        )
+    label(
+        ax,
+        "cosine(one batch's gradient, true gradient)",
+        "number of batches",
+        f"REINFORCE gradients from {spread['episodes_per_batch']} episodes, {spread['n_batches']} batches",
+    )
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
@@ -110,14 +128,22 @@ def plot_clipped_surrogate(curves: Mapping[str, object]):
         ax.plot(rho, rho * adv, ":", color=PALETTE["grey"], label="unclipped ρA (ε = ∞)")
         plot_sweep(ax, [(eps, rho, vals) for eps, (vals, _) in by_eps.items()], param="ε", legend=None, lw=2)
         if len(by_eps) == 1:  # shade where the clip binds: the gradient is zero there
-            (_, slopes), = by_eps.values()
+            ((_, slopes),) = by_eps.values()
             flat = np.abs(slopes) < 1e-12
-            ax.fill_between(rho, 0, 1, where=flat, color=COLORS[0], alpha=0.1, linewidth=0,
-                            transform=ax.get_xaxis_transform(), label="zero gradient")
+            ax.fill_between(
+                rho,
+                0,
+                1,
+                where=flat,
+                color=COLORS[0],
+                alpha=0.1,
+                linewidth=0,
+                transform=ax.get_xaxis_transform(),
+                label="zero gradient",
+            )
         ax.axvline(1.0, color="black", lw=0.6)
         sign = "+1" if adv > 0 else "−1"
-        label(ax, "probability ratio ρ = π_θ(a|s) / π_old(a|s)", "objective min(ρA, clip(ρ)A)",
-              f"Advantage A = {sign}")
+        label(ax, "probability ratio ρ = π_θ(a|s) / π_old(a|s)", "objective min(ρA, clip(ρ)A)", f"Advantage A = {sign}")
         ax.legend(fontsize=8, loc="upper left" if adv > 0 else "lower left")
     return fig
 
@@ -132,8 +158,10 @@ def plot_clip_sweep(sweep: Sequence[tuple[float, object]]):
     ax1.legend()
     ax1.axhline(475, ls="--", color=PALETTE["grey"])
     k = 5  # a centred moving average of the update sizes
-    kl = [(eps, x, np.convolve(y, np.ones(k) / k, mode="same"))
-          for eps, x, y in sweep_columns(sweep, "env_steps", "approx_kl")]
+    kl = [
+        (eps, x, np.convolve(y, np.ones(k) / k, mode="same"))
+        for eps, x, y in sweep_columns(sweep, "env_steps", "approx_kl")
+    ]
     plot_sweep(ax2, kl, param="clip ε")
     ax2.set_yscale("log")
     label(ax2, "environment steps", "approx. KL(old ‖ new) per update", "Size of each update (smoothed)")
@@ -153,8 +181,13 @@ def plot_ppo_run(result, *, title: str | None = None, solved: float = 475.0):
     rets = np.asarray(result.episode_returns, dtype=float)
     ax1.plot(steps, rets, ".", ms=2, alpha=0.3, color=COLORS[0], label="one training episode")
     rows = result.curves
-    ax1.plot([r["env_steps"] for r in rows], [r["mean_return"] for r in rows], color=COLORS[0], lw=2,
-             label="mean of the last 20 episodes")
+    ax1.plot(
+        [r["env_steps"] for r in rows],
+        [r["mean_return"] for r in rows],
+        color=COLORS[0],
+        lw=2,
+        label="mean of the last 20 episodes",
+    )
     ax1.axhline(solved, ls="--", color=PALETTE["grey"], label=f"solved ({solved:g})")
     label(ax1, "environment steps", "episode return", title)
     ax1.legend(loc="lower right")
@@ -173,9 +206,16 @@ def plot_ppo_run(result, *, title: str | None = None, solved: float = 475.0):
     return fig
 
 
-def plot_why_ppo(grid: np.ndarray, curves: Mapping[str, np.ndarray], finals: Mapping[str, np.ndarray], *,
-                 labels: Mapping[str, str], short: Mapping[str, str] | None = None, random_return: float,
-                 title: str | None = None):
+def plot_why_ppo(
+    grid: np.ndarray,
+    curves: Mapping[str, np.ndarray],
+    finals: Mapping[str, np.ndarray],
+    *,
+    labels: Mapping[str, str],
+    short: Mapping[str, str] | None = None,
+    random_return: float,
+    title: str | None = None,
+):
     """Two panels for the why-PPO experiment (section 1.5).
 
     Left: greedy return against environment steps, one thin line per seed and the mean over seeds in bold.
@@ -216,9 +256,16 @@ def _sig2(x: float) -> float:
     return float(f"{x:.2g}")
 
 
-def plot_action_space(measured: Mapping[str, Mapping[int, Sequence[int | None]]],
-                      fits: Mapping[str, tuple[float, float]], *, horizon: int, target_return: float,
-                      max_steps: int, gpt2_vocab: int = 50_257, tiny_vocab: int = 196):
+def plot_action_space(
+    measured: Mapping[str, Mapping[int, Sequence[int | None]]],
+    fits: Mapping[str, tuple[float, float]],
+    *,
+    horizon: int,
+    target_return: float,
+    max_steps: int,
+    gpt2_vocab: int = 50_257,
+    tiny_vocab: int = 196,
+):
     """Steps PPO needs to reach the target return against the vocabulary size, log-log (section 1.6).
 
     ``measured[mode][V]`` lists the steps of each seed (``None``: not reached within ``max_steps``, drawn as a
@@ -247,8 +294,14 @@ def plot_action_space(measured: Mapping[str, Mapping[int, Sequence[int | None]]]
             a, b = fits[mode]
             xs = np.logspace(np.log10(min(vs)), np.log10(gpt2_vocab), 50)
             y = 10 ** (a + b * np.log10(gpt2_vocab))
-            ax.plot(xs, 10 ** (a + b * np.log10(xs)), "--", color=color, lw=1,
-                    label=f"fit steps ∝ $V^{{{b:.2f}}}$; extrapolated to GPT-2: ≈ {_sig2(y):,.0f}")
+            ax.plot(
+                xs,
+                10 ** (a + b * np.log10(xs)),
+                "--",
+                color=color,
+                lw=1,
+                label=f"fit steps ∝ $V^{{{b:.2f}}}$; extrapolated to GPT-2: ≈ {_sig2(y):,.0f}",
+            )
             ax.plot([gpt2_vocab], [y], "o", ms=9, mfc="white", color=color)
     for v, text in ((tiny_vocab, "tiny GPT-2\n(196 tokens)"), (gpt2_vocab, "GPT-2\n(50,257 tokens)")):
         ax.axvline(v, ls=":", color=PALETTE["grey"])

@@ -36,16 +36,35 @@ import gymnasium
 import numpy as np
 import torch
 
-from rl4llm.config import is_unbounded, param, validate
+from rl4llm.config import param, validate
 from rl4llm.rl.agent import ActorCritic
 from rl4llm.rl.common import Callback, TrainResult, call_back, evaluate, make_env_fn
-from rl4llm.rl.losses import (approx_kl, clip_fraction, clipped_value_loss, entropy_bonus, normalize_advantages,
-                              ppo_clip_loss)
+from rl4llm.rl.losses import (
+    approx_kl,
+    clip_fraction,
+    clipped_value_loss,
+    entropy_bonus,
+    normalize_advantages,
+    ppo_clip_loss,
+)
 from rl4llm.rl.returns import gae
 from rl4llm.utils import progress, set_seed, set_torch_threads
 
-__all__ = ["PPOConfig", "PPOResult", "Rollout", "collect_rollout", "compute_advantages", "ppo_update", "train_ppo",
-           "evaluate", "make_env_fn", "token_ppo_config", "RewardFn", "RolloutHook", "Callback"]
+__all__ = [
+    "PPOConfig",
+    "PPOResult",
+    "Rollout",
+    "collect_rollout",
+    "compute_advantages",
+    "ppo_update",
+    "train_ppo",
+    "evaluate",
+    "make_env_fn",
+    "token_ppo_config",
+    "RewardFn",
+    "RolloutHook",
+    "Callback",
+]
 
 #: ``reward_fn(obs [M, *obs_shape] float, actions [M] long, next_obs [M, *obs_shape] float) -> [M]``
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
@@ -85,8 +104,13 @@ class PPOConfig:
     ent_coef: float = param(0.0, low=0.0, help="weight of the entropy bonus")
     max_grad_norm: float = param(0.5, low=0.0, low_inclusive=False, help="global gradient-norm clip")
     norm_adv: bool = param(True, help="normalise advantages per minibatch")
-    target_kl: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True,
-                                    help="stop an iteration's epochs once approx-KL exceeds it; None: never")
+    target_kl: float | None = param(
+        None,
+        low=0.0,
+        low_inclusive=False,
+        allow_none=True,
+        help="stop an iteration's epochs once approx-KL exceeds it; None: never",
+    )
     hidden: int = param(64, low=1, help="hidden units of the actor-critic")
     seed: int = param(0, low=0, help="random seed")
     torch_threads: int = param(1, low=1, help="torch CPU threads")
@@ -94,8 +118,10 @@ class PPOConfig:
     def __post_init__(self) -> None:
         validate(self)
         if self.n_minibatches > self.n_envs * self.n_steps:
-            raise ValueError(f"n_minibatches must be in [1, n_envs * n_steps = {self.n_envs * self.n_steps}], "
-                             f"got {self.n_minibatches}")
+            raise ValueError(
+                f"n_minibatches must be in [1, n_envs * n_steps = {self.n_envs * self.n_steps}], "
+                f"got {self.n_minibatches}"
+            )
 
     @property
     def batch_size(self) -> int:
@@ -111,14 +137,14 @@ class PPOConfig:
 #: PPO settings for the token-level MDP (sections 1.5 and 1.6): 8 envs x 64 steps per batch, 4 epochs of 4
 #: minibatches, no discount (the reward is a score of the whole sequence), lambda = 0.95, an entropy bonus of 0.03
 #: (the best of {0, 0.01, 0.03, 0.05} on the 96-token why-PPO task: smaller ones let the policy collapse early).
-TOKEN_PPO_SETTINGS: dict[str, Any] = dict(n_envs=8, n_steps=64, n_epochs=4, n_minibatches=4, lr=3e-3, gamma=1.0,
-                                          gae_lambda=0.95, ent_coef=0.03)
+TOKEN_PPO_SETTINGS: dict[str, Any] = dict(
+    n_envs=8, n_steps=64, n_epochs=4, n_minibatches=4, lr=3e-3, gamma=1.0, gae_lambda=0.95, ent_coef=0.03
+)
 
 
 def token_ppo_config(**overrides: Any) -> PPOConfig:
     """A :class:`PPOConfig` with the chapter's token-MDP settings (:data:`TOKEN_PPO_SETTINGS`), then ``overrides``."""
     return PPOConfig(**{**TOKEN_PPO_SETTINGS, **overrides})
-
 
 
 @dataclass
@@ -160,8 +186,9 @@ class VecEnvRunner:
     """
 
     def __init__(self, factory: Callable[[], gymnasium.Env], n_envs: int, seed: int) -> None:
-        self.envs = gymnasium.vector.SyncVectorEnv([factory for _ in range(n_envs)],
-                                                   autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP)
+        self.envs = gymnasium.vector.SyncVectorEnv(
+            [factory for _ in range(n_envs)], autoreset_mode=gymnasium.vector.AutoresetMode.NEXT_STEP
+        )
         self.obs, _ = self.envs.reset(seed=seed)
         self.prev_done = np.zeros(n_envs, dtype=bool)
         self.running_return = np.zeros(n_envs)
@@ -171,8 +198,9 @@ class VecEnvRunner:
         self.envs.close()
 
 
-def collect_rollout(runner: VecEnvRunner, agent: ActorCritic, n_steps: int, generator: torch.Generator,
-                    result: TrainResult) -> Rollout:
+def collect_rollout(
+    runner: VecEnvRunner, agent: ActorCritic, n_steps: int, generator: torch.Generator, result: TrainResult
+) -> Rollout:
     """Step ``runner``'s environments ``n_steps`` times with actions sampled from ``agent``.
 
     Finished episodes' true returns (and the step each ended at) are appended to ``result``.
@@ -223,15 +251,17 @@ def learned_rewards(reward_fn: RewardFn, rollout: Rollout) -> torch.Tensor:
     learned = torch.as_tensor(learned, dtype=torch.float32).reshape(-1)
     n_valid = int(rollout.valid.sum())
     if learned.shape[0] != n_valid:
-        raise ValueError(f"reward_fn must return one reward per transition ({n_valid}), "
-                         f"got shape {tuple(learned.shape)}")
+        raise ValueError(
+            f"reward_fn must return one reward per transition ({n_valid}), got shape {tuple(learned.shape)}"
+        )
     rewards = torch.zeros(rollout.valid.numel())
     rewards[rollout.valid.reshape(-1)] = learned
     return rewards.reshape(rollout.valid.shape)
 
 
-def compute_advantages(agent: ActorCritic, rollout: Rollout, rewards: torch.Tensor, gamma: float,
-                       gae_lambda: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def compute_advantages(
+    agent: ActorCritic, rollout: Rollout, rewards: torch.Tensor, gamma: float, gae_lambda: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """GAE advantages of a rollout, the value targets :math:`A_t + V(s_t)`, and :math:`V(s_t)`, all ``[T, N]``.
 
     The critic scores :math:`s_t` and :math:`s_{t+1}`; :func:`rl4llm.rl.gae` bootstraps from
@@ -247,8 +277,14 @@ def compute_advantages(agent: ActorCritic, rollout: Rollout, rewards: torch.Tens
     return advantages, returns, values
 
 
-def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor],
-               config: PPOConfig, clip_eps: float, generator: torch.Generator) -> dict[str, float]:
+def ppo_update(
+    agent: ActorCritic,
+    optimizer: torch.optim.Optimizer,
+    batch: dict[str, torch.Tensor],
+    config: PPOConfig,
+    clip_eps: float,
+    generator: torch.Generator,
+) -> dict[str, float]:
     """``config.n_epochs`` passes of minibatch steps on the loss
     :math:`-L^{CLIP} + c_V \\mathcal L_V - c_H \\mathcal H`; returns the mean of the logged figures.
 
@@ -262,15 +298,16 @@ def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict
     for _epoch in range(config.n_epochs):
         perm = torch.randperm(size, generator=generator)
         for start in range(0, size, mb_size):
-            idx = perm[start:start + mb_size]
+            idx = perm[start : start + mb_size]
             logits = agent.logits(batch["obs"][idx])
             logp_new = torch.log_softmax(logits, dim=-1).gather(1, batch["actions"][idx, None]).squeeze(1)
             logp_old = batch["logp"][idx]
             adv = normalize_advantages(batch["advantages"][idx]) if config.norm_adv else batch["advantages"][idx]
             pg_loss = ppo_clip_loss(logp_new, logp_old, adv, clip_eps)
             new_values = agent.value(batch["obs"][idx])
-            v_loss = clipped_value_loss(new_values, batch["values"][idx], batch["returns"][idx],
-                                        clip_eps if config.clip_value else None)
+            v_loss = clipped_value_loss(
+                new_values, batch["values"][idx], batch["returns"][idx], clip_eps if config.clip_value else None
+            )
             entropy = entropy_bonus(logits)
             loss = pg_loss + config.vf_coef * v_loss - config.ent_coef * entropy
             optimizer.zero_grad()
@@ -289,20 +326,33 @@ def ppo_update(agent: ActorCritic, optimizer: torch.optim.Optimizer, batch: dict
     return {k: v / max(1, n_updates) for k, v in stats.items()}
 
 
-def _hook_state(iteration: int, runner: VecEnvRunner, agent: ActorCritic, rollout: Rollout,
-                result: PPOResult) -> dict[str, Any]:
+def _hook_state(
+    iteration: int, runner: VecEnvRunner, agent: ActorCritic, rollout: Rollout, result: PPOResult
+) -> dict[str, Any]:
     """What ``on_rollout`` sees: the iteration (0-based), the step count, the agent, the rollout's valid
     transitions (flat) and the episode returns and curves so far."""
-    return {"iteration": iteration, "env_steps": runner.env_steps, "agent": agent,
-            "obs": rollout.flat(rollout.obs), "actions": rollout.flat(rollout.actions),
-            "next_obs": rollout.flat(rollout.next_obs), "terminated": rollout.flat(rollout.terminated),
-            "episode_returns": result.episode_returns, "curves": result.curves}
+    return {
+        "iteration": iteration,
+        "env_steps": runner.env_steps,
+        "agent": agent,
+        "obs": rollout.flat(rollout.obs),
+        "actions": rollout.flat(rollout.actions),
+        "next_obs": rollout.flat(rollout.next_obs),
+        "terminated": rollout.flat(rollout.terminated),
+        "episode_returns": result.episode_returns,
+        "curves": result.curves,
+    }
 
 
-def train_ppo(make_env: Callable[[], gymnasium.Env] | str, config: PPOConfig | None = None,
-              reward_fn: RewardFn | None = None, callback: Callback | None = None,
-              agent: ActorCritic | None = None, desc: str = "PPO",
-              on_rollout: RolloutHook | None = None) -> PPOResult:
+def train_ppo(
+    make_env: Callable[[], gymnasium.Env] | str,
+    config: PPOConfig | None = None,
+    reward_fn: RewardFn | None = None,
+    callback: Callback | None = None,
+    agent: ActorCritic | None = None,
+    desc: str = "PPO",
+    on_rollout: RolloutHook | None = None,
+) -> PPOResult:
     """Train a categorical actor-critic with PPO on ``config.n_envs`` copies of ``make_env()``.
 
     Args:
@@ -340,8 +390,7 @@ def train_ppo(make_env: Callable[[], gymnasium.Env] | str, config: PPOConfig | N
     t_start = time.perf_counter()
     runner = VecEnvRunner(factory, config.n_envs, config.seed)
     if agent is None:
-        agent = ActorCritic(runner.envs.single_observation_space, runner.envs.single_action_space,
-                            hidden=config.hidden)
+        agent = ActorCritic(runner.envs.single_observation_space, runner.envs.single_action_space, hidden=config.hidden)
     # foreach: the multi-tensor Adam, the same arithmetic per element as the default single-tensor loop (same
     # numbers for a seed) but one kernel per step for all tensors, about 15% faster for these small MLPs on a CPU.
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.lr, eps=1e-5, foreach=True)
@@ -363,13 +412,22 @@ def train_ppo(make_env: Callable[[], gymnasium.Env] | str, config: PPOConfig | N
         # 3. advantages with GAE(gamma, lambda)
         advantages, returns, values = compute_advantages(agent, rollout, rewards, config.gamma, config.gae_lambda)
         # 4. n_epochs of minibatch updates on the valid transitions
-        batch = {"obs": rollout.flat(rollout.obs), "actions": rollout.flat(rollout.actions),
-                 "logp": rollout.flat(rollout.logp), "advantages": rollout.flat(advantages),
-                 "returns": rollout.flat(returns), "values": rollout.flat(values)}
+        batch = {
+            "obs": rollout.flat(rollout.obs),
+            "actions": rollout.flat(rollout.actions),
+            "logp": rollout.flat(rollout.logp),
+            "advantages": rollout.flat(advantages),
+            "returns": rollout.flat(returns),
+            "values": rollout.flat(values),
+        }
         stats = ppo_update(agent, optimizer, batch, config, clip_eps, gen)
 
-        row: dict[str, float] = {"iteration": iteration + 1, "env_steps": runner.env_steps,
-                                 "mean_return": result.final_return(20), "episodes": len(result.episode_returns)}
+        row: dict[str, float] = {
+            "iteration": iteration + 1,
+            "env_steps": runner.env_steps,
+            "mean_return": result.final_return(20),
+            "episodes": len(result.episode_returns),
+        }
         row.update(stats)
         result.curves.append(row)
         if call_back(callback, iteration + 1, row, agent):

@@ -66,8 +66,9 @@ class ReinforceConfig:
     episodes_per_batch: int = param(8, low=1, help="whole episodes per gradient step (one iteration)")
     lr: float = param(3e-3, low=0.0, low_inclusive=False, help="Adam learning rate")
     gamma: float = param(0.99, low=0.0, high=1.0, help="discount factor")
-    baseline: str = param("value", choices=("value", "mean", "none"),
-                          help="learned value, batch-mean reward-to-go, or none")
+    baseline: str = param(
+        "value", choices=("value", "mean", "none"), help="learned value, batch-mean reward-to-go, or none"
+    )
     vf_coef: float = param(0.5, low=0.0, help="weight of the value loss (baseline='value')")
     hidden: int = param(64, low=1, help="hidden units of the actor-critic")
     seed: int = param(0, low=0, help="random seed")
@@ -84,9 +85,12 @@ class ReinforceResult(TrainResult):
     ``curves`` per update (``iteration``, ``env_steps``, ``mean_return``, ``loss``)."""
 
 
-def train_reinforce(make_env: Callable[[], gymnasium.Env] | str,
-                    config: ReinforceConfig | None = None, desc: str = "REINFORCE",
-                    callback: Callback | None = None) -> ReinforceResult:
+def train_reinforce(
+    make_env: Callable[[], gymnasium.Env] | str,
+    config: ReinforceConfig | None = None,
+    desc: str = "REINFORCE",
+    callback: Callback | None = None,
+) -> ReinforceResult:
     """Monte-Carlo policy gradient on one environment, ``episodes_per_batch`` whole episodes per update.
 
     Each update minimises :func:`reinforce_loss` on all the steps of the batch (plus ``vf_coef`` times the value
@@ -147,8 +151,12 @@ def train_reinforce(make_env: Callable[[], gymnasium.Env] | str,
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        row = {"iteration": len(result.curves) + 1, "env_steps": env_steps,
-               "mean_return": result.final_return(20), "loss": loss.item()}
+        row = {
+            "iteration": len(result.curves) + 1,
+            "env_steps": env_steps,
+            "mean_return": result.final_return(20),
+            "loss": loss.item(),
+        }
         result.curves.append(row)
         if call_back(callback, row["iteration"], row, agent):
             break

@@ -79,8 +79,15 @@ def discounted_returns(rewards: torch.Tensor, terminated: torch.Tensor, gamma: f
     # END SOLUTION
 
 
-def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, terminated: torch.Tensor,
-        truncated: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    next_values: torch.Tensor,
+    terminated: torch.Tensor,
+    truncated: torch.Tensor,
+    gamma: float,
+    lam: float,
+) -> torch.Tensor:
     """Generalised advantage estimates (Schulman et al. 2016), time-major.
 
     .. math::
@@ -105,8 +112,15 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor, 
     next_values = _as_float_tensor("next_values", next_values, rewards)
     terminated = _as_float_tensor("terminated", terminated, rewards)
     truncated = _as_float_tensor("truncated", truncated, rewards)
-    _check_shapes([("rewards", rewards), ("values", values), ("next_values", next_values),
-                   ("terminated", terminated), ("truncated", truncated)])
+    _check_shapes(
+        [
+            ("rewards", rewards),
+            ("values", values),
+            ("next_values", next_values),
+            ("terminated", terminated),
+            ("truncated", truncated),
+        ]
+    )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     lam = check_range("lam", lam, 0.0, 1.0)
     # BEGIN SOLUTION

@@ -22,18 +22,30 @@ import torch
 
 from rl4llm.lm.generation import position_ids_from_mask
 from rl4llm.lm.language import parses, valid_next
-from rl4llm.rlhf.stages import Stages, sample_many
 from rl4llm.rlhf.rollout import decode_texts
+from rl4llm.rlhf.stages import Stages, sample_many
 from rl4llm.utils import check_positive_int
 
-__all__ = ["quality_by_length", "action_space_profile", "sample_table", "kl_estimates", "best_of_n_path",
-           "preference_curves", "heldout_scores"]
+__all__ = [
+    "quality_by_length",
+    "action_space_profile",
+    "sample_table",
+    "kl_estimates",
+    "best_of_n_path",
+    "preference_curves",
+    "heldout_scores",
+]
 
 
 @torch.no_grad()
-def quality_by_length(policies: Mapping[str, torch.nn.Module], stages: Stages, n: int = 1024, seed: int = 2024,
-                      edges: Sequence[int] = (1, 7, 9, 11, 13, 15, 29), horizon: int = 20
-                      ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def quality_by_length(
+    policies: Mapping[str, torch.nn.Module],
+    stages: Stages,
+    n: int = 1024,
+    seed: int = 2024,
+    edges: Sequence[int] = (1, 7, 9, 11, 13, 15, 29),
+    horizon: int = 20,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Sample ``n`` responses from each policy; group them by length (number of words, ``<eos>`` included).
 
     Returns ``(rows, validity)``: one row per policy and length bin ``[edges[i], edges[i+1])`` with ``policy``,
@@ -57,15 +69,23 @@ def quality_by_length(policies: Mapping[str, torch.nn.Module], stages: Stages, n
         for lo, hi in zip(edges, edges[1:]):
             m = (lengths >= lo) & (lengths < hi)
             if m.sum() >= 10:  # too few texts make a meaningless point
-                rows.append({"policy": name, "length": float(lengths[m].mean()), "n": int(m.sum()),
-                             "gold": float(gold[m].mean()), "parse_rate": float(ok[m].mean())})
+                rows.append(
+                    {
+                        "policy": name,
+                        "length": float(lengths[m].mean()),
+                        "n": int(m.sum()),
+                        "gold": float(gold[m].mean()),
+                        "parse_rate": float(ok[m].mean()),
+                    }
+                )
         validity[name] = validity_by_position(texts, horizon)
     return rows, validity
 
 
 @torch.no_grad()
-def action_space_profile(policy: torch.nn.Module, stages: Stages, n: int = 256, seed: int = 7,
-                         horizon: int = 16) -> dict[str, np.ndarray]:
+def action_space_profile(
+    policy: torch.nn.Module, stages: Stages, n: int = 256, seed: int = 7, horizon: int = 16
+) -> dict[str, np.ndarray]:
     """Per position :math:`t = 1..H` of the policy's own grammatical prefixes:
 
     * ``valid``: mean number of tokens that keep the text in the language, :math:`|\\mathcal V_t|`;
@@ -82,8 +102,11 @@ def action_space_profile(policy: torch.nn.Module, stages: Stages, n: int = 256, 
     tok = stages.tokenizer
     vocab = len(tok)
     batch = sample_many(policy, n, stages.config.max_new_tokens, stages.ids, torch.Generator().manual_seed(seed))
-    logits = policy(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                    position_ids=position_ids_from_mask(batch.attention_mask)).logits.float()
+    logits = policy(
+        input_ids=batch.input_ids,
+        attention_mask=batch.attention_mask,
+        position_ids=position_ids_from_mask(batch.attention_mask),
+    ).logits.float()
     probs = torch.softmax(logits, -1)
     id_of = tok.get_vocab()
     valid = np.zeros(horizon)
@@ -92,7 +115,7 @@ def action_space_profile(policy: torch.nn.Module, stages: Stages, n: int = 256, 
     log_policy = np.zeros(horizon)
     count = np.zeros(horizon)
     for i in range(len(batch)):
-        ids = batch.input_ids[i, 1: int(batch.attention_mask[i].sum())].tolist()
+        ids = batch.input_ids[i, 1 : int(batch.attention_mask[i].sum())].tolist()
         words = tok.convert_ids_to_tokens(ids)
         log_stay, log_pol = 0.0, 0.0
         for t in range(min(horizon, len(words))):
@@ -109,9 +132,14 @@ def action_space_profile(policy: torch.nn.Module, stages: Stages, n: int = 256, 
             log_policy[t] += log_pol
             count[t] += 1
     seen = np.maximum(count, 1)
-    return {"valid": valid / seen, "policy_mass": mass / seen, "policy_inside": np.exp(log_policy / seen),
-            "uniform_inside": np.exp(log_uniform / seen),
-            "count": count, "vocab_size": np.array(vocab)}
+    return {
+        "valid": valid / seen,
+        "policy_mass": mass / seen,
+        "policy_inside": np.exp(log_policy / seen),
+        "uniform_inside": np.exp(log_uniform / seen),
+        "count": count,
+        "vocab_size": np.array(vocab),
+    }
 
 
 @torch.no_grad()
@@ -129,8 +157,9 @@ def sample_table(policies: Mapping[str, torch.nn.Module], stages: Stages, n: int
 
 
 @torch.no_grad()
-def kl_estimates(policy: torch.nn.Module, reference: torch.nn.Module, stages: Stages, n: int = 512,
-                 seed: int = 3) -> dict[str, np.ndarray]:
+def kl_estimates(
+    policy: torch.nn.Module, reference: torch.nn.Module, stages: Stages, n: int = 512, seed: int = 3
+) -> dict[str, np.ndarray]:
     """Per-sequence estimates of :math:`\\mathrm{KL}(\\pi\\|\\pi_{ref})` on ``n`` samples of ``policy``.
 
     ``k1``, ``k2``, ``k3``: Schulman's estimators (:mod:`rl4llm.rlhf.kl`) of the sampled tokens, summed over each
@@ -145,34 +174,44 @@ def kl_estimates(policy: torch.nn.Module, reference: torch.nn.Module, stages: St
     batch = sample_many(policy, n, stages.config.max_new_tokens, stages.ids, torch.Generator().manual_seed(seed))
     mask = batch.response_mask
     pos = position_ids_from_mask(batch.attention_mask)
-    lp = torch.log_softmax(policy(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                  position_ids=pos).logits[:, :-1].float(), -1)
-    lr = torch.log_softmax(reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                     position_ids=pos).logits[:, :-1].float(), -1)
+    lp = torch.log_softmax(
+        policy(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=pos).logits[:, :-1].float(),
+        -1,
+    )
+    lr = torch.log_softmax(
+        reference(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=pos)
+        .logits[:, :-1]
+        .float(),
+        -1,
+    )
     tokens = batch.input_ids[:, 1:, None]
     logp, ref = lp.gather(-1, tokens).squeeze(-1), lr.gather(-1, tokens).squeeze(-1)
     exact = (lp.exp() * (lp - lr)).sum(-1)
-    out = {name: (fn(logp, ref) * mask).sum(1).numpy() for name, fn in (("k1", kl_k1), ("k2", kl_k2),
-                                                                          ("k3", kl_k3))}
+    out = {name: (fn(logp, ref) * mask).sum(1).numpy() for name, fn in (("k1", kl_k1), ("k2", kl_k2), ("k3", kl_k3))}
     out["exact"] = (exact * mask).sum(1).numpy()
     return out
 
 
 @torch.no_grad()
-def best_of_n_path(stages: Stages, pool: int = 2048, ns: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256),
-                   seed: int = 8) -> list[dict[str, float]]:
+def best_of_n_path(
+    stages: Stages, pool: int = 2048, ns: Sequence[int] = (1, 2, 4, 8, 16, 32, 64, 128, 256), seed: int = 8
+) -> list[dict[str, float]]:
     """Best-of-``n`` from the SFT policy against the stages' reward model: rows ``n``, ``kl`` (analytic),
     ``proxy`` and ``gold`` (SFT standard deviations), from one pool of ``pool`` SFT samples."""
     from rl4llm.rlhf.best_of_n import best_of_n_curve
 
     pool = check_positive_int("pool", pool)
-    batch = sample_many(stages.sft_model, pool, stages.config.max_new_tokens, stages.ids,
-                        torch.Generator().manual_seed(seed))
+    batch = sample_many(
+        stages.sft_model, pool, stages.config.max_new_tokens, stages.ids, torch.Generator().manual_seed(seed)
+    )
     return best_of_n_curve(stages.proxy(batch).numpy(), stages.gold(batch), list(ns))
 
 
-def preference_curves(temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0), label_noise: float = 0.05,
-                      gold_difference: np.ndarray | None = None) -> dict[str, Any]:
+def preference_curves(
+    temperatures: Sequence[float] = (0.05, 0.1, 0.3, 1.0),
+    label_noise: float = 0.05,
+    gold_difference: np.ndarray | None = None,
+) -> dict[str, Any]:
     """The simulated labeller's :math:`P(y_1 \\succ y_2)` (:func:`rl4llm.rlhf.preferences.preference_probability`)
     against the gold difference :math:`g(y_1) - g(y_2)` (default 301 points in :math:`[-1.5, 1.5]`), per temperature.
 

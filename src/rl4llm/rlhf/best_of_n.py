@@ -50,7 +50,8 @@ def best_of_n_weights(pool_size: int, n: int) -> np.ndarray:
     # log C(i, n-1) - log C(M, n) with lgamma, stable for large pools
     lg = np.vectorize(math.lgamma)
     log_w[ok] = (lg(i[ok] + 1) - lg(n) - lg(i[ok] - n + 2)) - (
-        math.lgamma(pool_size + 1) - math.lgamma(n + 1) - math.lgamma(pool_size - n + 1))
+        math.lgamma(pool_size + 1) - math.lgamma(n + 1) - math.lgamma(pool_size - n + 1)
+    )
     w = np.exp(log_w)
     return w / w.sum()
 
@@ -91,6 +92,12 @@ def best_of_n_curve(proxy: np.ndarray, gold: np.ndarray, ns: list[int] | tuple[i
         raise ValueError("ns must not be empty")
     rows = []
     for n in ns:
-        rows.append({"n": int(n), "kl": bon_kl(n), "proxy": best_of_n_expectation(proxy, proxy, n),
-                     "gold": best_of_n_expectation(proxy, gold, n)})
+        rows.append(
+            {
+                "n": int(n),
+                "kl": bon_kl(n),
+                "proxy": best_of_n_expectation(proxy, proxy, n),
+                "gold": best_of_n_expectation(proxy, gold, n),
+            }
+        )
     return rows

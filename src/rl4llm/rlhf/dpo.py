@@ -33,9 +33,20 @@ class DPOLog:
     margin: list[float] = field(default_factory=list)  # mean implicit reward margin
 
 
-def train_dpo(policy: nn.Module, ref_model: nn.Module, chosen: SequenceBatch, rejected: SequenceBatch, *,
-              beta: float, steps: int, batch_size: int = 32, lr: float = 1e-4, seed: int = 0,
-              log_every: int = 10, callback=None) -> DPOLog:
+def train_dpo(
+    policy: nn.Module,
+    ref_model: nn.Module,
+    chosen: SequenceBatch,
+    rejected: SequenceBatch,
+    *,
+    beta: float,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 1e-4,
+    seed: int = 0,
+    log_every: int = 10,
+    callback=None,
+) -> DPOLog:
     """Train ``policy`` in place with :func:`rl4llm.rlhf.dpo_loss` on preference pairs; the reference stays frozen.
 
     Each step draws ``batch_size`` pairs and minimises
@@ -54,10 +65,12 @@ def train_dpo(policy: nn.Module, ref_model: nn.Module, chosen: SequenceBatch, re
     policy.eval()
     ref_model.eval()
     with torch.no_grad():
-        ref_c = torch.cat([sequence_logprob(ref_model, chosen.index(slice(i, i + 256)))
-                           for i in range(0, len(chosen), 256)])
-        ref_r = torch.cat([sequence_logprob(ref_model, rejected.index(slice(i, i + 256)))
-                           for i in range(0, len(rejected), 256)])
+        ref_c = torch.cat(
+            [sequence_logprob(ref_model, chosen.index(slice(i, i + 256))) for i in range(0, len(chosen), 256)]
+        )
+        ref_r = torch.cat(
+            [sequence_logprob(ref_model, rejected.index(slice(i, i + 256))) for i in range(0, len(rejected), 256)]
+        )
     rng = np.random.default_rng(seed)
     opt = torch.optim.Adam(policy.parameters(), lr=lr)
     log = DPOLog()
@@ -67,7 +80,7 @@ def train_dpo(policy: nn.Module, ref_model: nn.Module, chosen: SequenceBatch, re
     for step in progress(range(1, steps + 1), desc="DPO"):
         if pos + batch_size > n:
             order, pos = rng.permutation(n), 0
-        idx = torch.as_tensor(order[pos: pos + batch_size])
+        idx = torch.as_tensor(order[pos : pos + batch_size])
         pos += batch_size
         pi_c = sequence_logprob(policy, chosen.index(idx))
         pi_r = sequence_logprob(policy, rejected.index(idx))

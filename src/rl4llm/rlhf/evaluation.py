@@ -20,8 +20,9 @@ __all__ = ["evaluate_against_gold"]
 
 
 @torch.no_grad()
-def evaluate_against_gold(policy: torch.nn.Module, stages: Stages, n: int | None = None, seed: int | None = None,
-                    return_texts: bool = False) -> dict[str, Any]:
+def evaluate_against_gold(
+    policy: torch.nn.Module, stages: Stages, n: int | None = None, seed: int | None = None, return_texts: bool = False
+) -> dict[str, Any]:
     """Sample ``n`` responses from ``policy`` and measure them against the gold reward and the proxy.
 
     Defaults: ``n = config.n_eval`` samples drawn with the evaluation seed, the draws that define the SFT
@@ -57,5 +58,3 @@ def evaluate_against_gold(policy: torch.nn.Module, stages: Stages, n: int | None
     if return_texts:
         out["texts"] = texts
     return out
-
-

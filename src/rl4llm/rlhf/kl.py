@@ -27,8 +27,9 @@ def _check(logp: torch.Tensor, ref_logp: torch.Tensor) -> None:
     if not isinstance(logp, torch.Tensor) or not isinstance(ref_logp, torch.Tensor):
         raise TypeError("logp and ref_logp must be torch.Tensors")
     if logp.shape != ref_logp.shape:
-        raise ValueError(f"logp and ref_logp must have the same shape, got {tuple(logp.shape)} and "
-                         f"{tuple(ref_logp.shape)}")
+        raise ValueError(
+            f"logp and ref_logp must have the same shape, got {tuple(logp.shape)} and {tuple(ref_logp.shape)}"
+        )
 
 
 def kl_k1(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:

@@ -30,8 +30,9 @@ def _check_pair(name_a: str, a: torch.Tensor, name_b: str, b: torch.Tensor) -> N
         raise ValueError(f"{name_a} must not be empty")
 
 
-def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
-                       margin: torch.Tensor | float | None = None) -> torch.Tensor:
+def bradley_terry_loss(
+    chosen: torch.Tensor, rejected: torch.Tensor, margin: torch.Tensor | float | None = None
+) -> torch.Tensor:
     """Negative Bradley-Terry log-likelihood of the preferences, averaged over pairs.
 
     .. math:: \\mathcal L(r) = -\\frac1N \\sum_i \\log \\sigma\\big(r(y_c^i) - r(y_r^i) - m_i\\big)
@@ -57,8 +58,13 @@ def bradley_terry_loss(chosen: torch.Tensor, rejected: torch.Tensor,
     # END SOLUTION
 
 
-def dpo_loss(pi_chosen: torch.Tensor, pi_rejected: torch.Tensor, ref_chosen: torch.Tensor,
-             ref_rejected: torch.Tensor, beta: float) -> torch.Tensor:
+def dpo_loss(
+    pi_chosen: torch.Tensor,
+    pi_rejected: torch.Tensor,
+    ref_chosen: torch.Tensor,
+    ref_rejected: torch.Tensor,
+    beta: float,
+) -> torch.Tensor:
     """Direct preference optimisation loss on summed sequence log-probabilities.
 
     .. math:: \\mathcal L_{DPO}(\\pi) = -\\frac1N \\sum_i \\log \\sigma\\Big(\\beta\\big[(\\log\\pi(y_c^i)

@@ -14,22 +14,40 @@ import numpy as np
 
 from rl4llm.plotting import COLORS, PALETTE, format_value, label, new_figure, plot_sweep, smooth, sweep_columns
 
-__all__ = ["plot_rlhf_run", "plot_stages", "plot_reward_model", "plot_preference_model", "plot_overoptimization",
-           "plot_kl_sweep", "plot_rlhf_clip_sweep", "plot_by_length", "plot_rlhf_action_space", "plot_dpo",
-           "plot_kl_estimators", "plot_frontier"]
+__all__ = [
+    "plot_rlhf_run",
+    "plot_stages",
+    "plot_reward_model",
+    "plot_preference_model",
+    "plot_overoptimization",
+    "plot_kl_sweep",
+    "plot_rlhf_clip_sweep",
+    "plot_by_length",
+    "plot_rlhf_action_space",
+    "plot_dpo",
+    "plot_kl_estimators",
+    "plot_frontier",
+]
 
 
 def _col(rows: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
-    pts = [(r[x], r[y]) for r in rows if r.get(x) is not None and r.get(y) is not None
-           and r.get(x) != "" and r.get(y) != ""]
+    pts = [
+        (r[x], r[y])
+        for r in rows
+        if r.get(x) is not None and r.get(y) is not None and r.get(x) != "" and r.get(y) != ""
+    ]
     if not pts:
         return np.array([]), np.array([])
     a = np.asarray(pts, dtype=float)
     return a[:, 0], a[:, 1]
 
 
-def plot_rlhf_run(curves: Sequence[Mapping[str, Any]], demo_gold: float | None = None, title: str | None = None,
-                 kl_target: float | None = None):
+def plot_rlhf_run(
+    curves: Sequence[Mapping[str, Any]],
+    demo_gold: float | None = None,
+    title: str | None = None,
+    kl_target: float | None = None,
+):
     """Two panels of a PPO-RLHF run: gold and proxy reward against the iteration, and the KL from SFT.
 
     Lines with markers are evaluations on fresh samples (``eval_*`` columns); the faint lines are the rollout
@@ -78,15 +96,23 @@ def plot_stages(stages, title: str | None = None):
     ax1.axhline(0, color=PALETTE["grey"], lw=0.8, ls="--", label="final SFT policy")
     label(ax1, "SFT step", "gold reward (SFT std devs)", "Supervised fine-tuning")
     ax1.legend(loc="lower right")
-    groups = [("pretrained", stages.eval_gold["base"]), ("SFT", stages.eval_gold["sft"]),
-              ("demonstrations", stages.eval_gold["demos"])]
+    groups = [
+        ("pretrained", stages.eval_gold["base"]),
+        ("SFT", stages.eval_gold["sft"]),
+        ("demonstrations", stages.eval_gold["demos"]),
+    ]
     values = np.unique(np.round(np.concatenate([g for _, g in groups]), 3))
     values = values[values >= -1.5]
     width = 0.8 / len(groups)
     for i, (name, g) in enumerate(groups):
         frac = np.array([np.mean(np.isclose(g, v, atol=1e-3)) for v in values]) * 100
-        ax2.bar(np.arange(len(values)) + (i - 1) * width, frac, width, color=COLORS[i],
-                label=f"{name} (mean {stages.gold_z(g.mean()):+.2f} SFT sd)")
+        ax2.bar(
+            np.arange(len(values)) + (i - 1) * width,
+            frac,
+            width,
+            color=COLORS[i],
+            label=f"{name} (mean {stages.gold_z(g.mean()):+.2f} SFT sd)",
+        )
     ax2.set_xticks(np.arange(len(values)), [f"{v:+.2f}" for v in values], rotation=45)
     ax2.set_ylim(0, ax2.get_ylim()[1] * 1.4)  # room for the legend above the bars
     label(ax2, "gold reward R(x) (raw)", "% of texts", title or "Gold reward of samples")
@@ -118,8 +144,12 @@ def plot_reward_model(stages, scores: Mapping[str, np.ndarray]):
     ax1.plot(logs["rm_step"], logs["rm_loss"], color=COLORS[0], alpha=0.4, lw=1)
     ax1.plot(logs["rm_step"], smooth(logs["rm_loss"], 5), color=COLORS[0], label="Bradley–Terry loss")
     ax1.plot(logs["rm_step"], smooth(logs["rm_train_accuracy"], 5), color=COLORS[1], label="minibatch accuracy")
-    ax1.axhline(stages.stats["rm_accuracy"], color=COLORS[2], ls="--",
-                label=f"held-out accuracy {stages.stats['rm_accuracy']:.2f}")
+    ax1.axhline(
+        stages.stats["rm_accuracy"],
+        color=COLORS[2],
+        ls="--",
+        label=f"held-out accuracy {stages.stats['rm_accuracy']:.2f}",
+    )
     ax1.axhline(np.log(2), color=PALETTE["grey"], ls=":", lw=0.8, label="log 2 (chance loss)")
     label(ax1, "reward-model step", "loss (nats) / accuracy", "Training the reward model")
     ax1.legend(loc="lower left")
@@ -131,8 +161,7 @@ def plot_reward_model(stages, scores: Mapping[str, np.ndarray]):
     means = [proxy[np.isclose(gold, v)].mean() for v in levels]
     ax2.plot(levels, means, "o-", color=COLORS[3], ms=4, label="mean proxy per gold level (≥ 10 texts)")
     r = np.corrcoef(gold, proxy)[0, 1]
-    label(ax2, "gold reward (SFT std devs)", "proxy reward (SFT std devs)",
-          f"Held-out responses (correlation {r:.2f})")
+    label(ax2, "gold reward (SFT std devs)", "proxy reward (SFT std devs)", f"Held-out responses (correlation {r:.2f})")
     ax2.legend(loc="upper left")
     return fig
 
@@ -147,12 +176,21 @@ def plot_kl_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "β"):
     fig, axes = new_figure(ncols=3, width=3.7, height=3.4)
     ax1, ax2, ax3 = axes[0]
     names = [_name(param, value) for value, _ in sweep]
-    plot_sweep(ax1, sweep_columns(sweep, "eval_kl", "eval_gold"), param=param, labels=names, legend=None,
-               fmt="o-", ms=3.5)
-    plot_sweep(ax2, sweep_columns(sweep, "eval_kl", "eval_proxy"), param=param, labels=names, legend=None,
-               fmt="s-", ms=3)
-    plot_sweep(ax3, sweep_columns(sweep, "iteration", "eval_kl"), param=param, labels=names, legend="upper left",
-               fmt="o-", ms=3.5)
+    plot_sweep(
+        ax1, sweep_columns(sweep, "eval_kl", "eval_gold"), param=param, labels=names, legend=None, fmt="o-", ms=3.5
+    )
+    plot_sweep(
+        ax2, sweep_columns(sweep, "eval_kl", "eval_proxy"), param=param, labels=names, legend=None, fmt="s-", ms=3
+    )
+    plot_sweep(
+        ax3,
+        sweep_columns(sweep, "iteration", "eval_kl"),
+        param=param,
+        labels=names,
+        legend="upper left",
+        fmt="o-",
+        ms=3.5,
+    )
     for ax in (ax1, ax2):
         ax.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax1, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", "Gold reward")
@@ -165,8 +203,10 @@ def plot_rlhf_clip_sweep(sweep: Sequence[tuple[Any, Any]], param: str = "clip ε
     """Runs of a clip-range sweep: gold reward, KL and parse rate (fresh samples) against the PPO iteration."""
     fig, axes = new_figure(ncols=3, width=3.7, height=3.4)
     ax1, ax2, ax3 = axes[0]
-    names = ["no clipping (ε = ∞)" if isinstance(value, float) and np.isinf(value) else _name(param, value)
-             for value, _ in sweep]
+    names = [
+        "no clipping (ε = ∞)" if isinstance(value, float) and np.isinf(value) else _name(param, value)
+        for value, _ in sweep
+    ]
     for ax, key, scale in ((ax1, "eval_gold", 1.0), (ax2, "eval_kl", 1.0), (ax3, "eval_parse_rate", 100.0)):
         lines = [(value, it, scale * v) for value, it, v in sweep_columns(sweep, "iteration", key)]
         plot_sweep(ax, lines, param=param, labels=names, legend=None, fmt="o-", ms=3.5)
@@ -222,10 +262,15 @@ def plot_rlhf_action_space(profile: Mapping[str, np.ndarray]):
     label(ax1, "position t in the response", "number of tokens (log scale)", "The action space")
     ax1.legend(loc="lower left")
     ax2.semilogy(t, 100 * profile["policy_inside"][k], "o-", ms=4, color=COLORS[0], label="the SFT policy")
-    ax2.semilogy(t, 100 * profile["uniform_inside"][k], "s-", ms=4, color=COLORS[3],
-                 label=f"uniform over the {vocab} tokens")
-    label(ax2, "position t in the response", "P(still grammatical after t tokens), % (log)",
-          "Why RL starts from a pretrained LM")
+    ax2.semilogy(
+        t, 100 * profile["uniform_inside"][k], "s-", ms=4, color=COLORS[3], label=f"uniform over the {vocab} tokens"
+    )
+    label(
+        ax2,
+        "position t in the response",
+        "P(still grammatical after t tokens), % (log)",
+        "Why RL starts from a pretrained LM",
+    )
     ax2.legend(loc="lower left")
     return fig
 
@@ -246,8 +291,14 @@ def plot_overoptimization(curves: Sequence[Mapping[str, Any]], metrics: Mapping[
         ax1.plot(d, [r["proxy"] for r in rows], ls, marker="s", ms=3, color=COLORS[1], label=f"proxy, β = {coef}")
         ax1.plot(d, [r["gold"] for r in rows], ls, marker="o", ms=3.5, color=COLORS[0], label=f"gold, β = {coef}")
     dd = np.linspace(1e-3, max(1e-3, float(m["rl_d_max"])), 200)
-    ax1.plot(dd, dd * (m["rl_alpha"] - m["rl_beta"] * np.log(dd)), "--", color=COLORS[3], lw=1.3,
-             label=f"gold fit d(α − β log d): α={m['rl_alpha']:.2f}, β={m['rl_beta']:.2f}")
+    ax1.plot(
+        dd,
+        dd * (m["rl_alpha"] - m["rl_beta"] * np.log(dd)),
+        "--",
+        color=COLORS[3],
+        lw=1.3,
+        label=f"gold fit d(α − β log d): α={m['rl_alpha']:.2f}, β={m['rl_beta']:.2f}",
+    )
     ax1.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax1, "d = √KL(π ‖ π_SFT)  (√nats)", "reward (SFT std devs)", "PPO against the proxy")
     ax1.legend(loc="upper left", fontsize=8)
@@ -257,11 +308,16 @@ def plot_overoptimization(curves: Sequence[Mapping[str, Any]], metrics: Mapping[
     ax2.plot(d, [r["gold"] for r in bon], "o-", ms=3.5, color=COLORS[0], label="gold")
     for r, dx in zip(bon, d):
         if int(r["n"]) in (4, 32, 256) or r is bon[-1]:
-            ax2.annotate(f"n={int(r['n'])}", (dx, r["proxy"]), textcoords="offset points", xytext=(-10, 6),
-                         fontsize=7)
+            ax2.annotate(f"n={int(r['n'])}", (dx, r["proxy"]), textcoords="offset points", xytext=(-10, 6), fontsize=7)
     dd = np.linspace(0, d.max(), 200)
-    ax2.plot(dd, dd * (m["bon_alpha"] - m["bon_beta"] * dd), "--", color=COLORS[3], lw=1.3,
-             label=f"gold fit d(α − β d): α={m['bon_alpha']:.2f}, β={m['bon_beta']:.2f}")
+    ax2.plot(
+        dd,
+        dd * (m["bon_alpha"] - m["bon_beta"] * dd),
+        "--",
+        color=COLORS[3],
+        lw=1.3,
+        label=f"gold fit d(α − β d): α={m['bon_alpha']:.2f}, β={m['bon_beta']:.2f}",
+    )
     ax2.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax2, "d = √KL_bon = √(log n − (n−1)/n)", "", "Best-of-n against the proxy")
     ax2.legend(loc="upper left", fontsize=8)
@@ -309,8 +365,14 @@ def plot_kl_estimators(estimates: Mapping[str, np.ndarray]):
     bins = np.linspace(lo, hi, 45)
     names = {"k1": "k1", "k2": "k2", "k3": "k3", "exact": "exact per step"}
     for i, (key, v) in enumerate(estimates.items()):
-        ax.hist(v, bins=bins, histtype="step", lw=1.8, color=COLORS[i % len(COLORS)],
-                label=f"{names.get(key, key)}: mean {v.mean():.2f}, sd {v.std():.2f}")
+        ax.hist(
+            v,
+            bins=bins,
+            histtype="step",
+            lw=1.8,
+            color=COLORS[i % len(COLORS)],
+            label=f"{names.get(key, key)}: mean {v.mean():.2f}, sd {v.std():.2f}",
+        )
     if "exact" in estimates:
         ax.axvline(estimates["exact"].mean(), color=PALETTE["black"], ls="--", lw=1.2, label="mean of exact")
     label(ax, "estimate of KL for one response (nats)", "responses", "Estimating the KL from samples")
@@ -318,8 +380,11 @@ def plot_kl_estimators(estimates: Mapping[str, np.ndarray]):
     return fig
 
 
-def plot_frontier(paths: Mapping[str, tuple[Sequence[float], Sequence[float]]], title: str | None = None,
-                  annotate: Mapping[str, Sequence[str]] | None = None):
+def plot_frontier(
+    paths: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    title: str | None = None,
+    annotate: Mapping[str, Sequence[str]] | None = None,
+):
     """Gold reward against KL from SFT for several methods: ``name -> (kl values, gold values)``, one line
     each; ``annotate`` optionally labels a method's points (e.g. best-of-n's ``n``)."""
     fig, ax = new_figure(width=6.0, height=3.6)

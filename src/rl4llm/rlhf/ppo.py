@@ -51,8 +51,18 @@ from rl4llm.utils import check_range, progress
 if TYPE_CHECKING:
     from rl4llm.distributed import Runtime
 
-__all__ = ["PPORLHFConfig", "PPORLHFHistory", "LMRollout", "collect_lm_rollout", "lm_advantages", "lm_ppo_update",
-           "kl_penalised_rewards", "token_advantages", "token_entropy", "train_ppo_rlhf"]
+__all__ = [
+    "PPORLHFConfig",
+    "PPORLHFHistory",
+    "LMRollout",
+    "collect_lm_rollout",
+    "lm_advantages",
+    "lm_ppo_update",
+    "kl_penalised_rewards",
+    "token_advantages",
+    "token_entropy",
+    "train_ppo_rlhf",
+]
 
 
 @dataclass
@@ -73,13 +83,25 @@ class PPORLHFConfig:
     n_epochs: int = param(2, low=1, help="passes over each iteration's batch")
     lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate of the policy")
     critic_lr: float = param(1e-3, low=0.0, low_inclusive=False, help="Adam learning rate of the critic")
-    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
-                            help="clip range of the ratio; inf: no clipping")
-    clip_value: float | None = param(0.2, low=0.0, low_inclusive=False, allow_inf=True, allow_none=True,
-                                     help="clip range of the value around the old prediction; None or inf: none")
+    clip_eps: float = param(
+        0.2, low=0.0, low_inclusive=False, allow_inf=True, help="clip range of the ratio; inf: no clipping"
+    )
+    clip_value: float | None = param(
+        0.2,
+        low=0.0,
+        low_inclusive=False,
+        allow_inf=True,
+        allow_none=True,
+        help="clip range of the value around the old prediction; None or inf: none",
+    )
     kl_coef: float = param(0.1, low=0.0, help="initial KL coefficient beta of the per-token penalty")
-    kl_target: float | None = param(None, low=0.0, low_inclusive=False, allow_none=True,
-                                    help="KL target (nats per sequence) of the adaptive controller; None: fixed")
+    kl_target: float | None = param(
+        None,
+        low=0.0,
+        low_inclusive=False,
+        allow_none=True,
+        help="KL target (nats per sequence) of the adaptive controller; None: fixed",
+    )
     kl_horizon: float = param(500.0, low=0.0, low_inclusive=False, help="horizon of the adaptive KL controller")
     gamma: float = param(1.0, low=0.0, high=1.0, help="discount factor over the tokens")
     gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
@@ -93,8 +115,7 @@ class PPORLHFConfig:
     def __post_init__(self) -> None:
         validate(self)
         if self.n_minibatches > self.batch_size:
-            raise ValueError(f"n_minibatches must be in [1, batch_size = {self.batch_size}], "
-                             f"got {self.n_minibatches}")
+            raise ValueError(f"n_minibatches must be in [1, batch_size = {self.batch_size}], got {self.n_minibatches}")
         if self.kl_target is not None and self.kl_coef <= 0:
             raise ValueError("kl_coef must be > 0 when kl_target (adaptive KL) is set")
 
@@ -114,8 +135,9 @@ class PPORLHFHistory:
         return np.array([r[key] for r in self.rows], dtype=float)
 
 
-def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor,
-                         response_mask: torch.Tensor, kl_coef: float) -> tuple[torch.Tensor, torch.Tensor]:
+def kl_penalised_rewards(
+    score: torch.Tensor, logp: torch.Tensor, ref_logp: torch.Tensor, response_mask: torch.Tensor, kl_coef: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-token rewards of the token MDP with the KL penalty folded in, ``[B, T]``.
 
     .. math:: r_t = -\\beta\\,\\big(\\log\\pi(y_t \\mid y_{<t}) - \\log\\pi_{ref}(y_t \\mid y_{<t})\\big)
@@ -132,8 +154,10 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
     """
     kl_coef = check_range("kl_coef", kl_coef, 0.0, None)
     if logp.shape != ref_logp.shape or logp.shape != response_mask.shape or logp.ndim != 2:
-        raise ValueError(f"logp, ref_logp and response_mask must all be [B, T], got {tuple(logp.shape)}, "
-                         f"{tuple(ref_logp.shape)} and {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"logp, ref_logp and response_mask must all be [B, T], got {tuple(logp.shape)}, "
+            f"{tuple(ref_logp.shape)} and {tuple(response_mask.shape)}"
+        )
     if score.shape != (logp.shape[0],):
         raise ValueError(f"score must be [B] = [{logp.shape[0]}], got {tuple(score.shape)}")
     if bool((response_mask.sum(1) == 0).any()):
@@ -147,8 +171,13 @@ def kl_penalised_rewards(score: torch.Tensor, logp: torch.Tensor, ref_logp: torc
     # END SOLUTION
 
 
-def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask: torch.Tensor, gamma: float = 1.0,
-                     gae_lambda: float = 0.95) -> tuple[torch.Tensor, torch.Tensor]:
+def token_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    response_mask: torch.Tensor,
+    gamma: float = 1.0,
+    gae_lambda: float = 0.95,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """GAE over the tokens of right-padded responses, each ending (terminated) at its last token.
 
     With :math:`V(s_{T+1}) = 0` after the last token, :func:`rl4llm.rl.gae` gives
@@ -159,8 +188,10 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
     :math:`V(s_t)`); returns ``(advantages, returns)``, both 0 on padding.
     """
     if rewards.shape != values.shape or rewards.shape != response_mask.shape or rewards.ndim != 2:
-        raise ValueError(f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
-                         f"{tuple(values.shape)} and {tuple(response_mask.shape)}")
+        raise ValueError(
+            f"rewards, values and response_mask must all be [B, T], got {tuple(rewards.shape)}, "
+            f"{tuple(values.shape)} and {tuple(response_mask.shape)}"
+        )
     gamma = check_range("gamma", gamma, 0.0, 1.0)
     gae_lambda = check_range("gae_lambda", gae_lambda, 0.0, 1.0)
     # BEGIN SOLUTION
@@ -170,8 +201,7 @@ def token_advantages(rewards: torch.Tensor, values: torch.Tensor, response_mask:
     terminated = torch.zeros_like(mask)
     terminated[torch.arange(mask.shape[0]), last] = 1.0
     next_values = torch.cat([values[:, 1:], torch.zeros_like(values[:, :1])], dim=1)
-    adv = gae(rewards.T, values.T, next_values.T, terminated.T, torch.zeros_like(mask).T, gamma,
-              gae_lambda).T * mask
+    adv = gae(rewards.T, values.T, next_values.T, terminated.T, torch.zeros_like(mask).T, gamma, gae_lambda).T * mask
     return adv, (adv + values) * mask
     # END SOLUTION
 
@@ -180,8 +210,15 @@ def _next_token_logits(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     """``[B, T, V]`` logits of the policy at every response position (float32)."""
     from rl4llm.lm.generation import position_ids_from_mask
 
-    return model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                 position_ids=position_ids_from_mask(batch.attention_mask)).logits[:, :-1].float()
+    return (
+        model(
+            input_ids=batch.input_ids,
+            attention_mask=batch.attention_mask,
+            position_ids=position_ids_from_mask(batch.attention_mask),
+        )
+        .logits[:, :-1]
+        .float()
+    )
 
 
 @torch.no_grad()
@@ -212,11 +249,21 @@ class LMRollout:
 
 
 @torch.no_grad()
-def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
-                       reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
-                       eos_id: int, pad_id: int, generator: torch.Generator,
-                       prompts: list[list[int]] | None = None, runtime: Runtime | None = None,
-                       iteration: int = 1) -> LMRollout:
+def collect_lm_rollout(
+    policy: nn.Module,
+    ref_model: nn.Module,
+    critic: ValueModel,
+    reward_fn: Callable[[SequenceBatch], torch.Tensor],
+    config: PPORLHFConfig,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    generator: torch.Generator,
+    prompts: list[list[int]] | None = None,
+    runtime: Runtime | None = None,
+    iteration: int = 1,
+) -> LMRollout:
     """Sample ``config.batch_size`` responses from ``policy`` and score them (no gradients).
 
     With ``prompts`` (token-id lists of one length, each starting with ``<bos>``; chapter 7) the responses continue
@@ -230,16 +277,43 @@ def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueMod
     start = 0
     with contextlib.nullcontext() if runtime is None else runtime.autocast():
         if prompts is not None:
-            batch, start = sample_prompted_sequences(policy, prompts, config.max_new_tokens, eos_id, pad_id,
-                                                     generator=generator, temperature=config.temperature)
+            batch, start = sample_prompted_sequences(
+                policy,
+                prompts,
+                config.max_new_tokens,
+                eos_id,
+                pad_id,
+                generator=generator,
+                temperature=config.temperature,
+            )
         elif runtime is None:
-            batch = sample_sequences(policy, config.batch_size, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                     generator=generator, temperature=config.temperature)
+            batch = sample_sequences(
+                policy,
+                config.batch_size,
+                config.max_new_tokens,
+                bos_id,
+                eos_id,
+                pad_id,
+                generator=generator,
+                temperature=config.temperature,
+            )
         else:  # this rank's shards of the global batch
-            batch = SequenceBatch.cat([sample_sequences(policy, rows, config.max_new_tokens, bos_id, eos_id, pad_id,
-                                                        generator=g, temperature=config.temperature)
-                                       for rows, g in runtime.shard_plan(config.batch_size, config.seed, iteration)],
-                                      pad_id)
+            batch = SequenceBatch.cat(
+                [
+                    sample_sequences(
+                        policy,
+                        rows,
+                        config.max_new_tokens,
+                        bos_id,
+                        eos_id,
+                        pad_id,
+                        generator=g,
+                        temperature=config.temperature,
+                    )
+                    for rows, g in runtime.shard_plan(config.batch_size, config.seed, iteration)
+                ],
+                pad_id,
+            )
         old_logp = response_logprobs(policy, batch)
         entropy = float(entropy_bonus(_next_token_logits(policy, batch), batch.response_mask))
         ref_logp = response_logprobs(ref_model, batch)
@@ -249,26 +323,36 @@ def collect_lm_rollout(policy: nn.Module, ref_model: nn.Module, critic: ValueMod
 
 
 @torch.no_grad()
-def lm_advantages(rollout: LMRollout, kl_coef: float, config: PPORLHFConfig,
-                  runtime: Runtime | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def lm_advantages(
+    rollout: LMRollout, kl_coef: float, config: PPORLHFConfig, runtime: Runtime | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-token KL-penalised rewards, GAE advantages (whitened over the batch's tokens when ``config.norm_adv``)
     and value targets; returns ``(advantages, returns, kl)``, each ``[B, T]`` and 0 on padding. With a
     ``runtime`` across processes, the whitening statistics are those of the global batch (sums all-reduced)."""
     mask, t0 = rollout.batch.response_mask, rollout.start  # every response starts at column t0
-    rewards, kl = kl_penalised_rewards(rollout.score, rollout.old_logp[:, t0:], rollout.ref_logp[:, t0:],
-                                       mask[:, t0:], kl_coef)
-    adv, returns = token_advantages(rewards, rollout.old_values[:, t0:], mask[:, t0:], config.gamma,
-                                    config.gae_lambda)
+    rewards, kl = kl_penalised_rewards(
+        rollout.score, rollout.old_logp[:, t0:], rollout.ref_logp[:, t0:], mask[:, t0:], kl_coef
+    )
+    adv, returns = token_advantages(rewards, rollout.old_values[:, t0:], mask[:, t0:], config.gamma, config.gae_lambda)
     adv, returns, kl = F.pad(adv, (t0, 0)), F.pad(returns, (t0, 0)), F.pad(kl, (t0, 0))
     if config.norm_adv:
         adv = masked_whiten(adv, mask, total=None if runtime is None else runtime.sum)
     return adv, returns, kl
 
 
-def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimizer,
-                  critic_opt: torch.optim.Optimizer, rollout: LMRollout, adv: torch.Tensor, returns: torch.Tensor,
-                  config: PPORLHFConfig, rng: np.random.Generator, iteration: int = 0,
-                  runtime: Runtime | None = None) -> dict[str, float]:
+def lm_ppo_update(
+    policy: nn.Module,
+    critic: ValueModel,
+    opt: torch.optim.Optimizer,
+    critic_opt: torch.optim.Optimizer,
+    rollout: LMRollout,
+    adv: torch.Tensor,
+    returns: torch.Tensor,
+    config: PPORLHFConfig,
+    rng: np.random.Generator,
+    iteration: int = 0,
+    runtime: Runtime | None = None,
+) -> dict[str, float]:
     """``config.n_epochs`` passes over minibatches of responses: a clipped-surrogate step of the policy, then a
     clipped-value step of the critic, each with its gradient norm clipped. Returns the mean ``policy_loss``,
     ``value_loss``, ``clip_frac`` and ``approx_kl`` over the minibatches (per token).
@@ -278,8 +362,10 @@ def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimi
     gradients summed over ranks (:func:`_backward`): the step is the one-process step on the global minibatch.
     """
     if runtime is not None and config.minibatch_size % runtime.world_size:
-        raise ValueError(f"minibatch_size must be a multiple of the number of processes ({runtime.world_size}), "
-                         f"got {config.minibatch_size}")
+        raise ValueError(
+            f"minibatch_size must be a multiple of the number of processes ({runtime.world_size}), "
+            f"got {config.minibatch_size}"
+        )
     local_mb = config.minibatch_size if runtime is None else config.minibatch_size // runtime.world_size
     autocast = contextlib.nullcontext if runtime is None else runtime.autocast
     batch, old_logp, old_values = rollout.batch, rollout.old_logp, rollout.old_values
@@ -287,23 +373,26 @@ def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimi
     for _ in range(config.n_epochs):
         order = rng.permutation(len(batch))
         for start in range(0, len(batch), local_mb):
-            idx = torch.as_tensor(order[start: start + local_mb])
+            idx = torch.as_tensor(order[start : start + local_mb])
             mb = batch.index(idx)
             m = mb.response_mask.bool()
             with autocast():
                 new_logp = response_logprobs(policy, mb)
             pg_loss = ppo_clip_loss(new_logp[m], old_logp[idx][m], adv[idx][m], config.clip_eps)
             if not torch.isfinite(pg_loss):
-                raise FloatingPointError(f"PPO policy loss is {float(pg_loss)} at iteration {iteration}; lower lr "
-                                         f"({config.lr}) or clip_eps ({config.clip_eps})")
+                raise FloatingPointError(
+                    f"PPO policy loss is {float(pg_loss)} at iteration {iteration}; lower lr "
+                    f"({config.lr}) or clip_eps ({config.clip_eps})"
+                )
             opt.zero_grad()
             _backward(pg_loss, m.sum(), policy.parameters(), runtime)
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             opt.step()
             with autocast():
                 values = critic.values(mb)
-            v_loss = config.vf_coef * clipped_value_loss(values[m], old_values[idx][m], returns[idx][m],
-                                                         config.clip_value)
+            v_loss = config.vf_coef * clipped_value_loss(
+                values[m], old_values[idx][m], returns[idx][m], config.clip_value
+            )
             critic_opt.zero_grad()
             _backward(v_loss, m.sum(), critic.parameters(), runtime)
             nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
@@ -315,8 +404,9 @@ def lm_ppo_update(policy: nn.Module, critic: ValueModel, opt: torch.optim.Optimi
     return {k: float(np.mean(v)) for k, v in stats.items()}
 
 
-def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Parameter],
-              runtime: Runtime | None) -> None:
+def _backward(
+    loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Parameter], runtime: Runtime | None
+) -> None:
     """``loss.backward()``; across processes, this rank's share of the global token mean, gradients summed."""
     if runtime is None:
         loss.backward()
@@ -325,12 +415,21 @@ def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Pa
     runtime.sum_gradients(params)
 
 
-def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
-                   reward_fn: Callable[[SequenceBatch], torch.Tensor], config: PPORLHFConfig, *, bos_id: int,
-                   eos_id: int, pad_id: int, gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
-                   callback: Callback | None = None,
-                   prompt_fn: Callable[[int, np.random.Generator], list[list[int]]] | None = None,
-                   runtime: Runtime | None = None) -> PPORLHFHistory:
+def train_ppo_rlhf(
+    policy: nn.Module,
+    ref_model: nn.Module,
+    critic: ValueModel,
+    reward_fn: Callable[[SequenceBatch], torch.Tensor],
+    config: PPORLHFConfig,
+    *,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    gold_fn: Callable[[SequenceBatch], np.ndarray] | None = None,
+    callback: Callback | None = None,
+    prompt_fn: Callable[[int, np.random.Generator], list[list[int]]] | None = None,
+    runtime: Runtime | None = None,
+) -> PPORLHFHistory:
     """Optimise ``policy`` in place against ``reward_fn`` (a proxy reward per sequence) with KL-penalised PPO.
 
     ``gold_fn`` (optional) scores each rollout with the gold reward for logging only. ``callback(iteration, info,
@@ -359,8 +458,11 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
         raise ValueError("callback must be callable or None")
     gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
-    ctl = (AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
-           if config.kl_target is not None else FixedKLController(config.kl_coef))
+    ctl = (
+        AdaptiveKLController(config.kl_coef, config.kl_target, config.kl_horizon)
+        if config.kl_target is not None
+        else FixedKLController(config.kl_coef)
+    )
     policy.eval()
     ref_model.eval()
     critic.eval()
@@ -370,8 +472,20 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
     for it in progress(range(1, config.iterations + 1), desc="PPO-RLHF"):
         # 1. collect responses and score them (reward model, reference, critic)
         prompts = None if prompt_fn is None else prompt_fn(config.batch_size, rng)
-        rollout = collect_lm_rollout(policy, ref_model, critic, reward_fn, config, bos_id=bos_id, eos_id=eos_id,
-                                     pad_id=pad_id, generator=gen, prompts=prompts, runtime=runtime, iteration=it)
+        rollout = collect_lm_rollout(
+            policy,
+            ref_model,
+            critic,
+            reward_fn,
+            config,
+            bos_id=bos_id,
+            eos_id=eos_id,
+            pad_id=pad_id,
+            generator=gen,
+            prompts=prompts,
+            runtime=runtime,
+            iteration=it,
+        )
         # 2-3. per-token KL-penalised rewards, GAE over the tokens, whitening
         adv, returns, kl = lm_advantages(rollout, ctl.value, config, runtime)
         # 4. PPO epochs over minibatches of responses
@@ -379,8 +493,15 @@ def train_ppo_rlhf(policy: nn.Module, ref_model: nn.Module, critic: ValueModel,
 
         mask = rollout.batch.response_mask
         kl_seq = float(kl.sum(1).mean())
-        row = {"iteration": it, "proxy": float(rollout.score.mean()), "kl": kl_seq, "kl_coef": float(ctl.value),
-               "length": float(mask.sum(1).mean()), "entropy": rollout.entropy, **stats}
+        row = {
+            "iteration": it,
+            "proxy": float(rollout.score.mean()),
+            "kl": kl_seq,
+            "kl_coef": float(ctl.value),
+            "length": float(mask.sum(1).mean()),
+            "entropy": rollout.entropy,
+            **stats,
+        }
         if gold_fn is not None:
             row["gold"] = float(np.mean(gold_fn(rollout.batch)))
         if runtime is not None:  # every rank logs the average over the ranks' rollouts

@@ -49,8 +49,14 @@ class PPORun:
         return rows
 
 
-def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | None = None,
-            reward_fn: Any = None, runtime: Any = None) -> PPORun:
+def run_ppo(
+    stages: Stages,
+    config: Any,
+    eval_every: int = 10,
+    eval_n: int | None = None,
+    reward_fn: Any = None,
+    runtime: Any = None,
+) -> PPORun:
     """KL-penalised PPO from the SFT policy against the stages' reward model (or ``reward_fn``).
 
     The reference is the frozen SFT policy and the critic starts from the reward model. Every ``eval_every``
@@ -77,6 +83,17 @@ def run_ppo(stages: Stages, config: Any, eval_every: int = 10, eval_n: int | Non
             evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
 
     bos, eos, pad = stages.ids
-    history = train_ppo_rlhf(policy, ref, critic, proxy, config, bos_id=bos, eos_id=eos, pad_id=pad,
-                             gold_fn=stages.gold, callback=callback, runtime=runtime)
+    history = train_ppo_rlhf(
+        policy,
+        ref,
+        critic,
+        proxy,
+        config,
+        bos_id=bos,
+        eos_id=eos,
+        pad_id=pad,
+        gold_fn=stages.gold,
+        callback=callback,
+        runtime=runtime,
+    )
     return PPORun(policy=policy if on_cpu else policy.cpu(), history=history, evals=evals)

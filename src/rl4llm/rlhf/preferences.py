@@ -20,8 +20,9 @@ from rl4llm.utils import check_range
 __all__ = ["preference_probability", "label_preferences"]
 
 
-def preference_probability(gold_a: np.ndarray, gold_b: np.ndarray, temperature: float,
-                           label_noise: float = 0.0) -> np.ndarray:
+def preference_probability(
+    gold_a: np.ndarray, gold_b: np.ndarray, temperature: float, label_noise: float = 0.0
+) -> np.ndarray:
     """:math:`P(a \\succ b)` under the noisy Bradley-Terry labeller (formula in the module docstring)."""
     temperature = check_range("temperature", temperature, 0.0, None, low_inclusive=False)
     label_noise = check_range("label_noise", label_noise, 0.0, 0.5)
@@ -32,8 +33,9 @@ def preference_probability(gold_a: np.ndarray, gold_b: np.ndarray, temperature: 
     return label_noise + (1.0 - 2.0 * label_noise) / (1.0 + np.exp(-z))
 
 
-def label_preferences(gold_a: np.ndarray, gold_b: np.ndarray, rng: np.random.Generator, temperature: float = 1.0,
-                      label_noise: float = 0.0) -> np.ndarray:
+def label_preferences(
+    gold_a: np.ndarray, gold_b: np.ndarray, rng: np.random.Generator, temperature: float = 1.0, label_noise: float = 0.0
+) -> np.ndarray:
     """Sample labels: a boolean array, True where the labeller prefers ``a`` to ``b``.
 
     Label ``i`` is True with probability :func:`preference_probability` ``(gold_a[i], gold_b[i])``, independently.

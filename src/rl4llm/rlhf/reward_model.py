@@ -25,8 +25,7 @@ from rl4llm.rlhf.losses import bradley_terry_loss
 from rl4llm.rlhf.rollout import SequenceBatch
 from rl4llm.utils import check_positive_int, check_range, progress
 
-__all__ = ["RewardModel", "ValueModel", "RMTrainLog", "train_reward_model", "preference_accuracy",
-           "last_token_index"]
+__all__ = ["RewardModel", "ValueModel", "RMTrainLog", "train_reward_model", "preference_accuracy", "last_token_index"]
 
 
 def last_token_index(attention_mask: torch.Tensor) -> torch.Tensor:
@@ -84,8 +83,12 @@ class RewardModel(nn.Module):
     def score(self, batch: SequenceBatch, batch_size: int = 256) -> torch.Tensor:
         """Normalised scores of a :class:`SequenceBatch`, without gradients, in chunks of ``batch_size``."""
         batch_size = check_positive_int("batch_size", batch_size)
-        return torch.cat([self(b.input_ids, b.attention_mask)
-                          for b in (batch.index(slice(i, i + batch_size)) for i in range(0, len(batch), batch_size))])
+        return torch.cat(
+            [
+                self(b.input_ids, b.attention_mask)
+                for b in (batch.index(slice(i, i + batch_size)) for i in range(0, len(batch), batch_size))
+            ]
+        )
 
     @torch.no_grad()
     def set_normalisation(self, batch: SequenceBatch) -> None:
@@ -142,9 +145,18 @@ def preference_accuracy(rm: RewardModel, chosen: SequenceBatch, rejected: Sequen
     return float((rm.score(chosen) > rm.score(rejected)).float().mean())
 
 
-def train_reward_model(rm: RewardModel, chosen: SequenceBatch, rejected: SequenceBatch, *, steps: int,
-                       batch_size: int = 32, lr: float = 3e-4, weight_decay: float = 0.0, seed: int = 0,
-                       log_every: int = 10) -> RMTrainLog:
+def train_reward_model(
+    rm: RewardModel,
+    chosen: SequenceBatch,
+    rejected: SequenceBatch,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 3e-4,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+    log_every: int = 10,
+) -> RMTrainLog:
     """Fit ``rm`` in place with the Bradley-Terry loss on minibatches of preference pairs (AdamW).
 
     Each step draws ``batch_size`` pairs (epochs over a fixed permutation per ``seed``) and minimises
@@ -166,7 +178,7 @@ def train_reward_model(rm: RewardModel, chosen: SequenceBatch, rejected: Sequenc
     for step in progress(range(1, steps + 1), desc="reward model"):
         if pos + batch_size > n:
             order, pos = rng.permutation(n), 0
-        idx = torch.as_tensor(order[pos: pos + batch_size])
+        idx = torch.as_tensor(order[pos : pos + batch_size])
         pos += batch_size
         c, r = chosen.index(idx), rejected.index(idx)
         rc = rm.raw(c.input_ids, c.attention_mask)

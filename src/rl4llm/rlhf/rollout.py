@@ -30,8 +30,16 @@ from rl4llm.lm.generation import token_logprobs as lm_token_logprobs
 from rl4llm.lm.policies import from_model_text, to_model_text
 from rl4llm.utils import check_positive_int, check_range
 
-__all__ = ["SequenceBatch", "sample_sequences", "sample_prompted_sequences", "response_logprobs", "sequence_logprob", "encode_texts",
-           "decode_texts", "special_ids"]
+__all__ = [
+    "SequenceBatch",
+    "sample_sequences",
+    "sample_prompted_sequences",
+    "response_logprobs",
+    "sequence_logprob",
+    "encode_texts",
+    "decode_texts",
+    "special_ids",
+]
 
 
 @dataclass
@@ -44,11 +52,15 @@ class SequenceBatch:
 
     def __post_init__(self) -> None:
         if self.input_ids.ndim != 2 or self.attention_mask.shape != self.input_ids.shape:
-            raise ValueError(f"input_ids and attention_mask must both be [B, T + 1], got "
-                             f"{tuple(self.input_ids.shape)} and {tuple(self.attention_mask.shape)}")
+            raise ValueError(
+                f"input_ids and attention_mask must both be [B, T + 1], got "
+                f"{tuple(self.input_ids.shape)} and {tuple(self.attention_mask.shape)}"
+            )
         if self.response_mask.shape != (self.input_ids.shape[0], self.input_ids.shape[1] - 1):
-            raise ValueError(f"response_mask must be [B, T] = {(self.input_ids.shape[0], self.input_ids.shape[1] - 1)}"
-                             f", got {tuple(self.response_mask.shape)}")
+            raise ValueError(
+                f"response_mask must be [B, T] = {(self.input_ids.shape[0], self.input_ids.shape[1] - 1)}"
+                f", got {tuple(self.response_mask.shape)}"
+            )
 
     def __len__(self) -> int:
         return int(self.input_ids.shape[0])
@@ -90,9 +102,11 @@ class SequenceBatch:
         both = SequenceBatch.cat([a, b], pad_id)
         a, b = both.index(slice(0, len(take_a))), both.index(slice(len(take_a), None))
         t = take_a.bool()[:, None]
-        return SequenceBatch(torch.where(t, a.input_ids, b.input_ids),
-                             torch.where(t, a.attention_mask, b.attention_mask),
-                             torch.where(t, a.response_mask, b.response_mask))
+        return SequenceBatch(
+            torch.where(t, a.input_ids, b.input_ids),
+            torch.where(t, a.attention_mask, b.attention_mask),
+            torch.where(t, a.response_mask, b.response_mask),
+        )
 
 
 def special_ids(tokenizer) -> tuple[int, int, int]:
@@ -106,8 +120,16 @@ def special_ids(tokenizer) -> tuple[int, int, int]:
     return out[0], out[1], out[2]
 
 
-def sample_sequences(model, n: int, max_new_tokens: int, bos_id: int, eos_id: int, pad_id: int,
-                     generator: torch.Generator | None = None, temperature: float = 1.0) -> SequenceBatch:
+def sample_sequences(
+    model,
+    n: int,
+    max_new_tokens: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+) -> SequenceBatch:
     """Sample ``n`` responses from ``<bos>`` with :func:`rl4llm.lm.sample` (ancestral sampling, KV cache).
 
     :math:`y_t \\sim \\mathrm{softmax}(z_t / \\tau)`; a response stops after ``<eos>`` (later columns are padding)
@@ -116,15 +138,28 @@ def sample_sequences(model, n: int, max_new_tokens: int, bos_id: int, eos_id: in
     n = check_positive_int("n", n)
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens)
     temperature = check_range("temperature", temperature, 0.0, None, low_inclusive=False)
-    s = lm_sample(model, [[int(bos_id)]] * n, max_new_tokens=max_new_tokens, temperature=temperature,
-                  generator=generator, eos_token_id=int(eos_id), pad_token_id=int(pad_id))
+    s = lm_sample(
+        model,
+        [[int(bos_id)]] * n,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        generator=generator,
+        eos_token_id=int(eos_id),
+        pad_token_id=int(pad_id),
+    )
     # one-token prompts: no left padding, so the rows are <bos> + response, right-padded
     return SequenceBatch(s.input_ids, s.attention_mask, s.response_mask[:, 1:].float())
 
 
-def sample_prompted_sequences(model, prompts: Sequence[Sequence[int]], max_new_tokens: int, eos_id: int,
-                              pad_id: int, generator: torch.Generator | None = None,
-                              temperature: float = 1.0) -> tuple[SequenceBatch, int]:
+def sample_prompted_sequences(
+    model,
+    prompts: Sequence[Sequence[int]],
+    max_new_tokens: int,
+    eos_id: int,
+    pad_id: int,
+    generator: torch.Generator | None = None,
+    temperature: float = 1.0,
+) -> tuple[SequenceBatch, int]:
     """Sample one response per prompt (token-id lists starting with ``<bos>``); return ``(batch, start)``.
 
     :func:`rl4llm.lm.sample` left-pads the prompts to a common width ``P``, so every response starts at column
@@ -135,8 +170,15 @@ def sample_prompted_sequences(model, prompts: Sequence[Sequence[int]], max_new_t
     temperature = check_range("temperature", temperature, 0.0, None, low_inclusive=False)
     if len(prompts) == 0:
         raise ValueError("prompts must not be empty")
-    s = lm_sample(model, [list(p) for p in prompts], max_new_tokens=max_new_tokens, temperature=temperature,
-                  generator=generator, eos_token_id=int(eos_id), pad_token_id=int(pad_id))
+    s = lm_sample(
+        model,
+        [list(p) for p in prompts],
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        generator=generator,
+        eos_token_id=int(eos_id),
+        pad_token_id=int(pad_id),
+    )
     return SequenceBatch(s.input_ids, s.attention_mask, s.response_mask[:, 1:].float()), s.prompt_length - 1
 
 

@@ -38,8 +38,17 @@ def sft_loss(model: nn.Module, batch: SequenceBatch) -> torch.Tensor:
     return -(logp.sum() / batch.response_mask.sum().clamp_min(1.0))
 
 
-def train_sft(model: nn.Module, demos: SequenceBatch, *, steps: int, batch_size: int = 32, lr: float = 3e-4,
-              seed: int = 0, log_every: int = 10, callback=None) -> SFTLog:
+def train_sft(
+    model: nn.Module,
+    demos: SequenceBatch,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    lr: float = 3e-4,
+    seed: int = 0,
+    log_every: int = 10,
+    callback=None,
+) -> SFTLog:
     """Fine-tune ``model`` in place on the demonstrations with AdamW; return the loss curve.
 
     Minibatches of ``batch_size`` demonstrations are drawn in epochs over a permutation fixed by ``seed``.
@@ -60,7 +69,7 @@ def train_sft(model: nn.Module, demos: SequenceBatch, *, steps: int, batch_size:
     for step in progress(range(1, steps + 1), desc="SFT"):
         if pos + batch_size > n:
             order, pos = rng.permutation(n), 0
-        batch = demos.index(torch.as_tensor(order[pos: pos + batch_size]))
+        batch = demos.index(torch.as_tensor(order[pos : pos + batch_size]))
         pos += batch_size
         loss = sft_loss(model, batch)
         opt.zero_grad()

@@ -52,8 +52,16 @@ from rl4llm.rlhf.rollout import SequenceBatch, decode_texts, encode_texts, sampl
 from rl4llm.rlhf.sft import train_sft
 from rl4llm.utils import check_positive_int
 
-__all__ = ["StagesConfig", "Stages", "prepare_stages", "gold_of", "sample_many", "stage_field",
-           "stages_config_from", "EVAL_SEED_OFFSET"]
+__all__ = [
+    "StagesConfig",
+    "Stages",
+    "prepare_stages",
+    "gold_of",
+    "sample_many",
+    "stage_field",
+    "stages_config_from",
+    "EVAL_SEED_OFFSET",
+]
 
 #: Offset of the evaluation seed from the config seed (evaluation samples never reuse training draws).
 EVAL_SEED_OFFSET = 1_000_003
@@ -65,17 +73,24 @@ _MODULE = __name__
 class StagesConfig:
     """Configuration of the shared stages (defaults: the chapter's)."""
 
-    sft_positivity: float = param(0.7, low=0.0, high=1.0,
-                                  help="positivity of the grammar that writes the SFT demonstrations")
+    sft_positivity: float = param(
+        0.7, low=0.0, high=1.0, help="positivity of the grammar that writes the SFT demonstrations"
+    )
     n_demos: int = param(2000, low=1, help="SFT demonstrations sampled from the grammar")
     sft_steps: int = param(150, low=0, help="SFT gradient steps (0: the pretrained model is the SFT policy)")
     sft_lr: float = param(5e-4, low=0.0, low_inclusive=False, help="SFT learning rate")
     n_pairs: int = param(3000, low=2, help="preference pairs sampled from the SFT policy and labelled")
     heldout_pairs: int = param(500, low=1, help="last pairs kept out of reward-model training (< n_pairs)")
-    rm_train_pairs: int | None = param(None, low=1, allow_none=True, kind="int",
-                                       help="pairs the reward model trains on (None: all n_pairs - heldout_pairs)")
-    label_temperature: float = param(0.1, low=0.0, low_inclusive=False,
-                                     help="temperature of the Bradley-Terry labeller over the gold reward")
+    rm_train_pairs: int | None = param(
+        None,
+        low=1,
+        allow_none=True,
+        kind="int",
+        help="pairs the reward model trains on (None: all n_pairs - heldout_pairs)",
+    )
+    label_temperature: float = param(
+        0.1, low=0.0, low_inclusive=False, help="temperature of the Bradley-Terry labeller over the gold reward"
+    )
     label_noise: float = param(0.05, low=0.0, high=0.5, help="probability that a label is replaced by a coin flip")
     rm_steps: int = param(400, low=1, help="reward-model gradient steps")
     rm_lr: float = param(3e-4, low=0.0, low_inclusive=False, help="reward-model learning rate")
@@ -92,11 +107,15 @@ class StagesConfig:
         except ValueError as err:
             raise ConfigError("model", str(err)) from None
         if self.heldout_pairs >= self.n_pairs:
-            raise ConfigError("heldout_pairs",
-                              f"heldout_pairs must be < n_pairs ({self.n_pairs}), got {self.heldout_pairs}")
+            raise ConfigError(
+                "heldout_pairs", f"heldout_pairs must be < n_pairs ({self.n_pairs}), got {self.heldout_pairs}"
+            )
         if self.rm_train_pairs is not None and self.rm_train_pairs > self.n_pairs - self.heldout_pairs:
-            raise ConfigError("rm_train_pairs", f"rm_train_pairs must be in [1, n_pairs - heldout_pairs = "
-                                                f"{self.n_pairs - self.heldout_pairs}], got {self.rm_train_pairs}")
+            raise ConfigError(
+                "rm_train_pairs",
+                f"rm_train_pairs must be in [1, n_pairs - heldout_pairs = "
+                f"{self.n_pairs - self.heldout_pairs}], got {self.rm_train_pairs}",
+            )
 
     @property
     def n_train(self) -> int:
@@ -111,13 +130,14 @@ class StagesConfig:
     def data_key(self) -> str:
         """Cache key of the SFT + preference stage (every field but the reward model's)."""
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in _RM_FIELDS}
-        return cache.cache_key({"stage": "data", "checkpoint": _checkpoint_version(self.model), **fields},
-                               [_MODULE])
+        return cache.cache_key({"stage": "data", "checkpoint": _checkpoint_version(self.model), **fields}, [_MODULE])
 
     def key(self) -> str:
         """Cache key of the whole pipeline."""
-        return cache.cache_key({"stage": "reward-model", "checkpoint": _checkpoint_version(self.model),
-                                **dataclasses.asdict(self)}, [_MODULE])
+        return cache.cache_key(
+            {"stage": "reward-model", "checkpoint": _checkpoint_version(self.model), **dataclasses.asdict(self)},
+            [_MODULE],
+        )
 
 
 _STAGE_FIELDS = {f.name: f for f in dataclasses.fields(StagesConfig)}
@@ -133,8 +153,7 @@ def stage_field(name: str, default: Any = dataclasses.MISSING) -> Any:
     if name not in _STAGE_FIELDS:
         raise ValueError(f"name must be a field of StagesConfig ({', '.join(_STAGE_FIELDS)}), got {name!r}")
     f = _STAGE_FIELDS[name]
-    return dataclasses.field(default=f.default if default is dataclasses.MISSING else default,
-                             metadata=f.metadata)
+    return dataclasses.field(default=f.default if default is dataclasses.MISSING else default, metadata=f.metadata)
 
 
 def stages_config_from(config: Any) -> StagesConfig:
@@ -148,8 +167,9 @@ def _checkpoint_version(model: str) -> str:
     folder = Path(model).expanduser()
     if model in ("tiny", "tiny-gpt2") or not folder.is_dir():
         return model
-    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir())
-                    if p.is_file())
+    return ";".join(
+        f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in sorted(folder.iterdir()) if p.is_file()
+    )
 
 
 @dataclass
@@ -182,8 +202,11 @@ class Stages:
 
     def train_pairs(self, n: int | None = None) -> tuple[SequenceBatch, SequenceBatch]:
         """The first ``n`` training pairs (default: those the reward model saw)."""
-        n = self.n_train if n is None else min(check_positive_int("n", n), self.config.n_pairs -
-                                                self.config.heldout_pairs)
+        n = (
+            self.n_train
+            if n is None
+            else min(check_positive_int("n", n), self.config.n_pairs - self.config.heldout_pairs)
+        )
         return self.chosen.index(slice(0, n)), self.rejected.index(slice(0, n))
 
     def heldout_pairs(self) -> tuple[SequenceBatch, SequenceBatch]:
@@ -232,14 +255,25 @@ def _freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
-def sample_many(model, n: int, max_new_tokens: int, ids: tuple[int, int, int], generator: torch.Generator,
-                chunk: int = 256, temperature: float = 1.0) -> SequenceBatch:
+def sample_many(
+    model,
+    n: int,
+    max_new_tokens: int,
+    ids: tuple[int, int, int],
+    generator: torch.Generator,
+    chunk: int = 256,
+    temperature: float = 1.0,
+) -> SequenceBatch:
     """``n`` responses from ``<bos>`` in chunks of ``chunk`` (one right-padded batch)."""
     n = check_positive_int("n", n)
     chunk = check_positive_int("chunk", chunk)
     bos, eos, pad = ids
-    parts = [sample_sequences(model, min(chunk, n - i), max_new_tokens, bos, eos, pad, generator=generator,
-                              temperature=temperature) for i in range(0, n, chunk)]
+    parts = [
+        sample_sequences(
+            model, min(chunk, n - i), max_new_tokens, bos, eos, pad, generator=generator, temperature=temperature
+        )
+        for i in range(0, n, chunk)
+    ]
     return SequenceBatch.cat(parts, pad)
 
 
@@ -262,24 +296,33 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
 
     def evaluate_sft(step: int, model: torch.nn.Module) -> None:  # gold reward during SFT, same draws each time
         model.eval()
-        batch = sample_many(model, config.n_eval, config.max_new_tokens, ids,
-                            torch.Generator().manual_seed(config.eval_seed))
+        batch = sample_many(
+            model, config.n_eval, config.max_new_tokens, ids, torch.Generator().manual_seed(config.eval_seed)
+        )
         progress_gold["step"].append(step)
         progress_gold["gold"].append(float(gold_of(tok, batch).mean()))
 
     evaluate_sft(0, sft)
-    sft_log = (train_sft(sft, demos, steps=config.sft_steps, lr=config.sft_lr, seed=config.seed, log_every=25,
-                         callback=evaluate_sft) if config.sft_steps > 0 else None)
+    sft_log = (
+        train_sft(
+            sft, demos, steps=config.sft_steps, lr=config.sft_lr, seed=config.seed, log_every=25, callback=evaluate_sft
+        )
+        if config.sft_steps > 0
+        else None
+    )
     _freeze(sft)
     sft_s = time.process_time() - t0
 
     # evaluation samples (fixed seed): they define the SFT mean and standard deviation
     t0 = time.process_time()
-    sft_eval = sample_many(sft, config.n_eval, config.max_new_tokens, ids,
-                           torch.Generator().manual_seed(config.eval_seed))
+    sft_eval = sample_many(
+        sft, config.n_eval, config.max_new_tokens, ids, torch.Generator().manual_seed(config.eval_seed)
+    )
     sft_texts = decode_texts(tok, sft_eval)
-    base_texts = decode_texts(tok, sample_many(base, config.n_eval, config.max_new_tokens, ids,
-                                               torch.Generator().manual_seed(config.eval_seed)))
+    base_texts = decode_texts(
+        tok,
+        sample_many(base, config.n_eval, config.max_new_tokens, ids, torch.Generator().manual_seed(config.eval_seed)),
+    )
     sft_gold, base_gold = gold_rewards(sft_texts), gold_rewards(base_texts)
     demo_gold = gold_rewards(demo_texts)
 
@@ -310,15 +353,24 @@ def _run_data_stage(config: StagesConfig) -> dict[str, Any]:
         "preferences_cpu_s": pref_s,
     }
     return {
-        "sft": sft.state_dict(), "sft_eval": [sft_eval.input_ids, sft_eval.attention_mask],
-        "chosen": [chosen.input_ids, chosen.attention_mask], "rejected": [rejected.input_ids, rejected.attention_mask],
-        "gold_chosen": torch.as_tensor(gold_c), "gold_rejected": torch.as_tensor(gold_r),
-        "eval_gold": {"base": torch.as_tensor(base_gold), "sft": torch.as_tensor(sft_gold),
-                      "demos": torch.as_tensor(demo_gold)},
+        "sft": sft.state_dict(),
+        "sft_eval": [sft_eval.input_ids, sft_eval.attention_mask],
+        "chosen": [chosen.input_ids, chosen.attention_mask],
+        "rejected": [rejected.input_ids, rejected.attention_mask],
+        "gold_chosen": torch.as_tensor(gold_c),
+        "gold_rejected": torch.as_tensor(gold_r),
+        "eval_gold": {
+            "base": torch.as_tensor(base_gold),
+            "sft": torch.as_tensor(sft_gold),
+            "demos": torch.as_tensor(demo_gold),
+        },
         "stats": stats,
-        "logs": {"sft_step": [] if sft_log is None else sft_log.step,
-                 "sft_loss": [] if sft_log is None else sft_log.loss,
-                 "sft_eval_step": progress_gold["step"], "sft_eval_gold_raw": progress_gold["gold"]},
+        "logs": {
+            "sft_step": [] if sft_log is None else sft_log.step,
+            "sft_loss": [] if sft_log is None else sft_log.loss,
+            "sft_eval_step": progress_gold["step"],
+            "sft_eval_gold_raw": progress_gold["gold"],
+        },
     }
 
 
@@ -332,12 +384,22 @@ def _run_rm_stage(config: StagesConfig, sft: torch.nn.Module, data: dict[str, An
     chosen, rejected = _batch(data["chosen"]), _batch(data["rejected"])
     n = config.n_train
     rm = RewardModel.from_lm(sft)
-    log = train_reward_model(rm, chosen.index(slice(0, n)), rejected.index(slice(0, n)), steps=config.rm_steps,
-                             batch_size=config.rm_batch_size, lr=config.rm_lr, seed=config.seed)
+    log = train_reward_model(
+        rm,
+        chosen.index(slice(0, n)),
+        rejected.index(slice(0, n)),
+        steps=config.rm_steps,
+        batch_size=config.rm_batch_size,
+        lr=config.rm_lr,
+        seed=config.seed,
+    )
     _freeze(rm)
     rm.set_normalisation(_batch(data["sft_eval"]))
-    return {"rm": rm.state_dict(), "stats": {"rm_cpu_s": time.process_time() - t0},
-            "logs": {"rm_step": log.step, "rm_loss": log.loss, "rm_train_accuracy": log.train_accuracy}}
+    return {
+        "rm": rm.state_dict(),
+        "stats": {"rm_cpu_s": time.process_time() - t0},
+        "logs": {"rm_step": log.step, "rm_loss": log.loss, "rm_train_accuracy": log.train_accuracy},
+    }
 
 
 def _rm_quality(stages: Stages, sft_eval: SequenceBatch) -> dict[str, float]:
@@ -406,10 +468,22 @@ def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool =
     eval_gold = {k: v.numpy() for k, v in data["eval_gold"].items()}
     stats = dict(data["stats"])
     stats.update(rm_state["stats"])
-    stages = Stages(config=config, tokenizer=tok, base_model=base, sft_model=sft, reward_model=rm, chosen=chosen,
-                    rejected=rejected, gold_chosen=gold_c, gold_rejected=gold_r,
-                    gold_mean=float(eval_gold["sft"].mean()), gold_std=max(float(eval_gold["sft"].std()), 1e-6),
-                    eval_gold=eval_gold, stats=stats, logs={**data["logs"], **rm_state["logs"]})
+    stages = Stages(
+        config=config,
+        tokenizer=tok,
+        base_model=base,
+        sft_model=sft,
+        reward_model=rm,
+        chosen=chosen,
+        rejected=rejected,
+        gold_chosen=gold_c,
+        gold_rejected=gold_r,
+        gold_mean=float(eval_gold["sft"].mean()),
+        gold_std=max(float(eval_gold["sft"].std()), 1e-6),
+        eval_gold=eval_gold,
+        stats=stats,
+        logs={**data["logs"], **rm_state["logs"]},
+    )
     stats.update(_rm_quality(stages, _batch(data["sft_eval"])))
     stats["base_gold"] = float(stages.gold_z(stats["base_gold_raw"]))
     stats["demo_gold"] = float(stages.gold_z(stats["demo_gold_raw"]))

@@ -26,8 +26,9 @@ BASELINES = ("mean", "loo")
 SCALES = ("group", "batch", "none")
 
 
-def group_advantages(rewards: torch.Tensor, group_size: int, *, baseline: str = "mean", scale: str = "group",
-                     eps: float = 1e-4) -> torch.Tensor:
+def group_advantages(
+    rewards: torch.Tensor, group_size: int, *, baseline: str = "mean", scale: str = "group", eps: float = 1e-4
+) -> torch.Tensor:
     """Advantages ``[B]`` of rewards ``[B]`` laid out as ``B / group_size`` consecutive groups of one prompt each.
 
     .. math:: A_i = \\frac{r_i - b_i}{s + \\varepsilon}, \\quad

@@ -61,12 +61,15 @@ def sft_evaluation(n_problems: int = 200, n_samples: int = 64, seed: int = 0) ->
 
     The defaults give the pass@k curve; ``sft_evaluation(500, 4)`` is the pass@1 the trained arms are compared
     with (the same problems and samples per problem as :func:`train_method`'s final evaluation)."""
+
     def compute():
         set_torch_threads(1)
         model, tok = sft_model()
-        ev = evaluate_pass_at_k(model, tok, n_problems=n_problems, n_samples=n_samples,
-                                ks=tuple(range(1, n_samples + 1)), seed=seed)
+        ev = evaluate_pass_at_k(
+            model, tok, n_problems=n_problems, n_samples=n_samples, ks=tuple(range(1, n_samples + 1)), seed=seed
+        )
         return {**ev, "correct": ev["correct"].tolist()}
+
     return _cached({"what": "sft-eval", "n_problems": n_problems, "n_samples": n_samples, "seed": seed}, compute)
 
 
@@ -82,6 +85,7 @@ def verifier_reward_fn(tokenizer: CharTokenizer, prompt_length: int, verifier: s
             if prompt not in lookup:
                 a, op, b = prompt[:2], prompt[2], prompt[3:5]
                 from rl4llm.prompting.task import Query
+
                 lookup[prompt] = Query(int(a), int(b), op)
             problems.append(lookup[prompt])
             texts.append(tokenizer.decode(ids[prompt_length:].tolist()))
@@ -96,9 +100,19 @@ def _train_ppo(policy, ref, tok, g: GRPOConfig, callback) -> list[dict[str, floa
     from rl4llm.rlhf.reward_model import RewardModel, ValueModel
 
     n = g.group_size * g.prompts_per_iter
-    config = PPORLHFConfig(iterations=g.iterations, batch_size=n, n_minibatches=g.n_minibatches,
-                           n_epochs=g.n_epochs, lr=g.lr, critic_lr=g.lr, clip_eps=g.clip_eps, kl_coef=g.kl_coef,
-                           max_new_tokens=g.max_new_tokens, temperature=g.temperature, seed=g.seed)
+    config = PPORLHFConfig(
+        iterations=g.iterations,
+        batch_size=n,
+        n_minibatches=g.n_minibatches,
+        n_epochs=g.n_epochs,
+        lr=g.lr,
+        critic_lr=g.lr,
+        clip_eps=g.clip_eps,
+        kl_coef=g.kl_coef,
+        max_new_tokens=g.max_new_tokens,
+        temperature=g.temperature,
+        seed=g.seed,
+    )
     critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
     prompt_length = len(tok.encode(prompt_text(held_out_problems(1)[0])))
     reward_fn = verifier_reward_fn(tok, prompt_length, g.verifier)
@@ -115,16 +129,33 @@ def _train_ppo(policy, ref, tok, g: GRPOConfig, callback) -> list[dict[str, floa
         rows.append({"iteration": it, "wall_s": state["wall"], **extra})
         state["t0"] = time.perf_counter()
 
-    history = train_ppo_rlhf(policy, ref, critic, reward_fn, config, bos_id=tok.bos_token_id,
-                             eos_id=tok.eos_token_id, pad_id=tok.pad_token_id, callback=ppo_callback,
-                             prompt_fn=prompt_fn)
+    history = train_ppo_rlhf(
+        policy,
+        ref,
+        critic,
+        reward_fn,
+        config,
+        bos_id=tok.bos_token_id,
+        eos_id=tok.eos_token_id,
+        pad_id=tok.pad_token_id,
+        callback=ppo_callback,
+        prompt_fn=prompt_fn,
+    )
     for row, h in zip(rows, history.rows):
         row.update({"reward": h["proxy"], "length": h["length"], "clip_frac": h["clip_frac"]})
     return rows
 
 
-def train_method(method: str, seed: int = 0, *, eval_every: int = 5, eval_problems: int = 100,
-                 final_problems: int = 500, final_samples: int = 4, **overrides: Any) -> dict[str, Any]:
+def train_method(
+    method: str,
+    seed: int = 0,
+    *,
+    eval_every: int = 5,
+    eval_problems: int = 100,
+    final_problems: int = 500,
+    final_samples: int = 4,
+    **overrides: Any,
+) -> dict[str, Any]:
     """Train one arm from the SFT checkpoint and evaluate it on held-out problems.
 
     ``overrides`` are :class:`GRPOConfig` fields (the PPO arm maps the shared ones onto chapter 5's config).
@@ -135,9 +166,15 @@ def train_method(method: str, seed: int = 0, *, eval_every: int = 5, eval_proble
     check_choice("method", method, ARMS)
     check_positive_int("eval_every", eval_every)
     g = GRPOConfig.for_method(method if method != "ppo" else "grpo", seed=seed, **overrides)
-    description = {"what": f"train-{method}", "seed": seed, "eval_every": eval_every,
-                   "eval_problems": eval_problems, "final_problems": final_problems,
-                   "final_samples": final_samples, "config": vars(g)}
+    description = {
+        "what": f"train-{method}",
+        "seed": seed,
+        "eval_every": eval_every,
+        "eval_problems": eval_problems,
+        "final_problems": final_problems,
+        "final_samples": final_samples,
+        "config": vars(g),
+    }
 
     def compute():
         set_torch_threads(1)
@@ -148,19 +185,39 @@ def train_method(method: str, seed: int = 0, *, eval_every: int = 5, eval_proble
         def callback(it: int, pol, wall: float) -> dict[str, float] | None:
             if it % eval_every and it != g.iterations:
                 return None
-            ev = evaluate_pass_at_k(pol, tok, n_problems=eval_problems, n_samples=2, ks=(1,), seed=seed + it,
-                                    max_new_tokens=g.max_new_tokens)
+            ev = evaluate_pass_at_k(
+                pol,
+                tok,
+                n_problems=eval_problems,
+                n_samples=2,
+                ks=(1,),
+                seed=seed + it,
+                max_new_tokens=g.max_new_tokens,
+            )
             return {"pass_at_1": ev["pass_at_k"][1]}
 
         if method == "ppo":
             rows = _train_ppo(policy, ref, tok, g, callback)
         else:
             rows = train_grpo(policy, ref, tok, g, callback=callback).rows
-        final = evaluate_pass_at_k(policy, tok, n_problems=final_problems, n_samples=final_samples, ks=(1,),
-                                   seed=10_000 + seed, max_new_tokens=max(g.max_new_tokens, MAX_NEW_TOKENS))
-        out = {"rows": rows, "pass_at_1": final["pass_at_k"][1], "length_correct": final["length_correct"],
-               "length_wrong": final["length_wrong"], "wall_s": rows[-1]["wall_s"], "config": vars(g),
-               "state_dict": {k: v.clone() for k, v in policy.state_dict().items()}}
+        final = evaluate_pass_at_k(
+            policy,
+            tok,
+            n_problems=final_problems,
+            n_samples=final_samples,
+            ks=(1,),
+            seed=10_000 + seed,
+            max_new_tokens=max(g.max_new_tokens, MAX_NEW_TOKENS),
+        )
+        out = {
+            "rows": rows,
+            "pass_at_1": final["pass_at_k"][1],
+            "length_correct": final["length_correct"],
+            "length_wrong": final["length_wrong"],
+            "wall_s": rows[-1]["wall_s"],
+            "config": vars(g),
+            "state_dict": {k: v.clone() for k, v in policy.state_dict().items()},
+        }
         return out
 
     return _cached(description, compute)

@@ -41,15 +41,17 @@ class Completions:
     @property
     def mask(self) -> torch.Tensor:
         """``[B, N]`` float: 1 on completion tokens (columns after the prompt)."""
-        return self.samples.response_mask[:, self.samples.prompt_length:].float()
+        return self.samples.response_mask[:, self.samples.prompt_length :].float()
 
     def index(self, idx: torch.Tensor) -> "Completions":
         """The completions of rows ``idx`` (a 1-D tensor of row numbers)."""
         s = self.samples
         rows = [int(i) for i in idx]
-        return Completions([self.problems[i] for i in rows],
-                           Samples(s.input_ids[idx], s.attention_mask[idx], s.response_mask[idx], s.prompt_length),
-                           [self.texts[i] for i in rows])
+        return Completions(
+            [self.problems[i] for i in rows],
+            Samples(s.input_ids[idx], s.attention_mask[idx], s.response_mask[idx], s.prompt_length),
+            [self.texts[i] for i in rows],
+        )
 
     @property
     def lengths(self) -> np.ndarray:
@@ -57,29 +59,53 @@ class Completions:
         return self.mask.sum(1).numpy()
 
 
-def sample_completions(model, tokenizer: CharTokenizer, problems: Sequence[Query], *, temperature: float = 1.0,
-                       max_new_tokens: int = MAX_NEW_TOKENS, generator: torch.Generator | None = None) -> Completions:
+def sample_completions(
+    model,
+    tokenizer: CharTokenizer,
+    problems: Sequence[Query],
+    *,
+    temperature: float = 1.0,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    generator: torch.Generator | None = None,
+) -> Completions:
     """One completion per entry of ``problems`` (repeat a problem to sample a group), in one batch."""
     if len(problems) == 0:
         raise ValueError("problems must not be empty")
     check_range("temperature", temperature, 0.0, None)
     check_positive_int("max_new_tokens", max_new_tokens)
     prompts = [tokenizer.encode(prompt_text(q)) for q in problems]
-    s = sample(model, prompts, max_new_tokens=max_new_tokens, temperature=temperature, generator=generator,
-               eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
+    s = sample(
+        model,
+        prompts,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        generator=generator,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     return Completions(list(problems), s, [tokenizer.decode(r) for r in s.responses])
 
 
 def completion_logprobs(model, completions: Completions) -> torch.Tensor:
     """Per-token log-probs ``[B, N]`` of the completion tokens under ``model`` (0 off the mask; gradients flow)."""
     s = completions.samples
-    return token_logprobs(model, s.input_ids, s.attention_mask)[:, s.prompt_length:] * completions.mask
+    return token_logprobs(model, s.input_ids, s.attention_mask)[:, s.prompt_length :] * completions.mask
 
 
 @torch.no_grad()
-def evaluate_pass_at_k(model, tokenizer: CharTokenizer, *, n_problems: int = 500, n_samples: int = 16,
-                       ks: Sequence[int] = (1,), seed: int = 0, temperature: float = 1.0, verifier: str = "exact",
-                       batch_size: int = 1024, max_new_tokens: int = MAX_NEW_TOKENS) -> dict:
+def evaluate_pass_at_k(
+    model,
+    tokenizer: CharTokenizer,
+    *,
+    n_problems: int = 500,
+    n_samples: int = 16,
+    ks: Sequence[int] = (1,),
+    seed: int = 0,
+    temperature: float = 1.0,
+    verifier: str = "exact",
+    batch_size: int = 1024,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+) -> dict:
     """pass@k on ``n_problems`` held-out problems from ``n_samples`` samples each (:func:`pass_at_k`).
 
     Returns ``{"pass_at_k": {k: mean over problems}, "correct": [n_problems] counts, "length_correct",
@@ -96,8 +122,14 @@ def evaluate_pass_at_k(model, tokenizer: CharTokenizer, *, n_problems: int = 500
     gen = torch.Generator().manual_seed(check_positive_int("seed", seed, 0))
     rewards, lengths = [], []
     for start in range(0, len(flat), batch_size):
-        c = sample_completions(model, tokenizer, flat[start:start + batch_size], temperature=temperature,
-                               max_new_tokens=max_new_tokens, generator=gen)
+        c = sample_completions(
+            model,
+            tokenizer,
+            flat[start : start + batch_size],
+            temperature=temperature,
+            max_new_tokens=max_new_tokens,
+            generator=gen,
+        )
         rewards.append(verify(c.problems, c.texts, verifier))
         lengths.append(c.lengths)
     r = np.concatenate(rewards).reshape(n_problems, n_samples)
@@ -105,6 +137,9 @@ def evaluate_pass_at_k(model, tokenizer: CharTokenizer, *, n_problems: int = 500
     correct = r.sum(1).astype(int)
     out = {k: float(np.mean([pass_at_k(n_samples, int(c), int(k)) for c in correct])) for k in ks}
     good = r > 0.5
-    return {"pass_at_k": out, "correct": correct,
-            "length_correct": float(lens[good].mean()) if good.any() else float("nan"),
-            "length_wrong": float(lens[~good].mean()) if (~good).any() else float("nan")}
+    return {
+        "pass_at_k": out,
+        "correct": correct,
+        "length_correct": float(lens[good].mean()) if good.any() else float("nan"),
+        "length_wrong": float(lens[~good].mean()) if (~good).any() else float("nan"),
+    }

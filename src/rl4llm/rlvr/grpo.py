@@ -52,13 +52,21 @@ class GRPOConfig:
     prompts_per_iter: int = param(8, low=1, help="distinct training problems per iteration")
     iterations: int = param(40, low=1, help="collect / update rounds")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
-    clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True,
-                            help="PPO clip range ε of the ratio; inf switches clipping off")
+    clip_eps: float = param(
+        0.2,
+        low=0.0,
+        low_inclusive=False,
+        allow_inf=True,
+        help="PPO clip range ε of the ratio; inf switches clipping off",
+    )
     kl_coef: float = param(0.0, low=0.0, help="β, weight of the per-token k3 KL to the reference in the loss")
     n_epochs: int = param(1, low=1, help="passes over each iteration's completions")
     n_minibatches: int = param(2, low=1, help="minibatches per pass (must divide the completions)")
-    baseline: str = param("mean", choices=BASELINES + ("none",),
-                          help="group baseline: mean (GRPO), loo (RLOO), none (REINFORCE, raw reward)")
+    baseline: str = param(
+        "mean",
+        choices=BASELINES + ("none",),
+        help="group baseline: mean (GRPO), loo (RLOO), none (REINFORCE, raw reward)",
+    )
     scale: str = param("group", choices=SCALES, help="divide advantages by the group's / batch's std, or not")
     loss_agg: str = param("seq-mean-token-mean", choices=LOSS_AGGREGATIONS, help="how per-token losses average")
     max_grad_norm: float = param(1.0, low=0.0, low_inclusive=False, help="gradient-norm clipping threshold")
@@ -71,8 +79,7 @@ class GRPOConfig:
         validate(self)
         n = self.group_size * self.prompts_per_iter
         if n % self.n_minibatches:
-            raise ValueError(f"n_minibatches must divide group_size * prompts_per_iter = {n}, "
-                             f"got {self.n_minibatches}")
+            raise ValueError(f"n_minibatches must divide group_size * prompts_per_iter = {n}, got {self.n_minibatches}")
 
     @classmethod
     def for_method(cls, method: str, **overrides) -> GRPOConfig:
@@ -101,9 +108,14 @@ def _advantages(rewards: torch.Tensor, config: GRPOConfig) -> torch.Tensor:
     return group_advantages(rewards, config.group_size, baseline=config.baseline, scale=config.scale)
 
 
-def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTokenizer, config: GRPOConfig, *,
-               callback: Callable[[int, nn.Module, float], dict[str, float] | None] | None = None,
-               ) -> GRPOHistory:
+def train_grpo(
+    policy: nn.Module,
+    ref_model: nn.Module | None,
+    tokenizer: CharTokenizer,
+    config: GRPOConfig,
+    *,
+    callback: Callable[[int, nn.Module, float], dict[str, float] | None] | None = None,
+) -> GRPOHistory:
     """Optimise ``policy`` in place with the group-baseline policy gradient of ``config``.
 
     ``ref_model`` is the frozen reference of the KL term (needed only when ``kl_coef > 0``). ``callback(it,
@@ -128,8 +140,9 @@ def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTo
         # 1. a group of completions per problem (groups are consecutive rows)
         problems = train_problems(config.prompts_per_iter, rng)
         flat = [q for q in problems for _ in range(config.group_size)]
-        comp = sample_completions(policy, tokenizer, flat, temperature=config.temperature,
-                                  max_new_tokens=config.max_new_tokens, generator=gen)
+        comp = sample_completions(
+            policy, tokenizer, flat, temperature=config.temperature, max_new_tokens=config.max_new_tokens, generator=gen
+        )
         # 2. the verifier's rewards, 3. the group advantages
         rewards = torch.as_tensor(verify(flat, comp.texts, config.verifier), dtype=torch.float32)
         adv = _advantages(rewards, config)
@@ -142,10 +155,18 @@ def train_grpo(policy: nn.Module, ref_model: nn.Module | None, tokenizer: CharTo
         for _ in range(config.n_epochs):
             order = torch.as_tensor(rng.permutation(n))
             for start in range(0, n, mb_size):
-                idx = order[start:start + mb_size]
+                idx = order[start : start + mb_size]
                 logp = completion_logprobs(policy, comp.index(idx))
-                loss, stats = grpo_loss(logp, old_logp[idx], ref_logp[idx], adv[idx], mask[idx],
-                                        clip_eps=config.clip_eps, kl_coef=config.kl_coef, loss_agg=config.loss_agg)
+                loss, stats = grpo_loss(
+                    logp,
+                    old_logp[idx],
+                    ref_logp[idx],
+                    adv[idx],
+                    mask[idx],
+                    clip_eps=config.clip_eps,
+                    kl_coef=config.kl_coef,
+                    loss_agg=config.loss_agg,
+                )
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"GRPO loss is {float(loss)} at iteration {it}; lower lr ({config.lr})")
                 opt.zero_grad()

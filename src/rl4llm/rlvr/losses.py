@@ -38,8 +38,9 @@ def _check_2d(**tensors: torch.Tensor) -> torch.Size:
     return shape
 
 
-def aggregate_token_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str, *,
-                         max_len: int | None = None) -> torch.Tensor:
+def aggregate_token_loss(
+    per_token: torch.Tensor, mask: torch.Tensor, mode: str, *, max_len: int | None = None
+) -> torch.Tensor:
     """Reduce a per-token loss ``[B, T]`` over the tokens where ``mask`` is 1 to a scalar.
 
     .. math::
@@ -69,9 +70,17 @@ def aggregate_token_loss(per_token: torch.Tensor, mask: torch.Tensor, mode: str,
     # END SOLUTION
 
 
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor, advantages: torch.Tensor,
-              mask: torch.Tensor, *, clip_eps: float = 0.2, kl_coef: float = 0.0,
-              loss_agg: str = "seq-mean-token-mean") -> tuple[torch.Tensor, dict[str, float]]:
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    ref_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    clip_eps: float = 0.2,
+    kl_coef: float = 0.0,
+    loss_agg: str = "seq-mean-token-mean",
+) -> tuple[torch.Tensor, dict[str, float]]:
     """GRPO's loss and its statistics.
 
     Args:
@@ -90,11 +99,16 @@ def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, ref_logp: torch.Tensor
     """
     shape = _check_2d(logp=logp, old_logp=old_logp, ref_logp=ref_logp, mask=mask)
     if not isinstance(advantages, torch.Tensor) or advantages.shape != (shape[0],):
-        raise ValueError(f"advantages must be a [B] = [{shape[0]}] tensor, got "
-                         f"{tuple(getattr(advantages, 'shape', ()))}")
+        raise ValueError(
+            f"advantages must be a [B] = [{shape[0]}] tensor, got {tuple(getattr(advantages, 'shape', ()))}"
+        )
     clip_eps = _check_clip("clip_eps", clip_eps)
-    if isinstance(kl_coef, bool) or not isinstance(kl_coef, (int, float)) or not kl_coef >= 0.0 or \
-            kl_coef == float("inf"):
+    if (
+        isinstance(kl_coef, bool)
+        or not isinstance(kl_coef, (int, float))
+        or not kl_coef >= 0.0
+        or kl_coef == float("inf")
+    ):
         raise ValueError(f"kl_coef must be a finite float >= 0, got {kl_coef!r}")
     if loss_agg not in LOSS_AGGREGATIONS:
         raise ValueError(f"loss_agg must be one of {', '.join(LOSS_AGGREGATIONS)}; got {loss_agg!r}")

@@ -11,8 +11,13 @@ from rl4llm.plotting import COLORS, PALETTE, label, new_figure
 
 __all__ = ["RLVR_METHOD_LABELS", "plot_rlvr_methods", "plot_pass_at_k", "plot_length_bias", "plot_verifier_hacking"]
 
-RLVR_METHOD_LABELS = {"grpo": "GRPO", "dr-grpo": "Dr. GRPO", "rloo": "RLOO", "ppo": "PPO + critic",
-                 "reinforce": "REINFORCE (no baseline)"}
+RLVR_METHOD_LABELS = {
+    "grpo": "GRPO",
+    "dr-grpo": "Dr. GRPO",
+    "rloo": "RLOO",
+    "ppo": "PPO + critic",
+    "reinforce": "REINFORCE (no baseline)",
+}
 
 
 def _runs(curves: Sequence[Mapping[str, Any]], method: str, x: str, y: str) -> tuple[np.ndarray, np.ndarray]:
@@ -20,8 +25,14 @@ def _runs(curves: Sequence[Mapping[str, Any]], method: str, x: str, y: str) -> t
     seeds = sorted({r["seed"] for r in curves if r["method"] == method})
     xs, ys = [], []
     for s in seeds:
-        rows = [r for r in curves if r["method"] == method and r["seed"] == s and r.get(y) not in (None, "")
-                and not (isinstance(r.get(y), float) and np.isnan(r[y]))]
+        rows = [
+            r
+            for r in curves
+            if r["method"] == method
+            and r["seed"] == s
+            and r.get(y) not in (None, "")
+            and not (isinstance(r.get(y), float) and np.isnan(r[y]))
+        ]
         xs.append([float(r[x]) for r in rows])
         ys.append([float(r[y]) for r in rows])
     n = min(len(v) for v in ys)
@@ -31,15 +42,17 @@ def _runs(curves: Sequence[Mapping[str, Any]], method: str, x: str, y: str) -> t
 def plot_rlvr_methods(curves: Sequence[Mapping[str, Any]], methods: Sequence[str], sft_pass_at_1: float):
     """Held-out pass@1 against the iteration and against training wall-clock, mean and min-max over seeds."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
-    for ax, x, xlabel in ((axes[0][0], "iteration", "iteration (same completions per iteration)"),
-                          (axes[0][1], "wall_s", "training wall-clock (s)")):
+    for ax, x, xlabel in (
+        (axes[0][0], "iteration", "iteration (same completions per iteration)"),
+        (axes[0][1], "wall_s", "training wall-clock (s)"),
+    ):
         for i, m in enumerate(methods):
             xs, ys = _runs(curves, m, x, "pass_at_1")
             if xs.size == 0:
                 continue
             xs = np.concatenate([[0.0], xs])
             ys = np.concatenate([np.full((ys.shape[0], 1), sft_pass_at_1), ys], axis=1)
-            line, = ax.plot(xs, ys.mean(0), "o-", ms=3, color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
+            (line,) = ax.plot(xs, ys.mean(0), "o-", ms=3, color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
             if ys.shape[0] > 1:
                 ax.fill_between(xs, ys.min(0), ys.max(0), alpha=0.15, color=line.get_color(), lw=0)
         ax.axhline(sft_pass_at_1, color=PALETTE["grey"], ls="--", lw=0.9, label="SFT")
@@ -73,13 +86,15 @@ def plot_pass_at_k(pass_at_k: Mapping[str, Mapping[int, float]]):
 def plot_length_bias(curves: Sequence[Mapping[str, Any]], methods: Sequence[str]):
     """Mean length of wrong and of correct completions during training, per method (mean over seeds)."""
     fig, axes = new_figure(ncols=2, width=4.6, height=3.4)
-    for ax, key, title in ((axes[0][0], "length_wrong", "wrong completions"),
-                           (axes[0][1], "length_correct", "correct completions")):
+    for ax, key, title in (
+        (axes[0][0], "length_wrong", "wrong completions"),
+        (axes[0][1], "length_correct", "correct completions"),
+    ):
         for i, m in enumerate(methods):
             xs, ys = _runs(curves, m, "iteration", key)
             if xs.size == 0:
                 continue
-            line, = ax.plot(xs, np.nanmean(ys, 0), color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
+            (line,) = ax.plot(xs, np.nanmean(ys, 0), color=COLORS[i], label=RLVR_METHOD_LABELS.get(m, m))
             if ys.shape[0] > 1:
                 ax.fill_between(xs, np.nanmin(ys, 0), np.nanmax(ys, 0), alpha=0.15, color=line.get_color(), lw=0)
         label(ax, "iteration", "mean length (tokens)", title)
@@ -92,14 +107,18 @@ def plot_verifier_hacking(curves: Sequence[Mapping[str, Any]], flawed_name: str)
     fig, ax = new_figure(width=5.6, height=3.6)
     it = np.array([r["iteration"] for r in curves], dtype=float)
     ax.plot(it, [r["reward"] for r in curves], color=COLORS[1], label=f"flawed reward ({flawed_name}), training")
-    ev = [(r["iteration"], r["pass_at_1"]) for r in curves if r.get("pass_at_1") not in (None, "")
-          and not np.isnan(r["pass_at_1"])]
+    ev = [
+        (r["iteration"], r["pass_at_1"])
+        for r in curves
+        if r.get("pass_at_1") not in (None, "") and not np.isnan(r["pass_at_1"])
+    ]
     if ev:
         e = np.array(ev, dtype=float)
         ax.plot(e[:, 0], e[:, 1], "o-", ms=3, color=COLORS[0], label="exact pass@1, held-out")
     if "exact_reward" in curves[0]:
-        ax.plot(it, [r["exact_reward"] for r in curves], color=COLORS[0], alpha=0.35, lw=1,
-                label="exact reward, training")
+        ax.plot(
+            it, [r["exact_reward"] for r in curves], color=COLORS[0], alpha=0.35, lw=1, label="exact reward, training"
+        )
     ax.set_ylim(0, 1.02)
     label(ax, "iteration", "reward / pass@1")
     ax.legend(loc="lower right", fontsize=8)

@@ -29,8 +29,15 @@ from rl4llm.prompting.tokenizer import CharTokenizer
 from rl4llm.rlvr.task import cot_tokenizer, prompt_text, train_problems, worked_solution
 from rl4llm.utils import progress, set_seed, set_torch_threads
 
-__all__ = ["CHECKPOINT_DIR", "ReasoningPretrainConfig", "training_texts", "train", "load_reasoning_lm",
-           "add_arguments", "main"]
+__all__ = [
+    "CHECKPOINT_DIR",
+    "ReasoningPretrainConfig",
+    "training_texts",
+    "train",
+    "load_reasoning_lm",
+    "add_arguments",
+    "main",
+]
 
 CHECKPOINT_DIR = Path(__file__).parent / "checkpoints" / "cot-gpt2"
 #: Longest prompt (``<bos>`` + 6 characters) plus the longest solution and ``<eos>`` fit in this many positions.
@@ -63,8 +70,12 @@ def training_texts(config: ReasoningPretrainConfig, rng: np.random.Generator) ->
     """``(prompt, imperfect solution)`` pairs of the training set."""
     out = []
     for q in train_problems(config.n_examples, rng):
-        out.append((prompt_text(q), worked_solution(q, rng, p_slip=config.p_slip, p_forget=config.p_forget,
-                                                    p_restate=config.p_restate)))
+        out.append(
+            (
+                prompt_text(q),
+                worked_solution(q, rng, p_slip=config.p_slip, p_forget=config.p_forget, p_restate=config.p_restate),
+            )
+        )
     return out
 
 
@@ -79,8 +90,8 @@ def _encode(tok: CharTokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Ten
     ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
     labels = torch.full((len(seqs), width), -100, dtype=torch.long)
     for i, (s, st) in enumerate(zip(seqs, starts)):
-        ids[i, :len(s)] = torch.tensor(s)
-        labels[i, st:len(s)] = torch.tensor(s[st:])
+        ids[i, : len(s)] = torch.tensor(s)
+        labels[i, st : len(s)] = torch.tensor(s[st:])
     return ids, labels
 
 
@@ -91,10 +102,20 @@ def train(config: ReasoningPretrainConfig):
     set_torch_threads(1)
     rng = set_seed(config.seed)
     tok = cot_tokenizer()
-    gcfg = GPT2Config(vocab_size=tok.vocab_size, n_positions=N_POSITIONS, n_embd=config.n_embd,
-                      n_layer=config.n_layer, n_head=config.n_head, n_inner=4 * config.n_embd, resid_pdrop=0.0,
-                      embd_pdrop=0.0, attn_pdrop=0.0, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
+    gcfg = GPT2Config(
+        vocab_size=tok.vocab_size,
+        n_positions=N_POSITIONS,
+        n_embd=config.n_embd,
+        n_layer=config.n_layer,
+        n_head=config.n_head,
+        n_inner=4 * config.n_embd,
+        resid_pdrop=0.0,
+        embd_pdrop=0.0,
+        attn_pdrop=0.0,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
     model = GPT2LMHeadModel(gcfg)
     ids, labels = _encode(tok, training_texts(config, rng))
     attn = (ids != tok.pad_token_id).long()
@@ -115,7 +136,7 @@ def train(config: ReasoningPretrainConfig):
     for _ in progress(range(config.steps), desc="pretrain reasoning LM"):
         if pos + config.batch_size > len(ids):
             perm, pos = torch.randperm(len(ids), generator=gen), 0
-        idx = perm[pos:pos + config.batch_size]
+        idx = perm[pos : pos + config.batch_size]
         pos += config.batch_size
         width = int(attn[idx].sum(1).max())
         out = model(input_ids=ids[idx, :width], attention_mask=attn[idx, :width], labels=labels[idx, :width])
@@ -150,8 +171,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=str(CHECKPOINT_DIR), help="checkpoint folder (default: the shipped one)")
     for name, value in asdict(ReasoningPretrainConfig()).items():
         parser.add_argument("--" + name.replace("_", "-"), type=type(value), default=value)
-    parser.add_argument("--eval-problems", type=int, default=500,
-                        help="held-out problems for the pass@1 / pass@16 written to train_info.json")
+    parser.add_argument(
+        "--eval-problems",
+        type=int,
+        default=500,
+        help="held-out problems for the pass@1 / pass@16 written to train_info.json",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -171,9 +196,13 @@ def main(args: argparse.Namespace) -> int:
     model.save_pretrained(str(out))
     tok.save(out / "tokenizer.json")
     ev = evaluate_pass_at_k(model, tok, n_problems=args.eval_problems, n_samples=16, ks=(1, 16), seed=0)
-    info = {"config": asdict(config), "train_seconds": round(seconds, 1),
-            "final_loss": round(float(np.mean(losses[-50:])), 4),
-            "held_out_pass_at_1": round(ev["pass_at_k"][1], 4), "held_out_pass_at_16": round(ev["pass_at_k"][16], 4)}
+    info = {
+        "config": asdict(config),
+        "train_seconds": round(seconds, 1),
+        "final_loss": round(float(np.mean(losses[-50:])), 4),
+        "held_out_pass_at_1": round(ev["pass_at_k"][1], 4),
+        "held_out_pass_at_16": round(ev["pass_at_k"][16], 4),
+    }
     (out / "train_info.json").write_text(json.dumps(info, indent=1) + "\n")
     write_checksums(out)
     print(json.dumps(info))

@@ -72,8 +72,14 @@ def _slip(value: int, rng: np.random.Generator | None, p_slip: float, low: int) 
     return value + step if value + step >= low else value + 1
 
 
-def worked_solution(q: Query, rng: np.random.Generator | None = None, *, p_slip: float = 0.0,
-                    p_forget: float = 0.0, p_restate: float = 0.0) -> str:
+def worked_solution(
+    q: Query,
+    rng: np.random.Generator | None = None,
+    *,
+    p_slip: float = 0.0,
+    p_forget: float = 0.0,
+    p_restate: float = 0.0,
+) -> str:
     """The chain of thought and final answer for ``q`` (see the module docstring).
 
     Without ``rng`` it is the correct solution (no restatement). With ``rng``: each step's result is off by one
