@@ -120,8 +120,15 @@ def build_test_book(book: Path) -> Path:
 
 
 def html_pages(site: Path) -> list[Path]:
+    """The site's pages, without its assets and without redirects (the root ``index.html`` is only a
+    ``<meta http-equiv="Refresh">`` to the first page, which is checked itself)."""
     skip = {"_static", "_sources", "_images"}
-    return sorted(p for p in site.rglob("*.html") if not skip & set(p.relative_to(site).parts))
+    return sorted(
+        p
+        for p in site.rglob("*.html")
+        if not skip & set(p.relative_to(site).parts)
+        and 'http-equiv="Refresh"' not in p.read_text(errors="replace")[:300]
+    )
 
 
 class PageVisit:
