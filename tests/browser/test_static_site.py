@@ -188,7 +188,8 @@ DEAD_JS = """() => {
   const sel = ['script[type="application/vnd.jupyter.widget-view+json"]', ".jupyter-widgets", ".widget-area",
                ".cell_output button", ".cell_output input", ".cell_output select", ".cell_output textarea"];
   return [...document.querySelectorAll(sel.join(","))]
-    .filter(e => !e.closest(".rl4llm-static-panel")).length;
+    // sphinx-copybutton's copy buttons work without a kernel (they copy a block's text)
+    .filter(e => !e.closest(".rl4llm-static-panel") && !e.classList.contains("copybtn")).length;
 }"""
 
 
