@@ -116,6 +116,10 @@ def test_the_package_loops_lose_their_checks():
     shown = shown_source(inspect.getsource(ppo_clip_loss), strip_docstring=True)
     assert "_check" not in shown and "SOLUTION" not in shown and '"""' not in shown
     assert "torch.clamp(ratio, 1.0 - clip_eps, 1.0 + clip_eps)" in shown
+    from rl4llm.rlhf import kl_k3  # its shape check is a bare ``_check(logp, ref_logp)``
+
+    shown = shown_source(inspect.getsource(kl_k3), strip_docstring=True)
+    assert "_check" not in shown and "torch.expm1(log_ratio) - log_ratio" in shown
 
 
 PAGE = """# Code page

@@ -70,7 +70,7 @@ def _is_check(stmt: ast.stmt) -> bool:
     if name is not None:
         if isinstance(stmt, ast.Assign) and not all(_is_local(t) for t in stmt.targets):
             return False  # ``self.value = check_range(...)`` initialises state: part of the code
-        return name.startswith(("check_", "_check_")) or name == "validate"
+        return name.startswith(("check_", "_check_")) or name in ("validate", "_check")
     if isinstance(stmt, ast.If):
         branches = [stmt.body] + ([stmt.orelse] if stmt.orelse else [])
         return all(all(isinstance(s, ast.Raise) or _is_check(s) for s in b) for b in branches)
