@@ -133,3 +133,21 @@ def test_principal_components_fitted_on_some_rows_project_the_others_inductively
     np.testing.assert_allclose(principal_components(line, 1, fit_rows=[0, 1, 2])[:, 0], [-2.0, 0.0, 2.0, 8.0])
     with pytest.raises(ValueError, match="fit_rows"):
         principal_components(x, 2, fit_rows=[0])
+
+
+def test_encode_prompt_completions_masks_the_prompt_and_pads_right():
+    from rl4llm.prompting.pretrain import encode_prompt_completions
+    from rl4llm.prompting.tokenizer import default_tokenizer
+
+    tok = default_tokenizer()
+    ids, labels = encode_prompt_completions(tok, [("1+2=", "3"), ("1+2+3=", "6")])
+    p1, p2 = tok.encode("1+2="), tok.encode("1+2+3=")  # each starts with <bos>
+    assert p1[0] == tok.bos_token_id
+    row1 = p1 + tok.encode("3", bos=False) + [tok.eos_token_id]
+    row2 = p2 + tok.encode("6", bos=False) + [tok.eos_token_id]
+    assert ids.shape == (2, len(row2))
+    assert ids[0].tolist() == row1 + [tok.pad_token_id] * (len(row2) - len(row1))
+    assert ids[1].tolist() == row2
+    # the loss sees the completion and <eos> only
+    assert labels[0].tolist() == [-100] * len(p1) + row1[len(p1) :] + [-100] * (len(row2) - len(row1))
+    assert labels[1].tolist() == [-100] * len(p2) + row2[len(p2) :]

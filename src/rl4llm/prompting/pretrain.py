@@ -97,10 +97,17 @@ def training_examples(
 
 def _encode(tok: CharTokenizer, pairs: list[tuple[Query, Prompt]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``input_ids`` and ``labels`` (-100 except on the answer and ``<eos>``)."""
+    return encode_prompt_completions(tok, [(model_input(q, p), render_answer(q.value, p.format)) for q, p in pairs])
+
+
+def encode_prompt_completions(tok: CharTokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-padded ``input_ids`` and ``labels`` for (prompt, completion) texts: the prompt (with ``<bos>``), the
+    completion and ``<eos>``; labels are -100 except on the completion and ``<eos>`` (the loss of supervised
+    fine-tuning on completions only)."""
     seqs, starts = [], []
-    for q, p in pairs:
-        prefix = tok.encode(model_input(q, p))
-        seqs.append(prefix + tok.encode(render_answer(q.value, p.format), bos=False) + [tok.eos_token_id])
+    for prompt, completion in pairs:
+        prefix = tok.encode(prompt)
+        seqs.append(prefix + tok.encode(completion, bos=False) + [tok.eos_token_id])
         starts.append(len(prefix))
     width = max(map(len, seqs))
     ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)

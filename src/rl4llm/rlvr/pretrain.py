@@ -25,6 +25,7 @@ import torch
 
 from rl4llm.config import param, validate
 from rl4llm.lm.model import quiet_loading, verify_checksums, write_checksums
+from rl4llm.prompting.pretrain import encode_prompt_completions
 from rl4llm.prompting.tokenizer import CharTokenizer
 from rl4llm.rlvr.task import cot_tokenizer, prompt_text, train_problems, worked_solution
 from rl4llm.utils import progress, set_seed, set_torch_threads
@@ -81,18 +82,7 @@ def training_texts(config: ReasoningPretrainConfig, rng: np.random.Generator) ->
 
 def _encode(tok: CharTokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-padded ``input_ids`` and ``labels`` (-100 except on the solution and ``<eos>``)."""
-    seqs, starts = [], []
-    for prompt, solution in pairs:
-        prefix = tok.encode(prompt)
-        seqs.append(prefix + tok.encode(solution, bos=False) + [tok.eos_token_id])
-        starts.append(len(prefix))
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), tok.pad_token_id, dtype=torch.long)
-    labels = torch.full((len(seqs), width), -100, dtype=torch.long)
-    for i, (s, st) in enumerate(zip(seqs, starts)):
-        ids[i, : len(s)] = torch.tensor(s)
-        labels[i, st : len(s)] = torch.tensor(s[st:])
-    return ids, labels
+    return encode_prompt_completions(tok, pairs)
 
 
 def train(config: ReasoningPretrainConfig):
