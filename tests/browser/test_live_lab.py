@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
+import shutil
 import socket
 import subprocess
 import time
@@ -105,6 +107,7 @@ def lab(artifacts, tmp_path_factory):
     port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RL4LLM_") or k in ("RL4LLM_CACHE_DIR",)}
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
+    shutil.rmtree(artifacts / "live", ignore_errors=True)  # this run's screenshots only
     log = open(artifacts / "jupyterlab.log", "w")
     proc = subprocess.Popen(
         [
@@ -181,8 +184,9 @@ def wait_idle(lab, page: Path, timeout: float) -> None:
 
 
 @pytest.fixture
-def lab_page(lab, browser, artifacts):
-    """Open pages by their launch URL in a fresh browser context; shut their kernels down afterwards."""
+def lab_page(lab, browser, artifacts, request):
+    """Open pages by their launch URL in a fresh browser context; screenshot each at the end of the test
+    (``live/<test>.png``, e.g. ``test_kl_panel_responds.png``); shut their kernels down."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     (artifacts / "live").mkdir(exist_ok=True)
     opened: list[Path] = []
@@ -198,10 +202,10 @@ def lab_page(lab, browser, artifacts):
         return page
 
     yield open_page
-    for p in context.pages:
-        name = p.url.split("/lab/tree/")[-1].split("?")[0].replace("/", "_")
+    test = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.name).strip("_")
+    for n, p in enumerate(context.pages):
         try:
-            p.screenshot(path=str(artifacts / "live" / f"{name}.png"))
+            p.screenshot(path=str(artifacts / "live" / f"{test}{'-' + str(n) if n else ''}.png"))
         except Exception:  # a screenshot is for authors; never the reason a test fails
             pass
     context.close()
@@ -321,12 +325,11 @@ def cell_with(page, text: str):
 
 
 @pytest.mark.parametrize("page_path", chapter_pages(), ids=lambda p: p.relative_to(ROOT / "book").as_posix())
-def test_chapter_page_opens_as_a_notebook_with_a_kernel(lab, lab_page, artifacts, page_path):
+def test_chapter_page_opens_as_a_notebook_with_a_kernel(lab, lab_page, page_path):
     """The launch URL of the page opens it as a notebook (code cells, not a text editor) with a kernel."""
     page = lab_page(page_path)
     assert code_cells(page).count() >= 1, f"{page_path.name} did not open as a notebook"
     assert kernel_of(lab, page_path) is not None
-    page.screenshot(path=str(artifacts / "live" / f"open-{page_path.stem}.png"))
 
 
 @pytest.mark.parametrize("chapter", sorted(LIVE_PAGES))
