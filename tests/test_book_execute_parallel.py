@@ -99,9 +99,3 @@ def test_timings_of_the_last_run_override_the_committed_ones(tmp_path: Path, mon
     # the cache's file of an older version held absolute paths: they count as the same pages
     (cache / eb.TIMINGS).write_text('{"%s": 50.0}' % (tmp_path / "book" / "x.md"))
     assert eb.load_timings(cache, tmp_path) == {"book/x.md": 50.0, "book/y.md": 7.0}
-
-
-def test_kernel_threads_share_the_cores_between_workers(monkeypatch) -> None:
-    eb = _execute_book()
-    monkeypatch.setattr(eb.os, "cpu_count", lambda: 2)
-    assert [eb.kernel_threads(w) for w in (1, 2, 3)] == ["2", "1", "1"]

@@ -12,8 +12,7 @@ run in order in one worker (later pages reuse the disk cache of earlier ones); c
 longest first (a worker that frees up takes the longest chapter left, so the two cores finish close together).
 A chapter's length is the sum of its pages' seconds from the last run (kept in the cache folder), else from
 ``tools/execute_book_timings.json`` (committed; ``--save-timings`` rewrites it), else ``UNKNOWN_SECONDS`` a page:
-an empty cache (a cold build) still starts with the longest chapters. Each worker's kernels get
-``cores / workers`` threads (``OMP_NUM_THREADS``, unless set), so that two kernels do not fight over both cores.
+an empty cache (a cold build) still starts with the longest chapters.
 
 Prints one line per page (``ok``, seconds, peak RSS of the kernel) and a summary per chapter. Exit code 1 if a
 page failed (the build would fail on it too, with its traceback).
@@ -56,11 +55,6 @@ def schedule(chapters: dict[Path, list[str]], timings: dict[str, float], root: P
         return sum(timings.get(os.path.relpath(p, root), UNKNOWN_SECONDS) for p in chapters[chapter])
 
     return sorted(chapters, key=lambda c: (-seconds(c), str(c)))
-
-
-def kernel_threads(workers: int) -> str:
-    """Threads for each kernel: the cores shared by the workers (at least one)."""
-    return str(max(1, (os.cpu_count() or 1) // workers))
 
 
 def book_pages(root: Path = ROOT) -> list[Path]:
@@ -160,8 +154,6 @@ def main(argv: list[str] | None = None) -> int:
     timings_file = args.cache / TIMINGS
     previous = load_timings(args.cache, root)
     order = schedule(chapters, previous, root)
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-        os.environ.setdefault(var, kernel_threads(args.workers))  # inherited by the workers and their kernels
     args.cache.mkdir(parents=True, exist_ok=True)
     from jupyter_cache import get_cache
 
