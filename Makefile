@@ -49,7 +49,8 @@ test-book-runs: $(STAMP)
 # Browser tests (Playwright + the system's Chromium: apt-get install chromium). The static site: a small test book
 # built here, and _build/html when `make book` has built it; the live part starts JupyterLab from the local Binder
 # environment (tools/binder_local.sh, created on first use in .binder-env: minutes). Screenshots of every page go
-# to _build/browser-artifacts. `make test-browser-static` leaves the live part out.
+# to _build/browser-artifacts. `make test-browser-static` leaves the live part out (CI runs that one: the live part
+# took 22 min here on a loaded machine, plus the environment's build; see README "Browser tests").
 test-browser: $(BROWSER_STAMP)
 	RL4LLM_QUIET=1 RL4LLM_BROWSER_LIVE=1 $(BIN)/python -m pytest tests/browser -v -p no:cacheprovider
 

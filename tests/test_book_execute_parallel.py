@@ -66,3 +66,36 @@ def test_pre_executed_pages_are_used_by_the_build(tmp_path: Path) -> None:
     assert build.returncode == 0, log[-4000:]
     assert log.count("Using cached notebook") == 2 and "Executing notebook" not in log, log[-4000:]
     assert "page 2: 14" in (tmp_path / "_build" / "html" / "page2.html").read_text()
+
+
+def _execute_book():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("execute_book", ROOT / "tools" / "execute_book.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_chapters_are_scheduled_longest_first_with_a_default_for_unknown_pages(tmp_path: Path) -> None:
+    eb = _execute_book()
+    chapters = {
+        tmp_path / "a": [str(tmp_path / "a" / "1.md"), str(tmp_path / "a" / "2.md")],  # 10 + 20 = 30 s
+        tmp_path / "b": [str(tmp_path / "b" / "1.md")],  # unknown: UNKNOWN_SECONDS (60 s)
+        tmp_path / "c": [str(tmp_path / "c" / "1.md"), str(tmp_path / "c" / "2.md")],  # 100 s + unknown = 160 s
+    }
+    timings = {"a/1.md": 10.0, "a/2.md": 20.0, "c/1.md": 100.0}
+    assert eb.UNKNOWN_SECONDS == 60.0
+    assert eb.schedule(chapters, timings, tmp_path) == [tmp_path / "c", tmp_path / "b", tmp_path / "a"]
+
+
+def test_timings_of_the_last_run_override_the_committed_ones(tmp_path: Path, monkeypatch) -> None:
+    eb = _execute_book()
+    committed = tmp_path / "committed.json"
+    committed.write_text('{"book/x.md": 5.0, "book/y.md": 7.0}')
+    monkeypatch.setattr(eb, "COMMITTED_TIMINGS", committed)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    # the cache's file of an older version held absolute paths: they count as the same pages
+    (cache / eb.TIMINGS).write_text('{"%s": 50.0}' % (tmp_path / "book" / "x.md"))
+    assert eb.load_timings(cache, tmp_path) == {"book/x.md": 50.0, "book/y.md": 7.0}

@@ -9,7 +9,10 @@ read exactly as myst-nb reads it (its MyST notebook reader, with ``_config.yml``
 cache's hash of the code cells matches; a page whose code is already cached is skipped. It runs like the build:
 in the page's folder, with ``RL4LLM_STATIC_BUILD=1`` (what :mod:`rl4llm.sphinxext` sets). Pages of one chapter
 run in order in one worker (later pages reuse the disk cache of earlier ones); chapters run in parallel, the
-longest first when timings of an earlier run are known.
+longest first (a worker that frees up takes the longest chapter left, so the two cores finish close together).
+A chapter's length is the sum of its pages' seconds from the last run (kept in the cache folder), else from
+``tools/execute_book_timings.json`` (committed; ``--save-timings`` rewrites it), else ``UNKNOWN_SECONDS`` a page:
+an empty cache (a cold build) still starts with the longest chapters.
 
 Prints one line per page (``ok``, seconds, peak RSS of the kernel) and a summary per chapter. Exit code 1 if a
 page failed (the build would fail on it too, with its traceback).
@@ -30,6 +33,28 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 RSS_PROBE = "import resource as _r; print('__RSS_KB__', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)"
 TIMINGS = "execute_book_timings.json"
+COMMITTED_TIMINGS = Path(__file__).resolve().with_name(TIMINGS)
+UNKNOWN_SECONDS = 60.0  # a page without a timing: a typical page of the book
+
+
+def load_timings(cache: Path, root: Path) -> dict[str, float]:
+    """Seconds per page (path relative to ``root``): the committed file, updated by the cache's last run."""
+    timings: dict[str, float] = {}
+    for path in (COMMITTED_TIMINGS, cache / TIMINGS):
+        if path.is_file():
+            for page, seconds in json.loads(path.read_text()).items():
+                rel = os.path.relpath(page, root) if os.path.isabs(page) else page
+                timings[rel] = float(seconds)
+    return timings
+
+
+def schedule(chapters: dict[Path, list[str]], timings: dict[str, float], root: Path) -> list[Path]:
+    """The chapters, longest first (the order in which the pool's workers take them)."""
+
+    def seconds(chapter: Path) -> float:
+        return sum(timings.get(os.path.relpath(p, root), UNKNOWN_SECONDS) for p in chapters[chapter])
+
+    return sorted(chapters, key=lambda c: (-seconds(c), str(c)))
 
 
 def book_pages(root: Path = ROOT) -> list[Path]:
@@ -114,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
         help="jupyter-cache folder (default: ROOT/_build/.jupyter_cache, Jupyter Book's)",
     )
     parser.add_argument("--timeout", type=int, default=600, help="per-cell timeout in seconds")
+    parser.add_argument(
+        "--save-timings", action="store_true", help=f"also write this run's page timings to tools/{TIMINGS}"
+    )
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error(f"--workers must be >= 1, got {args.workers}")
@@ -124,8 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     for page in pages:
         chapters.setdefault(page.parent, []).append(str(page))
     timings_file = args.cache / TIMINGS
-    previous = json.loads(timings_file.read_text()) if timings_file.is_file() else {}
-    order = sorted(chapters, key=lambda c: -sum(previous.get(p, 0.0) for p in chapters[c]))
+    previous = load_timings(args.cache, root)
+    order = schedule(chapters, previous, root)
     args.cache.mkdir(parents=True, exist_ok=True)
     from jupyter_cache import get_cache
 
@@ -143,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
                 name = os.path.relpath(r["page"], root)
                 if r["status"] == "ok":
                     total, peak = total + r["seconds"], max(peak, r["rss_mb"])
-                    previous[r["page"]] = r["seconds"]
+                    previous[name] = round(r["seconds"], 1)
                     print(f"{name}: ok, {r['seconds']:.1f} s, peak RSS {r['rss_mb']:.0f} MB", flush=True)
                 elif r["status"] == "cached":
                     print(f"{name}: cached", flush=True)
@@ -151,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
                     failed += 1
                     print(f"{name}: FAILED\n{r['error']}", flush=True)
             print(f"== {os.path.relpath(chapter, root)}: executed in {total:.1f} s, peak RSS {peak:.0f} MB", flush=True)
-    timings_file.write_text(json.dumps(previous, indent=1, sort_keys=True))
+    timings_file.write_text(json.dumps(previous, indent=1, sort_keys=True) + "\n")
+    if args.save_timings:
+        COMMITTED_TIMINGS.write_text(json.dumps(previous, indent=1, sort_keys=True) + "\n")
     print(f"executed {len(pages)} pages with {args.workers} workers in {time.perf_counter() - t0:.1f} s", flush=True)
     return 1 if failed else 0
 
