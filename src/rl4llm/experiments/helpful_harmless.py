@@ -28,20 +28,19 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from rl4llm.config import ConfigError, param, validate
 from rl4llm.experiments import Result
 from rl4llm.lm.language import gold_breakdown
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
-from rl4llm.rlhf.evaluation import evaluate_against_gold
-from rl4llm.rlhf.ppo import PPORLHFConfig
-from rl4llm.rlhf.ppo_run import run_ppo
-from rl4llm.rlhf.rollout import decode_texts
-from rl4llm.rlhf.stages import Stages, prepare_stages, stage_field, stages_config_from
+from rl4llm.rlhf.stages import stage_field, stages_config_from
 from rl4llm.utils import check_range, set_seed, set_torch_threads
+
+if TYPE_CHECKING:
+    from rl4llm.rlhf.stages import Stages
 
 NAME = "helpful-harmless"
 SUMMARY = "two objectives (helpful sentiment, harmful penalties) in one PPO reward: the frontier the weight traces"
@@ -87,6 +86,10 @@ def helpful_and_harm(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
 
 def two_objective_reward(stages: Stages, harm_weight: float):
     """The PPO reward ``batch -> [B]``: :math:`(S - \\lambda P) / \\sigma_{SFT}` of each decoded response."""
+    import torch
+
+    from rl4llm.rlhf.rollout import decode_texts
+
     harm_weight = check_range("harm_weight", harm_weight, 0.0, float("inf"))
 
     def reward(batch) -> torch.Tensor:
@@ -101,6 +104,8 @@ def _key(stat: str, lam: float, seed: int) -> str:
 
 
 def _measure(policy, stages: Stages, config: Config) -> dict[str, float]:
+    from rl4llm.rlhf.evaluation import evaluate_against_gold
+
     e = evaluate_against_gold(policy, stages, n=config.n_eval, seed=config.seed + 1234, return_texts=True)
     helpful, harm = helpful_and_harm(e["texts"])
     return {
@@ -113,6 +118,11 @@ def _measure(policy, stages: Stages, config: Config) -> dict[str, float]:
 
 
 def run(config: Config) -> Result:
+    from rl4llm.rlhf.evaluation import evaluate_against_gold
+    from rl4llm.rlhf.ppo import PPORLHFConfig
+    from rl4llm.rlhf.ppo_run import run_ppo
+    from rl4llm.rlhf.stages import prepare_stages
+
     set_torch_threads(1)
     set_seed(config.seed)
     t0 = time.perf_counter()
@@ -157,7 +167,8 @@ def draw(result: Result, config: Config):
 
 
 def plot_frontier(metrics: dict, harm_weights, seeds):
-    """Left: helpful :math:`S` against harm :math:`P` (one dot per run, a cross per weight's mean, SFT as a star).
+    """Left: helpful :math:`S` against harm :math:`P` (one dot per run, a cross per weight's mean; the SFT policy's
+    harm as a dashed line, its helpfulness, far below, as text).
     Right: the KL to the SFT policy per weight (mean ± sd over seeds)."""
     pts = frontier_points(metrics, harm_weights, seeds)
     fig, axes = new_figure(ncols=2, width=4.4, height=3.6)
@@ -176,8 +187,16 @@ def plot_frontier(metrics: dict, harm_weights, seeds):
             label=f"λ = {lam:g}",
         )
     ax.plot(pts["harm"].mean(1), pts["helpful"].mean(1), color=PALETTE["grey"], lw=1, zorder=0)
-    ax.scatter([metrics["sft_harm"]], [metrics["sft_helpful"]], marker="*", s=140, color=PALETTE["black"], label="SFT")
-    ax.legend(fontsize=8, title="harm weight", title_fontsize=8)
+    ax.axvline(metrics["sft_harm"], color=PALETTE["black"], ls="--", lw=1, label="SFT's harm")
+    ax.text(
+        0.98,
+        0.04,
+        f"SFT: S = {metrics['sft_helpful']:.2f}, P = {metrics['sft_harm']:.3f}",
+        transform=ax.transAxes,
+        ha="right",
+        fontsize=8,
+    )
+    ax.legend(fontsize=8, title="harm weight", title_fontsize=8, loc="center right")
     label(ax, "harm P (mean penalty per review)", "helpfulness S (mean sentiment)", "The frontier the weight traces")
     ax = axes[0, 1]
     x = np.arange(len(harm_weights))

@@ -40,7 +40,7 @@ from rl4llm.utils import set_seed, set_torch_threads
 NAME = "token-horizon"
 SUMMARY = "cost of imitation against generation length on tokens: SFT vs DAgger (one-word labels, no slips)"
 
-METHODS = {"sft": "SFT (behaviour cloning)", "dagger": "DAgger (expert labels its prefixes)"}
+METHODS = {"sft": "SFT (behaviour cloning)", "dagger": "DAgger (one-word expert labels)"}
 
 
 @dataclass
@@ -161,6 +161,7 @@ def plot_cost_vs_horizon(metrics: dict, horizons, seeds):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xticks(t, [f"{int(x)}" for x in t])
+    ax.minorticks_off()
     ax.legend(fontsize=7.5, loc="upper left")
     label(
         ax,
