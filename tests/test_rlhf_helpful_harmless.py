@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from rl4llm.experiments import config_from_overrides
-from rl4llm.experiments.helpful_harmless import frontier_points, helpful_and_harm, plot_frontier, two_objective_reward
+from rl4llm.experiments.helpful_harmless import (
+    frontier_points,
+    helpful_and_harm,
+    plot_helpful_harmless,
+    two_objective_reward,
+)
 from rl4llm.lm import gold_reward
 
 
@@ -51,7 +56,7 @@ def test_frontier_is_read_back_from_flat_metrics_and_drawn():
                 metrics[f"{stat}_lam{lam:g}_seed{s}"] = i + s / 10
     pts = frontier_points(metrics, lams, seeds)
     assert pts["helpful"].shape == (2, 2) and pts["kl"][1].tolist() == [1.0, 1.1]
-    fig = plot_frontier(metrics, lams, seeds)
+    fig = plot_helpful_harmless(metrics, lams, seeds)
     assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)
 
 

@@ -163,10 +163,10 @@ def frontier_points(metrics: dict, harm_weights, seeds) -> dict[str, np.ndarray]
 def draw(result: Result, config: Config):
     """The frontier: mean helpfulness against mean harm, every seed a dot, the seeds' mean joined across weights;
     and the KL each weight spent."""
-    return plot_frontier(result.metrics, config.harm_weights, config.seeds)
+    return plot_helpful_harmless(result.metrics, config.harm_weights, config.seeds)
 
 
-def plot_frontier(metrics: dict, harm_weights, seeds):
+def plot_helpful_harmless(metrics: dict, harm_weights, seeds):
     """Left: helpful :math:`S` against harm :math:`P` (one dot per run, a cross per weight's mean; the SFT policy's
     harm as a dashed line, its helpfulness, far below, as text).
     Right: the KL to the SFT policy per weight (mean ± sd over seeds)."""
