@@ -316,6 +316,18 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         ),
         (r"the 0-1 cost|one mistake: 1 for a writer|the 1 of the ideal", "the cost's definition: exact values"),
         (r"review of 6 words: 1 everywhere for intact and inside, 0 cost", "an exercise's hand-computed answer"),
+        (
+            r"on 256 demonstrations of 63 words|writes 400 streams of 63 words|words in 63\.|"
+            r"words 33 to 63 against|over the first 8 \(|its cost at 63 words|spent on 64 rollouts",
+            "the token-horizon experiment's config (budget, length, the horizons the rates are read over)",
+        ),
+        (r"samples are seed 0;|seeds 0, 1 and 2", "seed numbers (which runs a claim rests on)"),
+    ],
+    "05-rlhf/6-helpful-harmless": [
+        (
+            r"\(30 iterations each|on 256 fresh samples|In 30 iterations with|optimum in 30 iterations",
+            "the helpful-harmless experiment's config (PPO iterations, evaluation samples)",
+        ),
     ],
 }
 

@@ -128,16 +128,25 @@ class TokenDataset:
 
     @classmethod
     def from_words(
-        cls, texts: Sequence[Sequence[str]], tokenizer, labels: str = "expert", positivity: float = 0.5
+        cls,
+        texts: Sequence[Sequence[str]],
+        tokenizer,
+        labels: str = "expert",
+        positivity: float = 0.5,
+        rng: np.random.Generator | None = None,
     ) -> TokenDataset:
         """Label every prefix of every text.
 
         ``labels="expert"``: the expert's next-word distribution
         (:func:`~rl4llm.imitation.exposure.stream_expert`), what DAgger asks for; ``labels="demonstrated"``: a
-        one-hot of the word the text actually has next, what SFT on demonstrations uses.
+        one-hot of the word the text actually has next, what SFT on demonstrations uses; ``labels="sampled"``: a
+        one-hot of one word drawn from the expert's distribution with ``rng`` (required), the label a demonstrator
+        gives when asked to continue a prefix once: on a demonstration it is distributed like the demonstrated word.
         """
-        check_choice("labels", labels, ("expert", "demonstrated"))
+        check_choice("labels", labels, ("expert", "demonstrated", "sampled"))
         check_range("positivity", positivity, 0.0, 1.0)
+        if labels == "sampled" and not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng must be a numpy Generator when labels='sampled', got {type(rng).__name__}")
         if len(texts) == 0:
             raise ValueError("texts must not be empty")
         ids = _word_ids(tokenizer)
@@ -159,6 +168,10 @@ class TokenDataset:
             for t, w in enumerate(words):
                 if labels == "demonstrated":
                     targets[i, t, ids[w]] = 1.0
+                elif labels == "sampled":
+                    dist = stream_expert(review, positivity)
+                    p = np.fromiter(dist.values(), dtype=float)
+                    targets[i, t, ids[list(dist)[int(rng.choice(len(p), p=p / p.sum()))]]] = 1.0
                 else:
                     for word, p in stream_expert(review, positivity).items():
                         targets[i, t, ids[word]] = p
@@ -337,6 +350,7 @@ def token_dagger(
     rollouts_per_iteration: int = 32,
     beta_decay: float = 0.5,
     slip: float = 0.0,
+    labels: str = "expert",
     steps: int = 900,
     batch_size: int = 16,
     lr: float = 3e-3,
@@ -360,12 +374,16 @@ def token_dagger(
         rollouts_per_iteration: texts the mixture writes per round.
         beta_decay: :math:`p` of :func:`~rl4llm.imitation.dagger.beta_schedule`, :math:`\\beta_i = p^{i-1}`.
         slip: the learner's slip probability :math:`\\epsilon` during the rollouts.
+        labels: ``"expert"`` (the expert's whole next-word distribution on every prefix) or ``"sampled"`` (one word
+            drawn from it, one-hot: the demonstrations keep their own next word and every rollout prefix gets one
+            draw, the same kind of label as :func:`token_sft`'s ``"demonstrated"``).
         steps, batch_size, lr, size, seed: as in :func:`token_sft`.
     """
     n_iterations = check_positive_int("n_iterations", n_iterations)
     rollouts_per_iteration = check_positive_int("rollouts_per_iteration", rollouts_per_iteration)
     check_range("beta_decay", beta_decay, 0.0, 1.0)
     check_range("slip", slip, 0.0, 1.0)
+    check_choice("labels", labels, ("expert", "sampled"))
     steps = check_positive_int("steps", steps, n_iterations + 1)
     check_positive_int("seed", seed, 0)
     if len(demos) == 0:
@@ -374,7 +392,9 @@ def token_dagger(
     fits = n_iterations + 1
     per_fit = [steps // fits + (1 if i < steps % fits else 0) for i in range(fits)]
     log = TokenDaggerLog()
-    data = TokenDataset.from_words(demos, tokenizer, labels="expert")
+    label_rng = np.random.default_rng([seed, 2])
+    demo_labels = "expert" if labels == "expert" else "demonstrated"
+    data = TokenDataset.from_words(demos, tokenizer, labels=demo_labels)
     model = _fresh_model(tokenizer, size, seed)
     fit_token_policy(model, data, per_fit[0], batch_size=batch_size, lr=lr, seed=seed, desc="DAgger fit 1")
     log.record(1, 1.0, data.n_labels, None)
@@ -384,7 +404,7 @@ def token_dagger(
         texts = generate_streams(
             model, tokenizer, rollouts_per_iteration, length, beta=beta, slip=slip, seed=seed * 1000 + i
         )
-        data = data.concat(TokenDataset.from_words(texts, tokenizer, labels="expert"))
+        data = data.concat(TokenDataset.from_words(texts, tokenizer, labels=labels, rng=label_rng))
         fit_token_policy(
             model, data, per_fit[i - 1], batch_size=batch_size, lr=lr, seed=seed + i, desc=f"DAgger fit {i}"
         )
