@@ -161,6 +161,7 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
             "exercise 2: its settings and the hand computation",
         ),
         (r"docks 0\.25 for the repeat and 1 for", "constants of the gold reward"),
+        (r"seeds? [0-2](?:(?:,\s+|\s+and\s+)[0-2])*|after 10 iterations", "the seeds' names, the clip sweep's setting"),
     ],
     "05-rlhf/index": [
         (r"SFT policy at 0,", "the normalisation's definition"),
@@ -176,6 +177,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
     "05-rlhf/5-dpo": [
         (r"same 2,500 training pairs|for 300 steps of 32 pairs", "the dpo experiment's config"),
         (r"log-ratios are 0|minimised \(at 0\)", "an exercise's exact values"),
+        (
+            r"same 300 steps of 32 pairs|samples 500 fresh pairs|takes 60 steps|round 1's|seeds? [0-2](?:(?:,\s+|\s+and\s+)[0-2])*",
+            "the online dpo control's config (online_rounds = 5) and the seeds' names",
+        ),
     ],
     "appendix-scaling": [
         (r"117k-parameter", "the shipped tiny GPT-2's size (its configuration, not a measurement)"),

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -78,4 +79,39 @@ def test_tiny_rlhf_run_is_cached_and_reproducible(tmp_path, monkeypatch):
     out = save_result(second, tmp_path / "run")
     assert json.loads((out / "metrics.json").read_text())["kl"] == pytest.approx(m["kl"])
     assert (out / "figure.png").stat().st_size > 0
+    clear_memory_cache()
+
+
+def test_online_dpo_rounds_must_divide_the_steps():
+    assert config_from_overrides("dpo", online_rounds=5).online_rounds == 5  # 300 steps, 2,500 pairs
+    with pytest.raises(ConfigError, match="online_rounds") as info:
+        config_from_overrides("dpo", online_rounds=7)
+    assert info.value.field == "online_rounds"
+    with pytest.raises(ConfigError, match="online_rounds"):
+        config_from_overrides("dpo", n_pairs=30, heldout_pairs=20, steps=20, online_rounds=20)  # 10 pairs only
+
+
+@pytest.mark.slow
+def test_online_dpo_labels_fresh_pairs_of_the_current_policy(tmp_path, monkeypatch):
+    """With a noiseless, near-deterministic labeller the chosen response of every pair whose gold rewards differ
+    has the higher gold reward; online DPO logs the same steps as offline DPO and evaluates at the same steps."""
+    from rl4llm.experiments.dpo import label_fresh_pairs
+    from rl4llm.rlhf.stages import gold_of, prepare_stages
+
+    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path))
+    clear_memory_cache()
+    tiny = dict(n_pairs=60, heldout_pairs=20, rm_steps=10, sft_steps=10)
+    stages = prepare_stages(StagesConfig(label_temperature=1e-4, label_noise=0.0, **tiny))
+    chosen, rejected = label_fresh_pairs(
+        stages.sft_model, stages, 200, torch.Generator().manual_seed(1), np.random.default_rng(1)
+    )
+    assert len(chosen) == len(rejected) == 200
+    gc, gr = gold_of(stages.tokenizer, chosen), gold_of(stages.tokenizer, rejected)
+    assert (gc != gr).sum() > 20 and np.all(gc[gc != gr] > gr[gc != gr])
+    small = dict(n_pairs=60, heldout_pairs=20, steps=20, eval_every=10, batch_size=8)
+    online = run_experiment("dpo", online_rounds=2, **small)
+    offline = run_experiment("dpo", **small)
+    assert [r["step"] for r in online.curves] == [r["step"] for r in offline.curves]
+    assert [r["step"] for r in online.curves if "eval_gold" in r] == [0, 10, 20]
+    assert online.metrics["dpo_gold_reward"] != offline.metrics["dpo_gold_reward"]  # other pairs, other policy
     clear_memory_cache()

@@ -6,6 +6,14 @@ closed-form optimum :math:`\\pi^*(y) \\propto \\pi_{SFT}(y)\\,e^{r(y)/\\beta}`, 
 (:func:`rl4llm.rlhf.dpo_loss`) trains the policy directly. The pairs, the SFT policy and the held-out split are
 those of the ``rlhf`` experiment (:mod:`rl4llm.rlhf.stages`, same cache); the reward model is used only to
 *report* the proxy reward, never to train.
+
+``online_rounds = k > 0`` is the *online* (iterative) control: the same loss, beta, steps, batch size and number
+of labels, but the pairs are sampled from the current policy instead of the SFT policy. Training runs in ``k``
+rounds; each round samples ``n_train / k`` fresh pairs from the policy as it is, has them labelled by the same
+simulated labeller (the noisy Bradley-Terry "human" over the gold reward that labelled the stages' pairs) and
+takes ``steps / k`` DPO steps on them, with the SFT policy as the reference throughout (Xiong et al. 2024; Guo et
+al. 2024). Round 1's pairs come from the SFT policy, as the offline run's do; only where later pairs come from
+changes.
 """
 
 from __future__ import annotations
@@ -15,17 +23,22 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 
-from rl4llm.config import param, validate
+from rl4llm.config import ConfigError, param, validate
 from rl4llm.distributed import DEVICE_HELP, DEVICES, resolve_device
 from rl4llm.experiments import Result
-from rl4llm.rlhf.dpo import train_dpo
+from rl4llm.rlhf.dpo import DPOLog, train_dpo
 from rl4llm.rlhf.evaluation import evaluate_against_gold
 from rl4llm.rlhf.plots import plot_dpo
-from rl4llm.rlhf.rollout import sequence_logprob
-from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
+from rl4llm.rlhf.preferences import label_preferences
+from rl4llm.rlhf.rollout import SequenceBatch, sequence_logprob
+from rl4llm.rlhf.stages import Stages, gold_of, prepare_stages, sample_many, stage_field, stages_config_from
 from rl4llm.utils import set_seed, set_torch_threads
+
+#: Offset of the online rounds' sampling and labelling seeds from the config seed (never the stages' draws).
+ONLINE_SEED_OFFSET = 7_919
 
 NAME = "dpo"
 SUMMARY = "DPO on the rlhf experiment's preference pairs: gold reward and KL without a reward model or PPO"
@@ -40,6 +53,11 @@ class Config:
     batch_size: int = param(32, low=1, help="preference pairs per step")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="learning rate")
     eval_every: int = param(50, low=1, help="steps between gold-reward evaluations")
+    online_rounds: int = param(
+        0,
+        low=0,
+        help="0: offline DPO on the stages' pairs; k: online DPO, k rounds of fresh pairs from the current policy",
+    )
     # the preference data (as in the rlhf experiment; same values share its cache)
     sft_positivity: float = stage_field("sft_positivity")
     n_pairs: int = stage_field("n_pairs")
@@ -52,7 +70,13 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
-        stages_config_from(self)  # the stages' cross-field rules
+        stages = stages_config_from(self)  # the stages' cross-field rules
+        if self.online_rounds > 0 and (self.steps % self.online_rounds or self.online_rounds > stages.n_train):
+            raise ConfigError(
+                "online_rounds",
+                f"online_rounds must divide steps ({self.steps}) and be at most the {stages.n_train} training "
+                f"pairs, got {self.online_rounds}",
+            )
 
 
 @torch.no_grad()
@@ -63,6 +87,23 @@ def implicit_reward_accuracy(policy, ref, chosen, rejected, beta: float) -> floa
         - (sequence_logprob(policy, rejected) - sequence_logprob(ref, rejected))
     )
     return float((margin > 0).float().mean())
+
+
+@torch.no_grad()
+def label_fresh_pairs(
+    policy, stages: Stages, n: int, generator: torch.Generator, rng: np.random.Generator
+) -> tuple[SequenceBatch, SequenceBatch]:
+    """``n`` pairs of responses sampled from ``policy``, labelled by the stages' simulated labeller (the noisy
+    Bradley-Terry "human" over the gold reward, at the stages' temperature and noise): ``(chosen, rejected)``."""
+    cfg = stages.config
+    a = sample_many(policy, n, cfg.max_new_tokens, stages.ids, generator)
+    b = sample_many(policy, n, cfg.max_new_tokens, stages.ids, generator)
+    prefer_a = label_preferences(
+        gold_of(stages.tokenizer, a), gold_of(stages.tokenizer, b), rng, cfg.label_temperature, cfg.label_noise
+    )
+    take_a = torch.as_tensor(prefer_a)
+    pad = stages.ids[2]
+    return SequenceBatch.select(take_a, a, b, pad), SequenceBatch.select(~take_a, a, b, pad)
 
 
 def run(config: Config) -> Result:
@@ -81,19 +122,30 @@ def run(config: Config) -> Result:
             evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
     chosen, rejected = stages.train_pairs()
-    log = train_dpo(
-        policy,
-        ref,
-        chosen.to(device),
-        rejected.to(device),
-        beta=config.beta,
-        steps=config.steps,
-        batch_size=config.batch_size,
-        lr=config.lr,
-        seed=config.seed,
-        log_every=min(10, config.eval_every),
-        callback=callback,
-    )
+    train = dict(beta=config.beta, batch_size=config.batch_size, lr=config.lr, log_every=min(10, config.eval_every))
+    if config.online_rounds == 0:
+        log = train_dpo(
+            policy, ref, chosen.to(device), rejected.to(device), steps=config.steps, seed=config.seed,
+            callback=callback, **train,
+        )  # fmt: skip
+    else:  # online: each round's pairs are sampled from the policy as it is, then labelled
+        log = DPOLog()
+        per_round, pairs = config.steps // config.online_rounds, stages.n_train // config.online_rounds
+        generator = torch.Generator().manual_seed(config.seed + ONLINE_SEED_OFFSET)
+        rng = np.random.default_rng(config.seed + ONLINE_SEED_OFFSET)
+        for k in range(config.online_rounds):
+            done = k * per_round
+            policy.eval()
+            chosen, rejected = label_fresh_pairs(policy.cpu(), stages, pairs, generator, rng)
+            policy.to(device)
+            part = train_dpo(
+                policy, ref, chosen.to(device), rejected.to(device), steps=per_round, seed=config.seed + k,
+                callback=lambda step, pol, done=done: callback(done + step, pol), **train,
+            )  # fmt: skip
+            log.step += [done + s for s in part.step]
+            log.loss += part.loss
+            log.reward_accuracy += part.reward_accuracy
+            log.margin += part.margin
     policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]

@@ -65,7 +65,7 @@ class Config:
         0.2, low=0.0, low_inclusive=False, allow_inf=True, help="clip range of the ratio; inf: no clipping"
     )
     gae_lambda: float = param(0.95, low=0.0, high=1.0, help="GAE's lambda")
-    eval_every: int = param(5, low=1, help="iterations between gold-reward evaluations")
+    eval_every: int = param(10, low=1, help="iterations between gold-reward evaluations")
     seed: int = param(0, low=0, help="random seed (stages and PPO)")
     # where and at what scale (appendix "Scaling up")
     model: str = stage_field("model")

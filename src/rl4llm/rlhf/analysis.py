@@ -6,6 +6,7 @@
 * :func:`action_space_profile`: at each position of the policy's own samples, how many of the vocabulary's
   tokens keep the text in the language, how much probability the policy puts on them, and how fast a policy
   that ignored the pretraining (uniform over the vocabulary) would leave the language.
+* :func:`seed_flips`: where one seed orders two settings of a comparison differently from the settings' means.
 * :func:`preference_curves` and :func:`heldout_scores`: the simulated labeller's preference probability, and the
   reward model's scores of held-out responses beside their gold reward (section 5.1's figures).
 
@@ -34,6 +35,7 @@ __all__ = [
     "best_of_n_path",
     "preference_curves",
     "heldout_scores",
+    "seed_flips",
 ]
 
 
@@ -233,3 +235,30 @@ def heldout_scores(stages: Stages) -> dict[str, np.ndarray]:
     proxy = np.concatenate([stages.proxy(held_c).numpy(), stages.proxy(held_r).numpy()])
     gold = stages.gold_z(np.concatenate([stages.gold_chosen[start:], stages.gold_rejected[start:]]))
     return {"gold": gold, "proxy": proxy}
+
+
+def seed_flips(values: Mapping[Any, Sequence[float]]) -> list[dict[str, Any]]:
+    r"""The seeds that reverse an ordering of a comparison's settings.
+
+    ``values`` maps each setting to one measurement per seed, the same seeds in the same order for every setting.
+    For each pair of settings whose means differ, :math:`\bar v_a > \bar v_b`, the seeds :math:`i` with
+    :math:`v_{a,i} \le v_{b,i}` order them the other way (or not at all). Returns one row per pair that some seed
+    flips, ``{"higher": a, "lower": b, "seeds": [i, ...]}`` (seed positions, from 0), pairs in order of ``a``'s
+    mean, then ``b``'s, highest first; an empty list when every seed agrees with the means.
+    """
+    if not values:
+        raise ValueError("values must hold at least one setting")
+    arrays = {k: np.asarray(v, dtype=float).ravel() for k, v in values.items()}
+    sizes = {a.size for a in arrays.values()}
+    if len(sizes) != 1 or 0 in sizes:
+        raise ValueError(f"values must hold the same, non-zero number of seeds per setting, got sizes {sorted(sizes)}")
+    order = sorted(arrays, key=lambda k: -arrays[k].mean())
+    rows = []
+    for i, a in enumerate(order):
+        for b in order[i + 1 :]:
+            if arrays[a].mean() == arrays[b].mean():
+                continue
+            seeds = [int(s) for s in np.flatnonzero(arrays[a] <= arrays[b])]
+            if seeds:
+                rows.append({"higher": a, "lower": b, "seeds": seeds})
+    return rows

@@ -27,6 +27,7 @@ __all__ = [
     "plot_dpo",
     "plot_kl_estimators",
     "plot_frontier",
+    "plot_seed_spread",
 ]
 
 
@@ -396,4 +397,49 @@ def plot_frontier(
     ax.axhline(0, color=PALETTE["grey"], lw=0.8)
     label(ax, "KL(π ‖ π_SFT) (nats per sequence)", "gold reward (SFT std devs)", title or "Gold reward against KL")
     ax.legend(loc="lower right")
+    return fig
+
+
+def plot_seed_spread(
+    panels: Mapping[str, Mapping[Any, Sequence[float]]],
+    *,
+    xlabel: str,
+    seeds: Sequence[int],
+    title: str | None = None,
+    zero_line: Sequence[str] = (),
+    log_y: Sequence[str] = (),
+):
+    """A comparison over seeds, one panel per measurement: ``panels`` maps a y-axis label to ``{setting: one value
+    per seed}`` (the same settings and seeds in every panel). Every seed is drawn (a thin line joins one seed's
+    values across the settings, so a seed that reverses an ordering shows as a crossing), with the mean ± sd over
+    seeds as a black bar. ``seeds`` names the seeds in the legend; panels named in ``zero_line`` get a line at 0
+    (the SFT policy on the reward scales), those in ``log_y`` a logarithmic y axis."""
+    fig, axes = new_figure(ncols=len(panels), width=3.4, height=3.3)
+    axes = np.atleast_2d(np.asarray(axes, dtype=object))[0]
+    markers = "osD^v<>"
+    for ax, (ylabel, values) in zip(axes, panels.items()):
+        names = list(values)
+        x = np.arange(len(names))
+        runs = np.array([np.asarray(values[k], dtype=float) for k in names])  # [settings, seeds]
+        if runs.shape[1] != len(seeds):
+            raise ValueError(f"panel {ylabel!r} holds {runs.shape[1]} seeds, seeds names {len(seeds)}")
+        for j, seed in enumerate(seeds):
+            ax.plot(
+                x, runs[:, j], marker=markers[j % len(markers)], ms=4, lw=0.8, alpha=0.7,
+                color=COLORS[j % len(COLORS)], label=f"seed {seed}",
+            )  # fmt: skip
+        ax.errorbar(
+            x + 0.12, runs.mean(1), yerr=runs.std(1), fmt="_", ms=12, mew=2, capsize=3,
+            color=PALETTE["black"], label="mean ± sd",
+        )  # fmt: skip
+        if ylabel in zero_line:
+            ax.axhline(0, color=PALETTE["grey"], lw=0.8, ls="--")
+        if ylabel in log_y:
+            ax.set_yscale("log")
+        ax.set_xticks(x)
+        ax.set_xticklabels([format_value(k) for k in names], fontsize=8)
+        label(ax, xlabel, ylabel)
+    axes[0].legend(fontsize=7, loc="best")
+    if title:
+        fig.suptitle(title)
     return fig
