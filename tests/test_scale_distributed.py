@@ -130,6 +130,105 @@ def test_two_processes_step_with_the_one_process_gradient(tmp_path):
         assert b["row"][key] == pytest.approx(a["row"][key], abs=1e-6)
 
 
+def _one_and_two(worker: str, tmp_path: Path) -> tuple[dict, dict]:
+    """Run ``tests/<worker>`` as one plain process and as 2 gloo processes; the two saved results."""
+    script = ROOT / "tests" / worker
+    env = {**os.environ, "RL4LLM_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.pt")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _launch(2, str(script), str(tmp_path / "two.pt"), cwd=tmp_path)
+    assert two.returncode == 0, two.stderr[-3000:]
+    return torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+
+
+def _assert_same_gradient(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
+    assert len(a) == len(b) > 0
+    assert max(float(g.abs().max()) for g in a) > 1e-3  # a real gradient, not zeros
+    for ga, gb in zip(a, b, strict=True):
+        torch.testing.assert_close(gb, ga, rtol=0, atol=1e-5)
+
+
+def test_dpo_two_processes_step_with_the_one_process_gradient(tmp_path):
+    """One DPO step on 8 pairs: the book's default path (no runtime) vs 2 gloo processes scoring 4 pairs each."""
+    a, b = _one_and_two("_dpo_grad_worker.py", tmp_path)
+    assert (a["world_size"], b["world_size"]) == (1, 2)
+    _assert_same_gradient(a["grads"], b["grads"])
+    # the logged loss, implicit-reward accuracy and margin are those of all 8 pairs, for both steps
+    for la, lb in zip(a["log"], b["log"], strict=True):
+        assert lb == pytest.approx(la, abs=1e-5)
+    for wa, wb in zip(a["weights"], b["weights"], strict=True):  # two Adam steps later, the same weights
+        torch.testing.assert_close(wb, wa, rtol=0, atol=1e-4)
+
+
+def test_grpo_two_processes_step_with_the_one_process_gradient(tmp_path):
+    """One GRPO update per loss aggregation (GRPO: mean over sequences; Dr. GRPO: token sum over a fixed width;
+    RLOO: mean over tokens) on chapter 7's checkpoint: 2 rollout shards of whole groups in 1 process vs 2."""
+    a, b = _one_and_two("_grpo_grad_worker.py", tmp_path)
+    assert (a["world_size"], b["world_size"]) == (1, 2)
+    assert set(a["methods"]) == set(b["methods"]) == {"grpo", "dr-grpo", "rloo"}
+    for method, ra in a["methods"].items():
+        rb = b["methods"][method]
+        _assert_same_gradient(ra["grads"], rb["grads"])
+        for key in ("reward", "zero_adv_frac", "length", "loss"):  # statistics of the global batch
+            assert rb["row"][key] == pytest.approx(ra["row"][key], abs=1e-6), (method, key)
+
+
+def test_grpo_loss_shares_sum_to_one_over_ranks():
+    """Two ranks' shares under each aggregation, by hand: rows 2 and 1, tokens 5 and 1, widths 3 and 2."""
+    from rl4llm.rlvr.grpo import loss_share
+
+    class TwoRanks:  # rank 0's view of two ranks; the other rank's numbers are fixed
+        shards = world_size = 2
+        other = {"rows": 1.0, "tokens": 1.0, "width": 2.0}
+
+        def token_share(self, n):
+            n = float(n)
+            return n / (n + (self.other["tokens"] if n == 5.0 else self.other["rows"]))
+
+        def max(self, t):
+            return torch.maximum(t, torch.tensor(self.other["width"], dtype=t.dtype))
+
+    mask = torch.tensor([[1.0, 1.0, 1.0], [1.0, 1.0, 0.0]])  # 2 rows, 5 tokens, width 3
+    rt = TwoRanks()
+    assert loss_share("token-mean", mask, rt) == pytest.approx(5 / 6)
+    assert loss_share("seq-mean-token-mean", mask, rt) == pytest.approx(2 / 3)
+    # token sum / (B_r T_r) weighted to token sum / (B T_max): (2 * 3) / (3 * 3)
+    assert loss_share("seq-mean-token-sum-norm", mask, rt) == pytest.approx(6 / 9)
+    with pytest.raises(ValueError, match="loss_agg"):
+        loss_share("sum", mask, rt)
+
+
+def test_cat_completions_keeps_log_probs():
+    """Two shards re-padded into one batch: each row's completion log-probs are unchanged."""
+    from rl4llm.rlvr.evaluation import completion_logprobs, sample_completions
+    from rl4llm.rlvr.grpo import cat_completions
+    from rl4llm.rlvr.pretrain import load_reasoning_lm
+    from rl4llm.rlvr.task import train_problems
+
+    model, tok = load_reasoning_lm()
+    problems = train_problems(4, np.random.default_rng(0))
+    parts = [
+        sample_completions(model, tok, problems[:2], generator=torch.Generator().manual_seed(1), max_new_tokens=6),
+        sample_completions(model, tok, problems[2:], generator=torch.Generator().manual_seed(2), max_new_tokens=30),
+    ]
+    both = cat_completions(parts, tok.pad_token_id)
+    assert both.texts == parts[0].texts + parts[1].texts
+    with torch.no_grad():
+        whole = completion_logprobs(model, both)
+        for i, part in enumerate(parts):
+            lp = completion_logprobs(model, part)
+            rows = whole[2 * i : 2 * i + 2, : lp.shape[1]]
+            torch.testing.assert_close(rows, lp, rtol=0, atol=1e-5)
+            assert float(whole[2 * i : 2 * i + 2, lp.shape[1] :].abs().sum()) == 0.0
+
+
 @pytest.mark.slow
 def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
     out = tmp_path / "run"

@@ -113,17 +113,41 @@ class Runtime:
         rows = batch_size // self.shards
         return [
             (rows, torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + iteration * 1009 + s))
-            for s in range(self.rank, self.shards, self.world_size)
+            for s in self.shard_indices
         ]
+
+    @property
+    def shard_indices(self) -> list[int]:
+        """The rollout shards this rank samples: ``rank, rank + W, rank + 2W, ...`` (below ``shards``)."""
+        return list(range(self.rank, self.shards, self.world_size))
+
+    def local_rows(self, n: int, name: str = "batch_size") -> slice:
+        """This rank's contiguous block of ``n`` rows split evenly over the ranks (``ValueError`` unless ``W``
+        divides ``n``): rows ``[r n / W, (r + 1) n / W)``."""
+        n = check_positive_int(name, n)
+        if n % self.world_size:
+            raise ValueError(f"{name} must be a multiple of the number of processes ({self.world_size}), got {n}")
+        k = n // self.world_size
+        return slice(self.rank * k, (self.rank + 1) * k)
 
     # 2. gradients
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The sum over ranks of ``tensor`` (a new tensor; ``tensor`` itself on one process)."""
+        """The sum over ranks of ``tensor`` (a new tensor on ``tensor``'s device; ``tensor`` itself on one process).
+
+        The reduction runs on the runtime's device (NCCL reduces GPU tensors only)."""
         if not self.distributed:
             return tensor
-        out = tensor.detach().clone()
+        out = tensor.detach().to(self.device, copy=True)
         torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.SUM)
-        return out
+        return out.to(tensor.device)
+
+    def max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The elementwise maximum over ranks of ``tensor`` (``tensor`` itself on one process)."""
+        if not self.distributed:
+            return tensor
+        out = tensor.detach().to(self.device, copy=True)
+        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.MAX)
+        return out.to(tensor.device)
 
     def token_share(self, n_local: int | float | torch.Tensor) -> float:
         """:math:`N_r / N`: the weight of this rank's token-mean loss in the global token mean."""
@@ -141,6 +165,12 @@ class Runtime:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+
+    def backward(self, loss: torch.Tensor, model: torch.nn.Module) -> None:
+        """Back-propagate this rank's share of the global loss (already weighted, e.g. by :meth:`token_share`)
+        and leave the gradient of the global loss in every ``.grad`` of ``model``: one explicit all-reduce (sum)."""
+        loss.backward()
+        self.sum_gradients(model.parameters())
 
     # 4. metrics
     def mean_over_ranks(self, row: dict[str, float]) -> dict[str, float]:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from rl4llm.config import param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, resolve_device
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import train_dpo
 from rl4llm.rlhf.evaluation import evaluate_against_gold
@@ -49,6 +49,7 @@ class Config:
     seed: int = param(0, low=0, help="random seed (stages and DPO)")
     model: str = stage_field("model")
     device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -69,8 +70,10 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    device = resolve_device(config.device)
-    stages = prepare_stages(stages_config_from(config))
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    device = torch.device("cpu") if runtime is None else runtime.device
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(stages_config_from(config))
     policy = stages.new_policy().to(device)
     ref = stages.sft_model if device.type == "cpu" else copy.deepcopy(stages.sft_model).to(device)
     evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
@@ -93,6 +96,7 @@ def run(config: Config) -> Result:
         seed=config.seed,
         log_every=min(10, config.eval_every),
         callback=callback,
+        runtime=runtime,
     )
     policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
