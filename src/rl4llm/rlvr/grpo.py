@@ -35,9 +35,9 @@ import torch
 from torch import nn
 
 from rl4llm.config import param, validate
+from rl4llm.lm.generation import Samples
 from rl4llm.prompting.tokenizer import CharTokenizer
 from rl4llm.rlvr.advantages import BASELINES, SCALES, group_advantages
-from rl4llm.lm.generation import Samples
 from rl4llm.rlvr.evaluation import MAX_NEW_TOKENS, Completions, completion_logprobs, sample_completions
 from rl4llm.rlvr.losses import LOSS_AGGREGATIONS, grpo_loss
 from rl4llm.rlvr.task import VERIFIERS, train_problems, verify
