@@ -2,7 +2,8 @@
 
 Launched by tests/test_scale_distributed.py, once as a plain process (the book's default path, no runtime) and
 once under ``accelerate launch --num_processes 2``: both draw the same 8 pairs, each process of the second run
-scores 4 of them, and both must step with the same gradient. Usage: ``python _dpo_grad_worker.py OUT.pt``.
+scores 4 of them, and both must step with the same gradient. Under the FSDP config the policy is sharded and
+the saved gradients are gathered. Usage: ``python _dpo_grad_worker.py OUT.pt``.
 """
 
 import copy
@@ -15,6 +16,11 @@ from rl4llm.lm import load_tiny_gpt2
 from rl4llm.rlhf.dpo import train_dpo
 from rl4llm.rlhf.rollout import sample_sequences, special_ids
 from rl4llm.utils import set_torch_threads
+
+
+def _whole(t: torch.Tensor) -> torch.Tensor:
+    """A plain tensor (an FSDP shard all-gathered)."""
+    return (t.full_tensor() if hasattr(t, "full_tensor") else t).detach().clone()
 
 
 def main(out: str) -> None:
@@ -31,25 +37,28 @@ def main(out: str) -> None:
     with torch.no_grad():  # move the policy away from the reference, so that the margins are not all zero
         for p in policy.parameters():
             p.add_(0.05 * torch.randn(p.shape, generator=gen))
+    policy = policy if runtime is None else runtime.prepare(policy)  # sharded in place under FSDP
     grads: list[list[torch.Tensor]] = []
     step = torch.optim.Adam.step
 
     def recording_step(self, *args, **kwargs):
         if not grads:
-            grads.append([p.grad.detach().clone() for g in self.param_groups for p in g["params"]])
+            grads.append([_whole(p.grad) for g in self.param_groups for p in g["params"]])
         return step(self, *args, **kwargs)
 
     torch.optim.Adam.step = recording_step
     log = train_dpo(
         policy, ref, chosen, rejected, beta=0.5, steps=2, batch_size=8, seed=4, log_every=1, runtime=runtime
     )
+    weights = [_whole(p) for p in policy.parameters()]  # a collective under FSDP: every rank
     if runtime is None or runtime.is_main:
         torch.save(
             {
                 "grads": grads[0],
                 "log": [log.loss, log.reward_accuracy, log.margin],
                 "world_size": 1 if runtime is None else runtime.world_size,
-                "weights": [p.detach().clone() for p in policy.parameters()],
+                "weights": weights,
+                "engine": "none" if runtime is None else runtime.engine,
             },
             out,
         )

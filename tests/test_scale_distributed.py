@@ -130,8 +130,17 @@ def test_two_processes_step_with_the_one_process_gradient(tmp_path):
         assert b["row"][key] == pytest.approx(a["row"][key], abs=1e-6)
 
 
-def _one_and_two(worker: str, tmp_path: Path) -> tuple[dict, dict]:
-    """Run ``tests/<worker>`` as one plain process and as 2 gloo processes; the two saved results."""
+def _launch_config(config: str, n: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``accelerate launch --config_file configs/accelerate/<config>`` with ``n`` CPU processes."""
+    env = {**os.environ, "RL4LLM_QUIET": "1", "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
+    cmd = [str(ACCELERATE), "launch", "--config_file", str(ROOT / "configs" / "accelerate" / config)]
+    cmd += ["--num_processes", str(n), "--main_process_port", str(_free_port()), *args]
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+
+
+def _one_two_and_fsdp(worker: str, tmp_path: Path) -> tuple[dict, dict, dict]:
+    """Run ``tests/<worker>`` as one plain process, as 2 gloo processes summing their gradients, and as 2
+    processes under the FSDP config (sharded policy); the three saved results."""
     script = ROOT / "tests" / worker
     env = {**os.environ, "RL4LLM_QUIET": "1", "OMP_NUM_THREADS": "1"}
     one = subprocess.run(
@@ -143,41 +152,74 @@ def _one_and_two(worker: str, tmp_path: Path) -> tuple[dict, dict]:
         timeout=600,
     )
     assert one.returncode == 0, one.stderr[-3000:]
-    two = _launch(2, str(script), str(tmp_path / "two.pt"), cwd=tmp_path)
+    two = _launch_config("multi-cpu.yaml", 2, str(script), str(tmp_path / "two.pt"), cwd=tmp_path)
     assert two.returncode == 0, two.stderr[-3000:]
-    return torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
+    fsdp = _launch_config("fsdp.yaml", 2, str(script), str(tmp_path / "fsdp.pt"), cwd=tmp_path)
+    assert fsdp.returncode == 0, fsdp.stderr[-3000:]
+    return tuple(torch.load(tmp_path / f"{k}.pt") for k in ("one", "two", "fsdp"))
 
 
 def _assert_same_gradient(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
     assert len(a) == len(b) > 0
     assert max(float(g.abs().max()) for g in a) > 1e-3  # a real gradient, not zeros
     for ga, gb in zip(a, b, strict=True):
+        assert ga.shape == gb.shape  # whole tensors (FSDP shards gathered)
         torch.testing.assert_close(gb, ga, rtol=0, atol=1e-5)
 
 
 def test_dpo_two_processes_step_with_the_one_process_gradient(tmp_path):
-    """One DPO step on 8 pairs: the book's default path (no runtime) vs 2 gloo processes scoring 4 pairs each."""
-    a, b = _one_and_two("_dpo_grad_worker.py", tmp_path)
-    assert (a["world_size"], b["world_size"]) == (1, 2)
-    _assert_same_gradient(a["grads"], b["grads"])
-    # the logged loss, implicit-reward accuracy and margin are those of all 8 pairs, for both steps
-    for la, lb in zip(a["log"], b["log"], strict=True):
-        assert lb == pytest.approx(la, abs=1e-5)
-    for wa, wb in zip(a["weights"], b["weights"], strict=True):  # two Adam steps later, the same weights
-        torch.testing.assert_close(wb, wa, rtol=0, atol=1e-4)
+    """One DPO step on 8 pairs: the book's default path (no runtime) vs 2 gloo processes scoring 4 pairs each,
+    with rl4llm's all-reduce and with the policy sharded by FSDP."""
+    a, b, c = _one_two_and_fsdp("_dpo_grad_worker.py", tmp_path)
+    assert (a["world_size"], b["world_size"], c["world_size"]) == (1, 2, 2)
+    assert (b["engine"], c["engine"]) == ("allreduce", "fsdp")
+    for other in (b, c):
+        _assert_same_gradient(a["grads"], other["grads"])
+        # the logged loss, implicit-reward accuracy and margin are those of all 8 pairs, for both steps
+        for la, lb in zip(a["log"], other["log"], strict=True):
+            assert lb == pytest.approx(la, abs=1e-5)
+        for wa, wb in zip(a["weights"], other["weights"], strict=True):  # two Adam steps later, the same weights
+            torch.testing.assert_close(wb, wa, rtol=0, atol=1e-4)
 
 
 def test_grpo_two_processes_step_with_the_one_process_gradient(tmp_path):
     """One GRPO update per loss aggregation (GRPO: mean over sequences; Dr. GRPO: token sum over a fixed width;
-    RLOO: mean over tokens) on chapter 7's checkpoint: 2 rollout shards of whole groups in 1 process vs 2."""
-    a, b = _one_and_two("_grpo_grad_worker.py", tmp_path)
-    assert (a["world_size"], b["world_size"]) == (1, 2)
-    assert set(a["methods"]) == set(b["methods"]) == {"grpo", "dr-grpo", "rloo"}
-    for method, ra in a["methods"].items():
-        rb = b["methods"][method]
-        _assert_same_gradient(ra["grads"], rb["grads"])
-        for key in ("reward", "zero_adv_frac", "length", "loss"):  # statistics of the global batch
-            assert rb["row"][key] == pytest.approx(ra["row"][key], abs=1e-6), (method, key)
+    RLOO: mean over tokens) on chapter 7's checkpoint: 2 rollout shards of whole groups in 1 process vs 2
+    processes (all-reduce, and FSDP with the weights gathered for sampling)."""
+    a, b, c = _one_two_and_fsdp("_grpo_grad_worker.py", tmp_path)
+    assert (a["world_size"], b["world_size"], c["world_size"]) == (1, 2, 2)
+    assert (b["engine"], c["engine"]) == ("allreduce", "fsdp")
+    for other in (b, c):
+        assert set(a["methods"]) == set(other["methods"]) == {"grpo", "dr-grpo", "rloo"}
+        for method, ra in a["methods"].items():
+            rb = other["methods"][method]
+            _assert_same_gradient(ra["grads"], rb["grads"])
+            for key in ("reward", "zero_adv_frac", "length", "loss"):  # statistics of the global batch
+                assert rb["row"][key] == pytest.approx(ra["row"][key], abs=1e-6), (method, key)
+
+
+def test_engine_follows_the_accelerate_config(monkeypatch):
+    """FSDP config -> the sharded engine; DeepSpeed -> a clear error; PPO's hand-made sum refuses FSDP."""
+    from rl4llm.distributed import launcher_engine
+
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP", raising=False)
+    assert launcher_engine() == "allreduce"
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    assert launcher_engine() == "fsdp"
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")
+    monkeypatch.setenv("ACCELERATE_DEEPSPEED_ZERO_STAGE", "3")
+    with pytest.raises(ValueError, match="DeepSpeed .ZeRO stage 3"):
+        launcher_engine()
+    rt = Runtime(torch.device("cpu"), rank=0, world_size=2, shards=2, engine="fsdp")
+    assert rt.sharded
+    with pytest.raises(ValueError, match="engine 'fsdp' reduces the gradients itself"):
+        rt.sum_gradients([torch.nn.Parameter(torch.ones(2))])
+    with pytest.raises(ValueError, match="engine"):
+        Runtime(torch.device("cpu"), engine="zero")
+    alone = Runtime(torch.device("cpu"), engine="fsdp")  # one process: nothing to shard
+    model = torch.nn.Linear(2, 2)
+    assert not alone.sharded and alone.prepare(model) is model
 
 
 def test_grpo_loss_shares_sum_to_one_over_ranks():

@@ -75,11 +75,16 @@ def run(config: Config) -> Result:
     with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
         stages = prepare_stages(stages_config_from(config))
     policy = stages.new_policy().to(device)
+    policy = policy if runtime is None else runtime.prepare(policy)  # sharded in place under FSDP
     ref = stages.sft_model if device.type == "cpu" else copy.deepcopy(stages.sft_model).to(device)
     evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
         if step % config.eval_every == 0 or step == config.steps:  # evaluations run on the CPU
+            if runtime is not None and runtime.sharded:  # every rank gathers the weights and samples the same
+                with runtime.gathered(pol):
+                    evals.append({"step": step, **evaluate_against_gold(pol, stages)})
+                return
             pol = pol if device.type == "cpu" else copy.deepcopy(pol).cpu()
             evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
@@ -98,6 +103,10 @@ def run(config: Config) -> Result:
         callback=callback,
         runtime=runtime,
     )
+    if runtime is not None and runtime.sharded:  # an ordinary model again, from the gathered weights
+        plain = stages.new_policy()
+        plain.load_state_dict(runtime.full_state_dict(policy))
+        policy = plain
     policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]

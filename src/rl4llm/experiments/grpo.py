@@ -11,6 +11,7 @@ throughput in sampled completion tokens per second of training.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from dataclasses import dataclass
@@ -77,9 +78,12 @@ def run(config: Config) -> Result:
     policy, tok = resolve_reasoning_policy(config.model)
     policy = policy.to(device)
     ref = copy.deepcopy(policy).requires_grad_(False) if config.kl_coef > 0 else None
+    fresh = copy.deepcopy(policy) if runtime is not None and runtime.sharded else None
+    policy = policy if runtime is None else runtime.prepare(policy)  # sharded in place under FSDP
 
     def evaluate(pol) -> float:  # on every process (the same samples): cheap next to training
-        out = evaluate_pass_at_k(pol, tok, n_problems=config.eval_problems, n_samples=config.eval_samples, seed=1)
+        with contextlib.nullcontext() if runtime is None else runtime.gathered(pol):
+            out = evaluate_pass_at_k(pol, tok, n_problems=config.eval_problems, n_samples=config.eval_samples, seed=1)
         return out["pass_at_k"][1]
 
     start = evaluate(policy)
@@ -91,6 +95,9 @@ def run(config: Config) -> Result:
 
     g = config.grpo_config()
     history = train_grpo(policy, ref, tok, g, callback=callback, runtime=runtime)
+    if fresh is not None:  # an ordinary model again, from the gathered weights
+        fresh.load_state_dict(runtime.full_state_dict(policy))
+        policy = fresh
     rows = history.rows
     train_s = rows[-1]["wall_s"]
     tokens = float(np.sum(history.column("length"))) * g.group_size * g.prompts_per_iter

@@ -283,7 +283,7 @@ def train_grpo(
                 generator=gen,
             )
         else:  # this rank's shards of the groups
-            with autocast(), torch.no_grad():
+            with autocast(), torch.no_grad(), runtime.gathered(policy):  # FSDP: whole weights for sampling
                 comp = _sample_shards(policy, tokenizer, problems, config, runtime, it)
             flat = comp.problems
         # 2. the verifier's rewards, 3. the group advantages
