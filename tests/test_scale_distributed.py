@@ -367,3 +367,61 @@ def test_whitening_with_summed_statistics_is_whitening_of_the_global_batch():
     torch.testing.assert_close(masked_whiten(x, mask, total=lambda t: 2 * t), both[:2])
     with pytest.raises(ValueError, match="total"):
         masked_whiten(x, mask, total=3)
+
+
+@pytest.mark.slow
+def test_accelerate_launch_dpo_writes_one_metrics_json(tmp_path):
+    out = tmp_path / "run"
+    args = ["--steps", "2", "--eval-every", "2", "--batch-size", "8", "--n-pairs", "40", "--heldout-pairs", "10"]
+    res = _launch_config("multi-cpu.yaml", 2, "-m", "rl4llm.cli", "run", "dpo", "--out", str(out), *args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 1  # rank 0 alone writes and reports
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)
+    assert {"dpo_gold_reward", "kl", "heldout_implicit_accuracy"} <= set(metrics)
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
+
+
+@pytest.mark.slow
+def test_accelerate_launch_grpo_fsdp_on_a_bpe_gpt2_writes_one_metrics_json(tmp_path):
+    """Chapter 7's GRPO under the FSDP config, on a locally saved random GPT-2 with a BPE tokenizer."""
+    from rl4llm.lm.policies import save_random_gpt2
+
+    folder = save_random_gpt2(tmp_path / "gpt2", n_layer=2, n_embd=32, n_head=2, n_positions=128)
+    out = tmp_path / "run"
+    args = ["--model", str(folder), "--iterations", "2", "--group-size", "2", "--prompts-per-iter", "2"]
+    args += ["--n-minibatches", "1", "--eval-problems", "4", "--eval-samples", "1", "--eval-every", "2"]
+    res = _launch_config("fsdp.yaml", 2, "-m", "rl4llm.cli", "run", "grpo", "--out", str(out), *args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["processes"] == 2 and metrics["completion_tokens"] > 0
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
+
+
+@pytest.mark.slow
+def test_ppo_rlhf_under_the_fsdp_config_stops_with_a_clear_error(tmp_path):
+    res = _launch_config(
+        "fsdp.yaml",
+        2,
+        "-m",
+        "rl4llm.cli",
+        "run",
+        "rlhf",
+        "--out",
+        str(tmp_path / "run"),
+        "--n-pairs",
+        "40",
+        "--heldout-pairs",
+        "10",
+        "--rm-steps",
+        "2",
+        "--iterations",
+        "1",
+        "--batch-size",
+        "8",
+        cwd=tmp_path,
+    )
+    assert res.returncode != 0
+    assert "engine 'fsdp' reduces the gradients itself" in res.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()
