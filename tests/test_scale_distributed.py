@@ -182,6 +182,7 @@ def test_dpo_two_processes_step_with_the_one_process_gradient(tmp_path):
             torch.testing.assert_close(wb, wa, rtol=0, atol=1e-4)
 
 
+@pytest.mark.slow  # a plain run and two 2-process launches, three GRPO updates each
 def test_grpo_two_processes_step_with_the_one_process_gradient(tmp_path):
     """One GRPO update per loss aggregation (GRPO: mean over sequences; Dr. GRPO: token sum over a fixed width;
     RLOO: mean over tokens) on chapter 7's checkpoint: 2 rollout shards of whole groups in 1 process vs 2
