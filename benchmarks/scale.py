@@ -1,7 +1,9 @@
-"""Scale benchmark: tokens per second and peak memory of PPO-RLHF on a GPT-2, for 1 and N processes.
+"""Scale benchmark: tokens per second and peak memory of PPO-RLHF and GRPO on a GPT-2, for 1 and N processes.
 
-    python benchmarks/scale.py                          # GPT-2 124M configuration, chapter 5's PPO settings
+    python benchmarks/scale.py                          # GPT-2 124M configuration, chapters 5 and 7's settings
     python benchmarks/scale.py --reduced --processes 1 2 --out scale.json     # the CPU-sized run (tested)
+    python benchmarks/scale.py --reduced --trainers grpo trl-grpo              # some arms only
+    python benchmarks/scale.py --trainers trl-grpo --accelerate-config configs/accelerate/zero2.yaml   # GPUs
 
 The policy is a randomly initialised GPT-2 of the 124M configuration (``transformers.GPT2Config()``, its 50,257-token
 output layer included; no download, throughput does not depend on the weights; sampled ids beyond the local
@@ -16,9 +18,20 @@ batch, split over the processes) under ``accelerate launch`` (for N > 1) and rep
   of the busiest device (GPU runs);
 * ``wall_s``: wall time of the training loop (model loading excluded).
 
-GRPO (chapter 7's ``rl4llm.rlvr``) and TRL's ``GRPOTrainer`` are measured when importable and reported as skipped
-otherwise. The table goes to stdout and everything to ``--out`` (JSON). Timings on a shared machine vary with its
-load: compare rows of one run only.
+Three arms (``--trainers``), each on the same GPT-2 folder:
+
+* ``ppo-rlhf``: chapter 5's PPO on the review language (above);
+* ``grpo``: chapter 7's :func:`rl4llm.rlvr.train_grpo` on the reasoning task at the chapter's settings (``G``
+  completions of each of ``prompts_per_iter`` problems per iteration, two minibatches, the exact verifier), the
+  prompts read through :class:`rl4llm.lm.policies.TaskTokenizer`;
+* ``trl-grpo``: TRL's ``GRPOTrainer`` on the same problems, model folder and verifier (a Python reward function),
+  configured to the same batch: ``num_generations = G``, a generation batch of all the iteration's completions
+  split into the same number of optimiser steps (``steps_per_generation``), the same completion length, GRPO's
+  sequence-mean loss, no KL term. Optional: ``pip install -r requirements-bench.txt``; without ``trl`` the arm is
+  reported as skipped.
+
+The table goes to stdout and everything to ``--out`` (JSON). Timings on a shared machine vary with its load:
+compare rows of one run only.
 """
 
 from __future__ import annotations
@@ -72,8 +85,16 @@ RUN_KEYS = (
 )
 #: Keys of the JSON's "ppo" entry: the PPORLHFConfig fields the setting fixes.
 PPO_KEYS = ("batch_size", "n_minibatches", "n_epochs", "max_new_tokens")
+#: Chapter 7's GRPO settings (rl4llm.rlvr.GRPOConfig defaults) and the reduced CPU setting (the same 16
+#: completions per iteration as the reduced PPO batch); the JSON's "grpo" entry.
+GRPO_SETTINGS = {
+    "full": {"group_size": 8, "prompts_per_iter": 8, "n_minibatches": 2, "max_new_tokens": 32},
+    "reduced": {"group_size": 4, "prompts_per_iter": 4, "n_minibatches": 2, "max_new_tokens": 32},
+}
+#: The arms, in the order they run.
+TRAINERS = ("ppo-rlhf", "grpo", "trl-grpo")
 #: Top-level keys of the JSON.
-TOP_KEYS = ("setting", "model_config", "ppo", "runs", "skipped", "machine")
+TOP_KEYS = ("setting", "model_config", "ppo", "grpo", "runs", "skipped", "machine")
 
 
 def _free_port() -> int:
@@ -82,8 +103,171 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _peaks(runtime_sum, device) -> tuple[float, float]:
+    """Peak resident memory summed over the processes (MB) and the busiest GPU's peak allocation (MB)."""
+    import torch
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
+    gpu_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0.0
+    total_rss = float(runtime_sum(torch.tensor(rss_mb, dtype=torch.float64, device=device)))
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        peak = torch.tensor(gpu_mb, dtype=torch.float64, device=device)
+        torch.distributed.all_reduce(peak, op=torch.distributed.ReduceOp.MAX)
+        gpu_mb = float(peak)
+    return total_rss, gpu_mb
+
+
+def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss, gpu, parameters) -> dict:
+    return {
+        "trainer": trainer,
+        "processes": processes,
+        "device": device,
+        "mixed_precision": args.mixed_precision,
+        "iterations": iterations,
+        "batch_size": batch,
+        "tokens": round(tokens),
+        "wall_s": round(wall, 2),
+        "tokens_per_s": round(tokens / wall, 1),
+        "peak_rss_mb": round(rss, 1),
+        "peak_gpu_mb": round(gpu, 1),
+        "parameters": parameters,
+    }
+
+
 def worker(args: argparse.Namespace) -> None:
     """One measurement (run by every process); rank 0 writes the run's JSON row to ``args.row_out``."""
+    {"ppo-rlhf": ppo_worker, "grpo": grpo_worker, "trl-grpo": trl_worker}[args.trainer](args)
+
+
+def grpo_worker(args: argparse.Namespace) -> None:
+    """Chapter 7's GRPO trainer on the reasoning task, the global groups split over the processes."""
+    import torch
+
+    from rl4llm.distributed import make_runtime
+    from rl4llm.lm.model import count_parameters
+    from rl4llm.lm.policies import resolve_reasoning_policy
+    from rl4llm.rlvr.grpo import GRPOConfig, train_grpo
+    from rl4llm.utils import set_torch_threads
+
+    set_torch_threads(1)
+    g = GRPO_SETTINGS[args.setting]
+    runtime = make_runtime(args.device, args.mixed_precision, shards=args.processes[0])
+    policy, tok = resolve_reasoning_policy(args.model)
+    policy = runtime.prepare(policy.requires_grad_(True).to(runtime.device))
+    config = GRPOConfig.for_method("grpo", iterations=args.iterations, lr=1e-5, seed=0, **g)
+    if runtime.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(runtime.device)
+    runtime.barrier()
+    t0 = time.perf_counter()
+    history = train_grpo(policy, None, tok, config, runtime=runtime)
+    runtime.barrier()
+    wall = time.perf_counter() - t0
+    n = config.group_size * config.prompts_per_iter
+    tokens = sum(r["length"] for r in history.rows) * n  # the global batch's completion tokens, all iterations
+    rss, gpu = _peaks(runtime.sum, runtime.device)
+    if runtime.is_main:
+        row = _row(
+            "grpo",
+            runtime.world_size,
+            runtime.device.type,
+            args,
+            config.iterations,
+            n,
+            tokens,
+            wall,
+            rss,
+            gpu,
+            count_parameters(policy),
+        )
+        Path(args.row_out).write_text(json.dumps(row))
+
+
+def trl_worker(args: argparse.Namespace) -> None:
+    """TRL's GRPOTrainer on the same problems, model folder, verifier and batch (see the module docstring)."""
+    import numpy as np
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOConfig, GRPOTrainer
+
+    from rl4llm.lm.model import count_parameters, quiet_loading
+    from rl4llm.prompting.task import Query
+    from rl4llm.rlvr.task import exact_verifier, prompt_text, train_problems
+    from rl4llm.utils import set_torch_threads
+
+    set_torch_threads(1)
+    g = GRPO_SETTINGS[args.setting]
+    n = g["group_size"] * g["prompts_per_iter"]
+    processes = args.processes[0]
+    if n % (g["n_minibatches"] * processes):
+        raise ValueError(f"processes must divide the {n} completions of a minibatch step, got {processes}")
+    problems = train_problems(g["prompts_per_iter"] * args.iterations * 4, np.random.default_rng(0))
+    data = Dataset.from_list([{"prompt": prompt_text(q), "a": q.a, "b": q.b, "op": q.op} for q in problems])
+    counted = [0]
+
+    def verifier(completions, a, b, op, completion_ids=None, **_):  # the exact verifier, on decoded text
+        counted[0] += sum(len(c) for c in completion_ids)
+        return [exact_verifier(Query(int(x), int(y), o), c) for c, x, y, o in zip(completions, a, b, op, strict=True)]
+
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(args.model)
+    tok = AutoTokenizer.from_pretrained(args.model)
+    config = GRPOConfig(
+        output_dir=str(Path(args.row_out).with_suffix(".trl")),
+        use_cpu=args.device == "cpu",
+        bf16=args.mixed_precision == "bf16",
+        per_device_train_batch_size=n // (g["n_minibatches"] * processes),
+        steps_per_generation=g["n_minibatches"],
+        num_generations=g["group_size"],
+        max_completion_length=g["max_new_tokens"],
+        max_steps=args.iterations * g["n_minibatches"],
+        learning_rate=1e-5,
+        beta=0.0,
+        loss_type="grpo",
+        scale_rewards="group",
+        report_to=[],
+        save_strategy="no",
+        logging_steps=1,
+        disable_tqdm=True,
+        seed=0,
+    )
+    trainer = GRPOTrainer(model=model, reward_funcs=verifier, args=config, train_dataset=data, processing_class=tok)
+    device = trainer.accelerator.device
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trainer.accelerator.wait_for_everyone()
+    t0 = time.perf_counter()
+    trainer.train()
+    trainer.accelerator.wait_for_everyone()
+    wall = time.perf_counter() - t0
+
+    def total(t: torch.Tensor) -> torch.Tensor:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            t = t.to(device)
+            torch.distributed.all_reduce(t)
+        return t
+
+    tokens = float(total(torch.tensor(float(counted[0]), dtype=torch.float64)))
+    rss, gpu = _peaks(total, device)
+    if trainer.accelerator.is_main_process:
+        row = _row(
+            "trl-grpo",
+            trainer.accelerator.num_processes,
+            device.type,
+            args,
+            args.iterations,
+            n,
+            tokens,
+            wall,
+            rss,
+            gpu,
+            count_parameters(model),
+        )
+        Path(args.row_out).write_text(json.dumps(row))
+
+
+def ppo_worker(args: argparse.Namespace) -> None:
+    """Chapter 5's PPO-RLHF on the review language, the global batch split over the processes."""
     import torch
 
     from rl4llm.distributed import make_runtime
@@ -127,36 +311,31 @@ def worker(args: argparse.Namespace) -> None:
     runtime.barrier()
     wall = time.perf_counter() - t0
     tokens = sum(r["length"] for r in history.rows) * config.batch_size  # global batch, all iterations
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # Linux: KiB
-    gpu_mb = torch.cuda.max_memory_allocated(runtime.device) / 2**20 if runtime.device.type == "cuda" else 0.0
-    total_rss = float(runtime.sum(torch.tensor(rss_mb, dtype=torch.float64, device=runtime.device)))
-    if runtime.distributed:
-        peak = torch.tensor(gpu_mb, dtype=torch.float64, device=runtime.device)
-        torch.distributed.all_reduce(peak, op=torch.distributed.ReduceOp.MAX)
-        gpu_mb = float(peak)
+    rss, gpu = _peaks(runtime.sum, runtime.device)
     if runtime.is_main:
-        row = {
-            "trainer": "ppo-rlhf",
-            "processes": runtime.world_size,
-            "device": runtime.device.type,
-            "mixed_precision": args.mixed_precision,
-            "iterations": config.iterations,
-            "batch_size": config.batch_size,
-            "tokens": round(tokens),
-            "wall_s": round(wall, 2),
-            "tokens_per_s": round(tokens / wall, 1),
-            "peak_rss_mb": round(total_rss, 1),
-            "peak_gpu_mb": round(gpu_mb, 1),
-            "parameters": count_parameters(policy),
-        }
+        row = _row(
+            "ppo-rlhf",
+            runtime.world_size,
+            runtime.device.type,
+            args,
+            config.iterations,
+            config.batch_size,
+            tokens,
+            wall,
+            rss,
+            gpu,
+            count_parameters(policy),
+        )
         Path(args.row_out).write_text(json.dumps(row))
 
 
-def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) -> dict:
-    row_out = tmp / f"row-{processes}.json"
+def _measure(folder: Path, trainer: str, processes: int, args: argparse.Namespace, tmp: Path) -> dict:
+    row_out = tmp / f"row-{trainer}-{processes}.json"
     inner = [
         str(Path(__file__).resolve()),
         "--worker",
+        "--trainer",
+        trainer,
         "--model",
         str(folder),
         "--setting",
@@ -179,10 +358,11 @@ def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) 
         accelerate = Path(sys.executable).with_name("accelerate")
         if args.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
+        how = ["--config_file", args.accelerate_config] if args.accelerate_config else ["--multi_gpu"]
         cmd = [
             str(accelerate),
             "launch",
-            "--multi_gpu",
+            *how,
             "--num_processes",
             str(processes),
             "--num_machines",
@@ -197,7 +377,7 @@ def _measure(folder: Path, processes: int, args: argparse.Namespace, tmp: Path) 
         ]
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
-        raise RuntimeError(f"{processes}-process run failed:\n{res.stderr[-4000:]}")
+        raise RuntimeError(f"{trainer}, {processes}-process run failed:\n{res.stderr[-4000:]}")
     return json.loads(row_out.read_text())
 
 
@@ -213,12 +393,22 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     parser.add_argument("--mixed-precision", default="no", choices=("no", "bf16"))
-    parser.add_argument("--iterations", type=int, default=None, help="PPO iterations per measurement")
+    parser.add_argument("--iterations", type=int, default=None, help="iterations per measurement")
+    parser.add_argument(
+        "--trainers", nargs="+", default=list(TRAINERS), choices=TRAINERS, help="arms to measure (default: all)"
+    )
     parser.add_argument("--out", default=None, help="write the results as JSON here")
+    parser.add_argument(
+        "--accelerate-config",
+        default=None,
+        help="Accelerate config file of the N-process runs (default: plain data parallelism, --multi_gpu); "
+        "e.g. configs/accelerate/fsdp.yaml, or zero2.yaml / zero3.yaml for the trl-grpo arm",
+    )
     # worker-only flags
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--model", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--setting", default="full", help=argparse.SUPPRESS)
+    parser.add_argument("--trainer", default="ppo-rlhf", choices=TRAINERS, help=argparse.SUPPRESS)
     parser.add_argument("--row-out", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -240,20 +430,22 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--processes must be positive")
 
     runs, skipped = [], {}
+    trainers = list(args.trainers)
+    if "trl-grpo" in trainers and importlib.util.find_spec("trl") is None:
+        skipped["trl-grpo"] = "trl is not installed (optional: pip install -r requirements-bench.txt)"
+        trainers.remove("trl-grpo")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         folder = save_random_gpt2(tmp / "gpt2", build_bpe_tokenizer(), **setting["model"])
         model_config = json.loads((folder / "config.json").read_text())
-        for n in processes:
-            runs.append(_measure(folder, n, args, tmp))
-    if importlib.util.find_spec("rl4llm.rlvr") is None:
-        skipped["grpo"] = "rl4llm.rlvr (chapter 7's GRPO trainer) is not in this checkout"
-    if importlib.util.find_spec("trl") is None:
-        skipped["trl-grpo"] = "trl is not installed (pip install trl; it needs a GPU for GRPO)"
+        for trainer in trainers:
+            for n in processes:
+                runs.append(_measure(folder, trainer, n, args, tmp))
     result = {
         "setting": args.setting,
         "model_config": {k: model_config[k] for k in ("n_layer", "n_embd", "n_head", "vocab_size", "n_positions")},
         "ppo": {k: setting[k] for k in PPO_KEYS},
+        "grpo": dict(GRPO_SETTINGS[args.setting]),
         "runs": runs,
         "skipped": skipped,
         "machine": {
@@ -263,9 +455,11 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     header = f"{'trainer':<10}{'procs':>6}{'device':>8}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}{'RSS MB':>9}"
+    if not runs:
+        print("nothing measured")
     print(
-        f"PPO-RLHF on GPT-2 ({result['model_config']['n_layer']} layers, width "
-        f"{result['model_config']['n_embd']}, {runs[0]['parameters']:,} parameters), setting {args.setting}"
+        f"GPT-2 of {result['model_config']['n_layer']} layers, width {result['model_config']['n_embd']} "
+        f"({runs[0]['parameters'] if runs else 0:,} parameters), setting {args.setting}"
     )
     print(header)
     for r in runs:

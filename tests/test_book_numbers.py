@@ -191,6 +191,11 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
             "chapter 5's PPO settings (rlhf experiment defaults)",
         ),
         (
+            r"\(PPO: 64 rollouts, minibatches of 32, 2 epochs, 28 new tokens; GRPO: 8 groups of 8, two minibatches, 32",
+            "chapters 5 and 7's PPO and GRPO settings (rlhf and grpo experiment defaults)",
+        ),
+        (r"every reward is 0|configuration for 1 process", "a random model's exact reward, a process count"),
+        (
             r"about 5 GB of float32",
             "a hand computation: four 124M-parameter models' weights, gradients and Adam states",
         ),

@@ -122,3 +122,52 @@ def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, monkeypatch, bpe):
     assert np.isfinite([m["rlhf_gold_reward"], m["kl"], m["rlhf_proxy_reward"]]).all()
     stages = result.artifacts["stages"]
     assert stages.tokenizer.eos_token == "<|endoftext|>" and len(stages.tokenizer) == 400
+
+
+def test_task_tokenizer_reads_chapter_7_texts_through_bpe(bpe):
+    """The reasoning task's interface on a BPE tokenizer: bos first, decode stops at eos, no special tokens."""
+    from rl4llm.lm.policies import TaskTokenizer
+    from rl4llm.rlvr.task import exact_verifier, prompt_text, train_problems, worked_solution
+
+    tok = TaskTokenizer(bpe)
+    assert tok.bos_token_id == tok.eos_token_id == tok.pad_token_id == 0  # GPT-2: one special token
+    q = train_problems(1, np.random.default_rng(0))[0]
+    ids = tok.encode(prompt_text(q))
+    assert ids[0] == 0 and tok.eos_token_id not in ids[1:]
+    assert tok.decode(ids) == ""  # stops at the leading eos-as-bos: completions never start with it
+    assert tok.decode(ids[1:]) == prompt_text(q)
+    solution = worked_solution(q)
+    text = tok.decode(tok.encode(solution, bos=False) + [tok.eos_token_id] + tok.encode("9", bos=False))
+    assert text == solution and exact_verifier(q, text) == 1.0
+    assert exact_verifier(q, tok.decode(tok.encode(solution + "9", bos=False))) == 0.0
+    with pytest.raises(ValueError, match="eos"):
+        TaskTokenizer(type("NoEos", (), {"eos_token_id": None})())
+
+
+def test_grpo_experiment_runs_on_a_local_bpe_gpt2(tmp_path, bpe):
+    """Chapter 7's GRPO on a randomly initialised BPE GPT-2 (--model FOLDER): prompts of different token
+    lengths are left-padded, the verifier reads decoded text, the policy's weights move."""
+    from rl4llm.config import ConfigError
+    from rl4llm.experiments import config_from_overrides, run_experiment
+
+    folder = save_random_gpt2(tmp_path / "gpt2", bpe, n_layer=2, n_embd=32, n_head=2, n_positions=128)
+    config = config_from_overrides("grpo")
+    assert (config.model, config.device, config.mixed_precision) == ("reasoning", "cpu", "no")
+    with pytest.raises(ConfigError) as err:
+        config_from_overrides("grpo", device="tpu")
+    assert err.value.field == "device"
+    result = run_experiment(
+        "grpo",
+        model=str(folder),
+        iterations=2,
+        group_size=2,
+        prompts_per_iter=2,
+        n_minibatches=1,
+        eval_problems=4,
+        eval_samples=1,
+        eval_every=2,
+    )
+    m = result.metrics
+    assert m["processes"] == 1 and m["n_parameters"] == count_parameters(result.artifacts["policy"])
+    assert 0.0 <= m["pass_at_1_final"] <= 1.0 and m["completion_tokens"] > 0 and m["tokens_per_s"] > 0
+    assert [r["iteration"] for r in result.curves] == [0, 1, 2]

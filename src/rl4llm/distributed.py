@@ -24,7 +24,21 @@ Data parallelism in an on-policy trainer is four operations, each one method her
 
 The gradient reduction is explicit (one ``all_reduce`` per parameter after ``backward``, as in CleanRL's
 multi-GPU PPO) rather than hidden in a ``DistributedDataParallel`` wrapper, so the trainers keep calling their
-models directly.
+models directly: that is the ``"allreduce"`` engine, every rank holding the whole model and optimiser.
+
+**Sharded engine (FSDP).** When the Accelerate config file asks for FSDP (``configs/accelerate/fsdp.yaml``:
+``accelerate launch`` sets ``ACCELERATE_USE_FSDP=true``), the runtime's engine is ``"fsdp"``: :meth:`Runtime.prepare`
+shards the policy with PyTorch's FSDP2 (``torch.distributed.fsdp.fully_shard`` on every transformer block, then on
+the whole model; what Accelerate's ``fsdp_version: 2`` calls), so each rank keeps ``1 / W`` of the parameters,
+gradients and Adam moments; the engine reduce-scatters the gradients (an average over ranks, so
+:meth:`Runtime.backward` scales this rank's share by ``W``) and :meth:`Runtime.gathered` all-gathers the weights
+once for sampling, whose number of forward passes differs between ranks. rl4llm applies FSDP2 itself rather than
+through ``accelerator.prepare`` because Accelerate 1.15 turns an FSDP config into plain data parallelism on CPU
+(its FSDP path needs a GPU backend), and the same code then runs on CPU (gloo, tested) and GPUs (NCCL).
+DeepSpeed ZeRO owns the optimiser step and the gradient clipping (``engine.backward``, ``engine.step``), which
+the book's trainers do themselves: under a DeepSpeed config :func:`make_runtime` raises ``ValueError`` instead of
+training with the wrong reduction (ZeRO-3 corresponds to FSDP's full sharding, ZeRO-2 to sharding gradients and
+optimiser states only: ``fsdp.yaml`` with ``fsdp_reshard_after_forward: false``).
 """
 
 from __future__ import annotations
@@ -39,12 +53,24 @@ import torch
 
 from rl4llm.utils import check_choice, check_positive_int
 
-__all__ = ["DEVICES", "PRECISIONS", "Runtime", "make_runtime", "world", "is_main_process", "resolve_device"]
+__all__ = [
+    "DEVICES",
+    "PRECISIONS",
+    "ENGINES",
+    "Runtime",
+    "make_runtime",
+    "launcher_engine",
+    "world",
+    "is_main_process",
+    "resolve_device",
+]
 
 #: Values of every ``device`` config field.
 DEVICES = ("auto", "cpu", "cuda")
 #: Values of every ``mixed_precision`` config field: ``"no"`` (float32) or ``"bf16"`` autocast.
 PRECISIONS = ("no", "bf16")
+#: How gradients are reduced across processes: rl4llm's explicit all-reduce, or FSDP2 sharding.
+ENGINES = ("allreduce", "fsdp")
 DEVICE_HELP = "where to train: 'cpu' (default, reproducible), 'cuda', or 'auto' (cuda when available)"
 PRECISION_HELP = "'bf16' runs forward passes under bfloat16 autocast (GPUs with bf16, or CPU); 'no' is float32"
 
@@ -72,6 +98,28 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "false").strip().lower() in ("1", "true", "yes")
+
+
+def launcher_engine() -> str:
+    """The gradient engine the Accelerate config asks for, read from the environment ``accelerate launch`` sets.
+
+    ``"fsdp"`` under an FSDP config (``ACCELERATE_USE_FSDP``), else ``"allreduce"``. A DeepSpeed config
+    (``ACCELERATE_USE_DEEPSPEED``) raises ``ValueError``: the trainers step their own optimisers, which ZeRO
+    replaces (see the module docstring).
+    """
+    if _env_flag("ACCELERATE_USE_DEEPSPEED"):
+        stage = os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE", "?")
+        raise ValueError(
+            f"engine DeepSpeed (ZeRO stage {stage}, from the Accelerate config) is not supported by rl4llm's "
+            "trainers, which step and clip their own optimisers; launch with configs/accelerate/fsdp.yaml "
+            "(FULL_SHARD ~ ZeRO-3; fsdp_reshard_after_forward: false ~ ZeRO-2) or multi-gpu.yaml. The zero2/zero3 "
+            "configs serve TRL's GRPOTrainer (benchmarks/scale.py)"
+        )
+    return "fsdp" if _env_flag("ACCELERATE_USE_FSDP") else "allreduce"
+
+
 @dataclass
 class Runtime:
     """Where and how a trainer runs: device, precision, and this process's place among ``world_size``."""
@@ -82,9 +130,12 @@ class Runtime:
     world_size: int = 1
     shards: int = 1
     accelerator: Any = None
+    engine: str = "allreduce"
+    reshard_after_forward: bool = True
 
     def __post_init__(self) -> None:
         check_choice("mixed_precision", self.mixed_precision, PRECISIONS)
+        check_choice("engine", self.engine, ENGINES)
         check_positive_int("world_size", self.world_size)
         if not 0 <= self.rank < self.world_size:
             raise ValueError(f"rank must be in [0, world_size - 1 = {self.world_size - 1}], got {self.rank}")
@@ -113,17 +164,41 @@ class Runtime:
         rows = batch_size // self.shards
         return [
             (rows, torch.Generator(device=self.device).manual_seed(seed * 1_000_003 + iteration * 1009 + s))
-            for s in range(self.rank, self.shards, self.world_size)
+            for s in self.shard_indices
         ]
+
+    @property
+    def shard_indices(self) -> list[int]:
+        """The rollout shards this rank samples: ``rank, rank + W, rank + 2W, ...`` (below ``shards``)."""
+        return list(range(self.rank, self.shards, self.world_size))
+
+    def local_rows(self, n: int, name: str = "batch_size") -> slice:
+        """This rank's contiguous block of ``n`` rows split evenly over the ranks (``ValueError`` unless ``W``
+        divides ``n``): rows ``[r n / W, (r + 1) n / W)``."""
+        n = check_positive_int(name, n)
+        if n % self.world_size:
+            raise ValueError(f"{name} must be a multiple of the number of processes ({self.world_size}), got {n}")
+        k = n // self.world_size
+        return slice(self.rank * k, (self.rank + 1) * k)
 
     # 2. gradients
     def sum(self, tensor: torch.Tensor) -> torch.Tensor:
-        """The sum over ranks of ``tensor`` (a new tensor; ``tensor`` itself on one process)."""
+        """The sum over ranks of ``tensor`` (a new tensor on ``tensor``'s device; ``tensor`` itself on one process).
+
+        The reduction runs on the runtime's device (NCCL reduces GPU tensors only)."""
         if not self.distributed:
             return tensor
-        out = tensor.detach().clone()
+        out = tensor.detach().to(self.device, copy=True)
         torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.SUM)
-        return out
+        return out.to(tensor.device)
+
+    def max(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The elementwise maximum over ranks of ``tensor`` (``tensor`` itself on one process)."""
+        if not self.distributed:
+            return tensor
+        out = tensor.detach().to(self.device, copy=True)
+        torch.distributed.all_reduce(out, op=torch.distributed.ReduceOp.MAX)
+        return out.to(tensor.device)
 
     def token_share(self, n_local: int | float | torch.Tensor) -> float:
         """:math:`N_r / N`: the weight of this rank's token-mean loss in the global token mean."""
@@ -134,13 +209,88 @@ class Runtime:
         return float(local) / total
 
     def sum_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
-        """All-reduce (sum) the ``.grad`` of every parameter in place (a parameter without one counts as 0)."""
+        """All-reduce (sum) the ``.grad`` of every parameter in place (a parameter without one counts as 0).
+
+        Only for the ``"allreduce"`` engine: under FSDP the engine reduces, and a trainer that reduces by hand
+        (PPO-RLHF today) raises ``ValueError`` rather than reduce twice."""
         if not self.distributed:
             return
+        if self.engine != "allreduce":
+            raise ValueError(
+                f"engine {self.engine!r} reduces the gradients itself; this trainer sums them by hand and supports "
+                "only the 'allreduce' engine (launch it with configs/accelerate/multi-gpu.yaml or multi-cpu.yaml)"
+            )
         for p in params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
             torch.distributed.all_reduce(p.grad, op=torch.distributed.ReduceOp.SUM)
+
+    def backward(self, loss: torch.Tensor, model: torch.nn.Module) -> None:
+        """Back-propagate this rank's share of the global loss (already weighted, e.g. by :meth:`token_share`)
+        and leave the gradient of the global loss in every ``.grad`` of ``model``.
+
+        ``"allreduce"``: ``backward``, then one explicit all-reduce (sum). ``"fsdp"``: the engine averages the
+        ranks' gradients while reduce-scattering them, so the share is scaled by ``W`` first
+        (:math:`\\frac1W \\sum_r W s_r \\nabla\\ell_r = \\sum_r s_r \\nabla\\ell_r`); each rank then
+        holds its shard of the summed gradient."""
+        if self.engine == "fsdp" and self.distributed:
+            (loss * self.world_size).backward()
+            return
+        loss.backward()
+        self.sum_gradients(model.parameters())
+
+    # the sharded engine
+    @property
+    def sharded(self) -> bool:
+        """True when the model's parameters are sharded over the ranks (FSDP across several processes)."""
+        return self.engine == "fsdp" and self.distributed
+
+    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+        """The model to train: itself, or under FSDP sharded in place with ``fully_shard``.
+
+        Each module whose class is named in ``FSDP_TRANSFORMER_CLS_TO_WRAP`` (Accelerate's
+        ``fsdp_transformer_layer_cls_to_wrap``; default ``GPT2Block``) becomes one FSDP unit, then the whole model
+        (embeddings, final norm, tied head). Create the optimiser after this call (on the sharded parameters)."""
+        if not self.sharded:
+            return model
+        from torch.distributed.fsdp import fully_shard
+
+        names = {n.strip() for n in os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "GPT2Block").split(",") if n}
+        blocks = [m for m in model.modules() if type(m).__name__ in names]
+        if not blocks:
+            raise ValueError(f"FSDP_TRANSFORMER_CLS_TO_WRAP names no module of {type(model).__name__}: {names}")
+        for block in blocks:
+            fully_shard(block, reshard_after_forward=self.reshard_after_forward)
+        fully_shard(model, reshard_after_forward=self.reshard_after_forward)
+        return model
+
+    @contextlib.contextmanager
+    def gathered(self, model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+        """Within the block, the sharded model's weights are gathered on every rank (one all-gather per unit),
+        so that forward passes need no collective: sampling, whose number of steps differs between ranks.
+        A no-op unless :attr:`sharded`."""
+        if not self.sharded:
+            yield model
+            return
+        from torch.distributed.fsdp import FSDPModule
+
+        units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+        for u in units:
+            u.set_reshard_after_forward(False, recurse=False)
+            u.unshard()
+        try:
+            yield model
+        finally:
+            for u in units:
+                u.reshard()
+                u.set_reshard_after_forward(self.reshard_after_forward, recurse=False)
+
+    def full_state_dict(self, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        """The model's whole weights on every rank (sharded ones all-gathered; a collective under FSDP)."""
+        out = {}
+        for k, v in model.state_dict().items():
+            out[k] = (v.full_tensor() if hasattr(v, "full_tensor") else v).detach().cpu().clone()
+        return out
 
     # 4. metrics
     def mean_over_ranks(self, row: dict[str, float]) -> dict[str, float]:
@@ -167,13 +317,14 @@ def make_runtime(device: str = "cpu", mixed_precision: str = "no", shards: int |
     """The :class:`Runtime` of this process, or ``None`` on the default path (one CPU process, float32).
 
     Under a launcher (``WORLD_SIZE > 1``) it creates the ``accelerate.Accelerator``, which initialises the process
-    group from the launcher's environment: gloo for ``accelerate launch --cpu``, NCCL on GPUs, and DeepSpeed or
-    FSDP plugins when the config file asks for them. ``shards`` (default: the world size) is the number of
+    group from the launcher's environment: gloo on CPU, NCCL on GPUs. The engine follows the config file
+    (:func:`launcher_engine`: ``"fsdp"`` for an FSDP config, ``ValueError`` for DeepSpeed). ``shards`` (default: the world size) is the number of
     rollout shards (:meth:`Runtime.shard_plan`); fix it to compare runs with different numbers of processes.
     """
     check_choice("device", device, DEVICES)
     check_choice("mixed_precision", mixed_precision, PRECISIONS)
     rank, world_size = world()
+    engine = launcher_engine()
     if device == "cpu" and mixed_precision == "no" and world_size == 1 and shards is None:
         return None
     accelerator = None
@@ -192,6 +343,9 @@ def make_runtime(device: str = "cpu", mixed_precision: str = "no", shards: int |
         world_size=world_size,
         shards=world_size if shards is None else shards,
         accelerator=accelerator,
+        engine=engine,
+        reshard_after_forward=os.environ.get("FSDP_RESHARD_AFTER_FORWARD", "true").strip().lower()
+        not in ("false", "0", "shard_grad_op", "2"),
     )
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, resolve_device
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import DPOLog, train_dpo
 from rl4llm.rlhf.evaluation import evaluate_against_gold
@@ -67,6 +67,7 @@ class Config:
     seed: int = param(0, low=0, help="random seed (stages and DPO)")
     model: str = stage_field("model")
     device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -110,14 +111,21 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0, c0 = time.perf_counter(), time.process_time()
-    device = resolve_device(config.device)
-    stages = prepare_stages(stages_config_from(config))
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    device = torch.device("cpu") if runtime is None else runtime.device
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(stages_config_from(config))
     policy = stages.new_policy().to(device)
+    policy = policy if runtime is None else runtime.prepare(policy)  # sharded in place under FSDP
     ref = stages.sft_model if device.type == "cpu" else copy.deepcopy(stages.sft_model).to(device)
     evals = [{"step": 0, **evaluate_against_gold(stages.sft_model, stages)}]
 
     def callback(step: int, pol) -> None:
         if step % config.eval_every == 0 or step == config.steps:  # evaluations run on the CPU
+            if runtime is not None and runtime.sharded:  # every rank gathers the weights and samples the same
+                with runtime.gathered(pol):
+                    evals.append({"step": step, **evaluate_against_gold(pol, stages)})
+                return
             pol = pol if device.type == "cpu" else copy.deepcopy(pol).cpu()
             evals.append({"step": step, **evaluate_against_gold(pol, stages)})
 
@@ -126,9 +134,11 @@ def run(config: Config) -> Result:
     if config.online_rounds == 0:
         log = train_dpo(
             policy, ref, chosen.to(device), rejected.to(device), steps=config.steps, seed=config.seed,
-            callback=callback, **train,
+            callback=callback, runtime=runtime, **train,
         )  # fmt: skip
     else:  # online: each round's pairs are sampled from the policy as it is, then labelled
+        if runtime is not None and runtime.distributed:
+            raise ConfigError("online_rounds", "online DPO runs in one process: set online_rounds=0 to launch several")
         log = DPOLog()
         per_round, pairs = config.steps // config.online_rounds, stages.n_train // config.online_rounds
         generator = torch.Generator().manual_seed(config.seed + ONLINE_SEED_OFFSET)
@@ -140,12 +150,16 @@ def run(config: Config) -> Result:
             policy.to(device)
             part = train_dpo(
                 policy, ref, chosen.to(device), rejected.to(device), steps=per_round, seed=config.seed + k,
-                callback=lambda step, pol, done=done: callback(done + step, pol), **train,
+                callback=lambda step, pol, done=done: callback(done + step, pol), runtime=runtime, **train,
             )  # fmt: skip
             log.step += [done + s for s in part.step]
             log.loss += part.loss
             log.reward_accuracy += part.reward_accuracy
             log.margin += part.margin
+    if runtime is not None and runtime.sharded:  # an ordinary model again, from the gathered weights
+        plain = stages.new_policy()
+        plain.load_state_dict(runtime.full_state_dict(policy))
+        policy = plain
     policy = policy.cpu()
     held_c, held_r = stages.heldout_pairs()
     final = evals[-1]

@@ -20,6 +20,11 @@ tokenizer:
 Both are the identity for the word-level tokenizer (its end-of-sequence token *is* ``<eos>``), which keeps the
 default path bit for bit as it was.
 
+Chapter 7's reasoning task reads its prompts and completions through a tokenizer with the interface of
+:class:`rl4llm.prompting.tokenizer.CharTokenizer` (``encode`` with a leading bos, ``decode`` up to the first eos);
+:class:`TaskTokenizer` gives a Hugging Face tokenizer that interface, and :func:`resolve_reasoning_policy` is the
+chapter's ``--model``: ``"reasoning"`` (its shipped checkpoint) or any of the above.
+
 Without the hub (tests, CI), :func:`build_bpe_tokenizer` trains a GPT-2-style byte-level BPE on the review
 language and :func:`save_random_gpt2` writes a randomly initialised GPT-2 (any size up to the real 124M
 configuration) with it to a folder, which then loads like a downloaded checkpoint.
@@ -41,12 +46,21 @@ __all__ = [
     "from_model_text",
     "build_bpe_tokenizer",
     "save_random_gpt2",
+    "TaskTokenizer",
+    "resolve_reasoning_policy",
+    "REASONING_MODEL_HELP",
 ]
 
 #: The help line of every ``model`` config field.
 MODEL_HELP = (
     "the policy's starting checkpoint: 'tiny' (shipped), 'gpt2' (hub) or a local save_pretrained "
     "folder; the tokenizer comes with it"
+)
+
+#: The help line of the reasoning task's ``model`` config fields.
+REASONING_MODEL_HELP = (
+    "the policy's starting checkpoint: 'reasoning' (chapter 7's shipped SFT model), 'gpt2' (hub) or a local "
+    "save_pretrained folder; the tokenizer comes with it"
 )
 
 #: GPT-2's end-of-text token: its only special token (bos = eos, and pad = eos after loading).
@@ -169,3 +183,52 @@ def save_random_gpt2(folder: str | Path, tokenizer=None, seed: int = 0, **config
         model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+class TaskTokenizer:
+    """A Hugging Face tokenizer behind the interface of chapter 7's character tokenizer.
+
+    ``encode(text)`` is the tokenizer's ids of ``text`` (no special tokens added by the tokenizer) after
+    ``bos_token_id`` (GPT-2's ``<|endoftext|>``: it also starts a document); ``decode(ids)`` stops at the first
+    ``eos_token_id`` and drops special tokens, so the verifier reads ``"7+8=15;4+3+1=8#85"``, never the end-of-text
+    token. ``pad_token_id`` falls back to eos (GPT-2 has no pad token).
+    """
+
+    def __init__(self, tokenizer) -> None:
+        if getattr(tokenizer, "eos_token_id", None) is None:
+            raise ValueError("tokenizer must have an eos token (eos_token_id is None)")
+        self.tokenizer = tokenizer
+        self.eos_token_id = int(tokenizer.eos_token_id)
+        bos = getattr(tokenizer, "bos_token_id", None)
+        pad = getattr(tokenizer, "pad_token_id", None)
+        self.bos_token_id = self.eos_token_id if bos is None else int(bos)
+        self.pad_token_id = self.eos_token_id if pad is None else int(pad)
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self.tokenizer)
+
+    def encode(self, text: str, *, bos: bool = True) -> list[int]:
+        """Token ids of ``text`` (with a leading bos unless ``bos=False``)."""
+        ids = self.tokenizer.encode(text, add_special_tokens=False)
+        return ([self.bos_token_id] if bos else []) + list(ids)
+
+    def decode(self, ids) -> str:
+        """Text of ``ids`` up to the first eos, special tokens dropped."""
+        ids = [int(i) for i in ids]
+        if self.eos_token_id in ids:
+            ids = ids[: ids.index(self.eos_token_id)]
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
+
+
+def resolve_reasoning_policy(model: str = "reasoning"):
+    """``(model, tokenizer)`` for chapter 7's task: ``"reasoning"`` is the shipped SFT checkpoint
+    (:func:`rl4llm.rlvr.load_reasoning_lm`, character tokenizer); anything else is :func:`resolve_policy`'s model
+    with its tokenizer wrapped in :class:`TaskTokenizer` (a BPE GPT-2 reads the same prompt texts)."""
+    model = check_model_name(model)
+    if model == "reasoning":
+        from rl4llm.rlvr.pretrain import load_reasoning_lm
+
+        return load_reasoning_lm()
+    policy, tokenizer = resolve_policy(model)
+    return policy, TaskTokenizer(tokenizer)
