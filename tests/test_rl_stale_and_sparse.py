@@ -48,14 +48,24 @@ def test_default_training_is_unchanged_by_an_identity_batch_hook():
 
 def test_stale_batches_replays_the_batch_of_k_iterations_ago():
     hook = stale_batches(2)
-    batches = [{"obs": torch.full((1,), float(i)), "logp": torch.zeros(1)} for i in range(6)]
-    used = [int(hook(i, b, None)["obs"][0]) for i, b in enumerate(batches)]
-    assert used == [0, 0, 0, 1, 2, 3]  # max(0, i - 2)
-    plain = stale_batches(1, drop_ratio=True)
+    batches = [{"obs": torch.full((3,), float(i)), "logp": torch.zeros(3)} for i in range(6)]
+    used = [hook(i, b, None)["obs"] for i, b in enumerate(batches)]
+    assert [u.shape[0] for u in used[:2]] == [0, 0]  # the learner waits: empty batches, no update
+    assert [int(u[0]) for u in used[2:]] == [0, 1, 2, 3]  # then each batch once, 2 iterations late
+    plain = stale_batches(0, drop_ratio=True)
     out = plain(0, batches[0], None)
     assert out["logp"] is None and batches[0]["logp"] is not None  # the stored batch is not modified
     with pytest.raises(ValueError, match="k must be"):
         stale_batches(-1)
+
+
+def test_an_empty_batch_makes_no_update():
+    config = token_ppo_config(total_steps=1024, n_envs=4, n_steps=32, seed=1)
+    start = train_ppo(_env, PPOConfig(total_steps=1, n_envs=4, n_steps=32, seed=1, n_epochs=1)).agent
+    waited = train_ppo(
+        _env, config, agent=copy.deepcopy(start), on_batch=lambda i, b, a: {k: v[:0] for k, v in b.items()}
+    )
+    assert torch.equal(_params(waited.agent), _params(start))
 
 
 def test_batch_hook_answer_is_checked():

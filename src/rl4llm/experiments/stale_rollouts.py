@@ -3,10 +3,11 @@
 The survey's takeaway 5 (Sun 2023) credits PPO's stability to "(almost) on-policy data and conservative policy
 updates". Section 1.5's why-PPO experiment isolates the conservative update; this one isolates the data's age
 (book section 1.5). PPO collects a fresh batch every iteration as usual, but the update of iteration :math:`i`
-trains on the batch collected at iteration :math:`\\max(0, i - k)`, exactly as it was stored then (actions,
-:math:`\\log\\mu(a|s)` of the policy :math:`\\mu` that acted, advantages from the critic of that time). Every run
-makes the same number of gradient updates on batches of the same size; only the age ``k`` of the data changes
-(``k = 0``: ordinary PPO). Three objectives face the same stale batches:
+trains on the batch collected at iteration :math:`i - k`, exactly as it was stored then (actions,
+:math:`\\log\\mu(a|s)` of the policy :math:`\\mu` that acted, advantages from the critic of that time), like an
+asynchronous actor and learner ``k`` iterations apart: during the first ``k`` iterations the learner waits (no
+update), and the run lasts ``k`` iterations longer, so that every run makes the same number of gradient updates,
+each on one batch of the same size used once; only the age ``k`` of the data changes (``k = 0``: ordinary PPO). Three objectives face the same stale batches:
 
 * **clip**: PPO's clipped ratio to the policy that acted,
   :math:`\\min(\\rho A, \\text{clip}(\\rho, 1 \\pm \\epsilon) A)` with :math:`\\rho = \\pi_\\theta / \\mu`;
@@ -16,7 +17,7 @@ makes the same number of gradient updates on batches of the same size; only the 
 
 The task is the token MDP of section 1.6 (:class:`rl4llm.envs.TokenMDPEnv`): write a random target sequence of
 ``horizon`` tokens from ``vocab_size``, terminal reward (the fraction matched), PPO with the chapter's token-MDP
-settings. A run's score is the *expected* return of its final policy, estimated from ``eval_episodes`` sampled
+settings at a constant learning rate. A run's score is the *expected* return of its final policy, estimated from ``eval_episodes`` sampled
 episodes (a smoother measure than the greedy return, which moves in steps of ``1/horizon``).
 """
 
@@ -61,7 +62,9 @@ class Config:
 
     vocab_size: int = param(16, low=2, help="tokens of the action space")
     horizon: int = param(8, low=1, help="tokens of the target sequence (the episode length)")
-    total_steps: int = param(12_288, low=512, help="environment steps of each run (iterations of 512 steps)")
+    total_steps: int = param(
+        12_288, low=512, help="environment steps the learner trains on (iterations of 512 steps; k more are waited)"
+    )
     staleness: str = param("0,1,2,4,8", help="comma-separated ages k of the batch each update trains on, ints >= 0")
     objectives: str = param(",".join(OBJECTIVES), help=f"comma-separated objectives from {', '.join(OBJECTIVES)}")
     seeds: int = param(3, low=1, help="seeds per (k, objective)")
@@ -90,11 +93,12 @@ class Config:
 
 
 def stale_batches(k: int, drop_ratio: bool = False):
-    """An ``on_batch`` hook for :func:`rl4llm.rl.train_ppo` that replays the batch of ``k`` iterations ago.
+    """An ``on_batch`` hook for :func:`rl4llm.rl.train_ppo` that trains each update on the batch of ``k``
+    iterations ago.
 
-    It keeps the last ``k + 1`` fresh batches and returns the oldest (during the first ``k`` iterations, the first
-    batch), so the update of iteration :math:`i` trains on the batch of iteration :math:`\\max(0, i - k)`;
-    ``k = 0`` returns the fresh batch itself. ``drop_ratio`` sets ``logp`` to ``None`` (a plain policy gradient).
+    It keeps the last ``k + 1`` fresh batches; at iteration :math:`i \\ge k` it returns the batch of iteration
+    :math:`i - k` (``k = 0``: the fresh batch itself), and before that an empty batch (no update: the learner
+    waits for its first batch). ``drop_ratio`` sets ``logp`` to ``None`` (a plain policy gradient).
     """
     if not isinstance(k, int) or k < 0:
         raise ValueError(f"k must be an int >= 0, got {k!r}")
@@ -102,9 +106,9 @@ def stale_batches(k: int, drop_ratio: bool = False):
 
     def on_batch(iteration: int, batch: dict[str, Any], agent) -> dict[str, Any]:  # noqa: ARG001
         kept.append(batch)
-        while len(kept) > k + 1:
-            kept.popleft()
-        out = dict(kept[0])
+        if len(kept) <= k:  # nothing k iterations old yet: an empty batch, no update
+            return {key: value[:0] for key, value in batch.items()}
+        out = dict(kept.popleft())
         if drop_ratio:
             out["logp"] = None
         return out
@@ -134,12 +138,13 @@ def train_stale(config: Config, k: int, objective: str, seed: int) -> dict[str, 
     return {"return": float(np.mean(sampled)), "greedy": float(greedy[0])}
 
 
-def table(metrics: dict[str, Any], config: Config) -> dict[str, np.ndarray]:
-    """Per objective, the final expected returns ``[len(staleness), seeds]`` read back from the flat metrics
-    (``return_k{k}_{objective}_seed{s}``), so that a figure can be drawn from the metrics alone."""
+def table(metrics: dict[str, Any], config: Config, what: str = "return") -> dict[str, np.ndarray]:
+    """Per objective, the final expected (``what = "return"``) or greedy (``"greedy"``) returns
+    ``[len(staleness), seeds]`` read back from the flat metrics (``{what}_k{k}_{objective}_seed{s}``), so that a
+    figure can be drawn from the metrics alone."""
     return {
         obj: np.array(
-            [[metrics[f"return_k{k}_{obj}_seed{s}"] for s in config.seed_list()] for k in config.staleness_list()]
+            [[metrics[f"{what}_k{k}_{obj}_seed{s}"] for s in config.seed_list()] for k in config.staleness_list()]
         )
         for obj in config.objective_list()
     }
@@ -154,15 +159,17 @@ def run(config: Config) -> Result:
     for k, obj, s in progress(jobs, desc="stale-rollouts"):
         out = train_stale(config, k, obj, s)
         metrics[f"return_k{k}_{obj}_seed{s}"] = out["return"]
+        metrics[f"greedy_k{k}_{obj}_seed{s}"] = out["greedy"]
         rows.append({"k": k, "objective": obj, "seed": s, **out})
-    for obj, values in table(metrics, config).items():
-        for k, row in zip(config.staleness_list(), values, strict=True):
-            metrics[f"return_k{k}_{obj}_mean"] = float(row.mean())
-            metrics[f"return_k{k}_{obj}_std"] = float(row.std())
+    for what in ("return", "greedy"):
+        for obj, values in table(metrics, config, what).items():
+            for k, row in zip(config.staleness_list(), values, strict=True):
+                metrics[f"{what}_k{k}_{obj}_mean"] = float(row.mean())
+                metrics[f"{what}_k{k}_{obj}_std"] = float(row.std())
     metrics.update(
         {
             "seeds": config.seeds,
-            "iterations": max(1, config.total_steps // 512),
+            "updates": max(1, config.total_steps // 512),
             "env_steps": config.total_steps,
             "random_return": 1.0 / config.vocab_size,
             "wall_s": round(time.perf_counter() - t0, 3),
@@ -174,13 +181,19 @@ def run(config: Config) -> Result:
 
 
 def draw(result: Result, config: Config):
-    """Final expected return against the data's age ``k``, one line per objective (every seed drawn)."""
+    """Final expected and greedy returns against the data's age ``k``, one line per objective (every seed drawn)."""
     from rl4llm.rl.plots import plot_staleness
 
     return plot_staleness(
         config.staleness_list(),
         table(result.metrics, config),
+        greedy=table(result.metrics, config, "greedy") if _has_greedy(result.metrics, config) else None,
         labels=LABELS,
         random_return=1.0 / config.vocab_size,
         title=f"{config.vocab_size} tokens, horizon {config.horizon}, {config.total_steps:,} steps per run",
     )
+
+
+def _has_greedy(metrics: dict[str, Any], config: Config) -> bool:
+    k, obj = config.staleness_list()[0], config.objective_list()[0]
+    return f"greedy_k{k}_{obj}_seed{config.seed}" in metrics

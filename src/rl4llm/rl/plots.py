@@ -259,34 +259,44 @@ def plot_staleness(
     *,
     labels: Mapping[str, str],
     random_return: float,
+    greedy: Mapping[str, np.ndarray] | None = None,
     title: str | None = None,
 ):
-    """Final expected return against the age ``k`` of the batches PPO trains on (section 1.5).
+    """Final return against the age ``k`` of the batches PPO trains on (section 1.5).
 
-    ``returns[objective]`` is ``[len(staleness), seeds]``: one small dot per seed, the mean joined by a line with
-    a band of ± one standard deviation over seeds. The x axis is symmetric-log so that ``k = 0`` (fresh data)
-    sits on it.
+    ``returns[objective]`` (the expected return of the final policy) and optionally ``greedy[objective]`` (its
+    greedy return, a second panel) are ``[len(staleness), seeds]``: one small dot per seed, the mean joined by a
+    line with a band of ± one standard deviation over seeds. The x axis is symmetric-log so that ``k = 0`` (fresh
+    data) sits on it.
     """
-    fig, ax = new_figure(width=7.0, height=4.2)
+    panels = [("final expected return (sampled episodes)", returns)]
+    if greedy is not None:
+        panels.append(("final greedy return", greedy))
+    fig, axes = new_figure(ncols=len(panels), width=7.0 if greedy is None else 4.8, height=4.0)
     ks = np.asarray(staleness, dtype=float)
     rng = np.random.default_rng(0)
-    for i, (name, values) in enumerate(returns.items()):
-        color = COLORS[i % len(COLORS)]
-        values = np.atleast_2d(np.asarray(values, dtype=float))
-        mean, sd = values.mean(1), values.std(1)
-        shift = 1.0 + 0.04 * (i - (len(returns) - 1) / 2)  # a small sideways offset so the dots do not overlap
-        xs = np.where(ks > 0, ks * shift, 0.04 * (i - (len(returns) - 1) / 2))
-        for j in range(values.shape[1]):
-            ax.plot(xs * rng.uniform(0.99, 1.01, size=xs.size), values[:, j], "o", color=color, ms=3, alpha=0.45)
-        ax.plot(xs, mean, "o-", color=color, lw=2, ms=6, label=labels.get(name, name))
-        ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
-    ax.axhline(random_return, ls=":", color=PALETTE["grey"], label="uniform random policy")
-    ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xticks(list(ks))
-    ax.set_xticklabels([f"{int(k)}" for k in ks])
-    ax.set_ylim(-0.02, 1.05)
-    label(ax, "age k of the batch each update trains on (iterations; 0 = fresh)", "final expected return", title)
-    ax.legend(loc="lower left", fontsize=8)
+    for ax, (ylabel, data) in zip(axes[0], panels, strict=True):
+        for i, (name, values) in enumerate(data.items()):
+            color = COLORS[i % len(COLORS)]
+            values = np.atleast_2d(np.asarray(values, dtype=float))
+            mean, sd = values.mean(1), values.std(1)
+            offset = 0.04 * (i - (len(data) - 1) / 2)  # a small sideways offset so the dots do not overlap
+            xs = np.where(ks > 0, ks * (1.0 + offset), offset)
+            for j in range(values.shape[1]):
+                jitter = rng.uniform(0.99, 1.01, size=xs.size)
+                ax.plot(xs * jitter, values[:, j], "o", color=color, ms=3, alpha=0.45)
+            ax.plot(xs, mean, "o-", color=color, lw=2, ms=6, label=labels.get(name, name))
+            ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+        ax.axhline(random_return, ls=":", color=PALETTE["grey"], label="uniform random policy")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xticks(list(ks))
+        ax.set_xticklabels([f"{int(k)}" for k in ks])
+        ax.set_ylim(-0.02, 1.05)
+        label(ax, "age k of the batches (iterations; 0 = fresh)", ylabel)
+    if title:
+        fig.suptitle(title)
+    handles, texts = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncol=2, fontsize=8)
     return fig
 
 
