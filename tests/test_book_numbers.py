@@ -101,6 +101,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         ),
         (r"not 196", "the tiny GPT-2's vocabulary size"),
         (r"puts 90% of its probability on 8 plausible|about 9 episodes", "exercise 3: its numbers and answer"),
+        (
+            r"steps at 8 tokens and|\b16, with seeds on both sides of 1\b|The ratio at 4 tokens|past 32 tokens",
+            "the horizons the sparse-reward experiment sweeps (its config), and the ratio 1 of no cost",
+        ),
     ],
     "04-irl/2-adversarial-irl": [
         (r"\b25(?= (?:demonstrated|pairs))", "demonstrated pairs: one 500-step episode, every 20th pair (config)"),

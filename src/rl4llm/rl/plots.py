@@ -336,6 +336,7 @@ def plot_sparse_reward(
     ax1.set_xscale("log")
     ax1.set_yscale("log")
     ax1.set_xticks(list(hs))
+    ax1.set_xticks([], minor=True)
     ax1.set_xticklabels([f"{int(h)}" for h in hs])
     label(
         ax1,
@@ -351,9 +352,10 @@ def plot_sparse_reward(
     ax2.axhline(1.0, ls=":", color=PALETTE["grey"], label="no cost")
     ax2.set_xscale("log")
     ax2.set_xticks(list(hs))
+    ax2.set_xticks([], minor=True)
     ax2.set_xticklabels([f"{int(h)}" for h in hs])
     label(ax2, "horizon T (tokens per episode)", "terminal steps / dense steps (same seed)", "The cost of sparsity")
-    ax2.legend(loc="upper left", fontsize=8)
+    ax2.legend(loc="lower center", fontsize=8)
     return fig
 
 
