@@ -164,3 +164,13 @@ def test_sparse_reward_small_run_reports_steps_and_slopes():
                 v = m[f"steps_{mode}_T{t}_seed{s}"]
                 assert v is None or (v % 512 == 0 and 512 <= v <= 2048)  # whole batches, within the budget
     assert res.figure is not None
+
+
+def test_staleness_figure_has_one_or_two_labelled_panels():
+    from rl4llm.rl.plots import plot_staleness
+
+    data = {"clip": np.array([[0.9, 1.0], [0.5, 0.6]]), "pg": np.array([[0.8, 0.7], [0.1, 0.2]])}
+    for greedy, panels in ((None, 1), (data, 2)):
+        fig = plot_staleness([0, 2], data, labels={"clip": "PPO"}, random_return=0.1, greedy=greedy)
+        assert len(fig.axes) == panels
+        assert all(ax.get_xlabel() and ax.get_ylabel() for ax in fig.axes)

@@ -150,6 +150,26 @@ def table(metrics: dict[str, Any], config: Config, what: str = "return") -> dict
     }
 
 
+def summarise(per_run: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The summary metrics from the per-run ones (``return_k{k}_{objective}_seed{s}``, ``greedy_...``): mean and
+    sd over seeds of each (k, objective), and the run's sizes."""
+    out: dict[str, Any] = {}
+    for what in ("return", "greedy"):
+        for obj, values in table(per_run, config, what).items():
+            for k, row in zip(config.staleness_list(), values, strict=True):
+                out[f"{what}_k{k}_{obj}_mean"] = float(row.mean())
+                out[f"{what}_k{k}_{obj}_std"] = float(row.std())
+    out.update(
+        {
+            "seeds": config.seeds,
+            "updates": max(1, config.total_steps // 512),
+            "env_steps": config.total_steps,
+            "random_return": 1.0 / config.vocab_size,
+        }
+    )
+    return out
+
+
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
@@ -161,20 +181,8 @@ def run(config: Config) -> Result:
         metrics[f"return_k{k}_{obj}_seed{s}"] = out["return"]
         metrics[f"greedy_k{k}_{obj}_seed{s}"] = out["greedy"]
         rows.append({"k": k, "objective": obj, "seed": s, **out})
-    for what in ("return", "greedy"):
-        for obj, values in table(metrics, config, what).items():
-            for k, row in zip(config.staleness_list(), values, strict=True):
-                metrics[f"{what}_k{k}_{obj}_mean"] = float(row.mean())
-                metrics[f"{what}_k{k}_{obj}_std"] = float(row.std())
-    metrics.update(
-        {
-            "seeds": config.seeds,
-            "updates": max(1, config.total_steps // 512),
-            "env_steps": config.total_steps,
-            "random_return": 1.0 / config.vocab_size,
-            "wall_s": round(time.perf_counter() - t0, 3),
-        }
-    )
+    metrics.update(summarise(metrics, config))
+    metrics["wall_s"] = round(time.perf_counter() - t0, 3)
     result = Result(metrics=metrics, curves=rows)
     result.figure = draw(result, config)
     return result

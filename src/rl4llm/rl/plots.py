@@ -273,9 +273,10 @@ def plot_staleness(
     if greedy is not None:
         panels.append(("final greedy return", greedy))
     fig, axes = new_figure(ncols=len(panels), width=7.0 if greedy is None else 4.8, height=4.0)
+    axes = np.atleast_1d(axes).reshape(-1)
     ks = np.asarray(staleness, dtype=float)
     rng = np.random.default_rng(0)
-    for ax, (ylabel, data) in zip(axes[0], panels, strict=True):
+    for ax, (ylabel, data) in zip(axes, panels, strict=True):
         for i, (name, values) in enumerate(data.items()):
             color = COLORS[i % len(COLORS)]
             values = np.atleast_2d(np.asarray(values, dtype=float))
@@ -295,7 +296,7 @@ def plot_staleness(
         label(ax, "age k of the batches (iterations; 0 = fresh)", ylabel)
     if title:
         fig.suptitle(title)
-    handles, texts = axes[0][0].get_legend_handles_labels()
+    handles, texts = axes[0].get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=2, fontsize=8)
     return fig
 
