@@ -129,7 +129,12 @@ def train_stale(config: Config, k: int, objective: str, seed: int) -> dict[str, 
     def make_env():
         return TokenMDPEnv(vocab_size=config.vocab_size, horizon=config.horizon, reward_mode="terminal", target=target)
 
-    ppo = token_ppo_config(total_steps=config.total_steps, seed=seed, clip_eps=0.2 if objective == "clip" else math.inf)
+    ppo = token_ppo_config(
+        total_steps=config.total_steps + k * 512,  # the learner waits k iterations: the same updates for every k
+        anneal_lr=False,
+        seed=seed,
+        clip_eps=0.2 if objective == "clip" else math.inf,
+    )
     res = train_ppo(
         make_env, ppo, on_batch=stale_batches(k, drop_ratio=objective == "pg"), desc=f"k={k} {objective} {seed}"
     )
