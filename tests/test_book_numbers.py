@@ -82,6 +82,7 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
             r" update of 64 every 4 steps, target network copied every 250|from 1 to 0\.05|Every 2,048 steps",
             "the why-ppo settings the page runs",
         ),
+        (r"with 16 gradient steps per batch", "4 epochs x 4 minibatches, the token-MDP settings (stale-rollouts)"),
         (r"towards 1, with|about 0 after normalisation", "limits in an exercise's argument"),
         (r"for 32 actions|gives 2\.6 and\s+4\.7", "an exercise's setting and the analytic sqrt(2 ln V)"),
         (

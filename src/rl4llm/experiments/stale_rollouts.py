@@ -203,7 +203,8 @@ def draw(result: Result, config: Config):
         greedy=table(result.metrics, config, "greedy") if _has_greedy(result.metrics, config) else None,
         labels=LABELS,
         random_return=1.0 / config.vocab_size,
-        title=f"{config.vocab_size} tokens, horizon {config.horizon}, {config.total_steps:,} steps per run",
+        title=f"{config.vocab_size} tokens, horizon {config.horizon}: {config.total_steps // 512} updates "
+        f"of 512 steps per run",
     )
 
 
