@@ -82,6 +82,7 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
             r" update of 64 every 4 steps, target network copied every 250|from 1 to 0\.05|Every 2,048 steps",
             "the why-ppo settings the page runs",
         ),
+        (r"with 16 gradient steps per batch", "4 epochs x 4 minibatches, the token-MDP settings (stale-rollouts)"),
         (r"towards 1, with|about 0 after normalisation", "limits in an exercise's argument"),
         (r"for 32 actions|gives 2\.6 and\s+4\.7", "an exercise's setting and the analytic sqrt(2 ln V)"),
         (
@@ -101,6 +102,10 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
         ),
         (r"not 196", "the tiny GPT-2's vocabulary size"),
         (r"puts 90% of its probability on 8 plausible|about 9 episodes", "exercise 3: its numbers and answer"),
+        (
+            r"steps at 8 tokens and|\b16, with seeds on both sides of 1\b|The ratio at 4 tokens|past 32 tokens",
+            "the horizons the sparse-reward experiment sweeps (its config), and the ratio 1 of no cost",
+        ),
     ],
     "04-irl/2-adversarial-irl": [
         (r"\b25(?= (?:demonstrated|pairs))", "demonstrated pairs: one 500-step episode, every 20th pair (config)"),

@@ -22,6 +22,8 @@ __all__ = [
     "plot_ppo_run",
     "plot_why_ppo",
     "plot_action_space",
+    "plot_staleness",
+    "plot_sparse_reward",
 ]
 
 
@@ -248,6 +250,113 @@ def plot_why_ppo(
     label(ax2, "method", "final greedy return", f"After {int(grid[-1]):,} steps: one dot per seed")
     handles, texts = ax1.get_legend_handles_labels()
     fig.legend(handles, texts, loc="outside lower center", ncol=3)
+    return fig
+
+
+def plot_staleness(
+    staleness: Sequence[int],
+    returns: Mapping[str, np.ndarray],
+    *,
+    labels: Mapping[str, str],
+    random_return: float,
+    greedy: Mapping[str, np.ndarray] | None = None,
+    title: str | None = None,
+):
+    """Final return against the age ``k`` of the batches PPO trains on (section 1.5).
+
+    ``returns[objective]`` (the expected return of the final policy) and optionally ``greedy[objective]`` (its
+    greedy return, a second panel) are ``[len(staleness), seeds]``: one small dot per seed, the mean joined by a
+    line with a band of ± one standard deviation over seeds. The x axis is symmetric-log so that ``k = 0`` (fresh
+    data) sits on it.
+    """
+    panels = [("final expected return (sampled episodes)", returns)]
+    if greedy is not None:
+        panels.append(("final greedy return", greedy))
+    fig, axes = new_figure(ncols=len(panels), width=7.0 if greedy is None else 4.8, height=4.0)
+    axes = np.atleast_1d(axes).reshape(-1)
+    ks = np.asarray(staleness, dtype=float)
+    rng = np.random.default_rng(0)
+    for ax, (ylabel, data) in zip(axes, panels, strict=True):
+        for i, (name, values) in enumerate(data.items()):
+            color = COLORS[i % len(COLORS)]
+            values = np.atleast_2d(np.asarray(values, dtype=float))
+            mean, sd = values.mean(1), values.std(1)
+            offset = 0.04 * (i - (len(data) - 1) / 2)  # a small sideways offset so the dots do not overlap
+            xs = np.where(ks > 0, ks * (1.0 + offset), offset)
+            for j in range(values.shape[1]):
+                jitter = rng.uniform(0.99, 1.01, size=xs.size)
+                ax.plot(xs * jitter, values[:, j], "o", color=color, ms=3, alpha=0.45)
+            ax.plot(xs, mean, "o-", color=color, lw=2, ms=6, label=labels.get(name, name))
+            ax.fill_between(xs, mean - sd, mean + sd, color=color, alpha=0.15, lw=0)
+        ax.axhline(random_return, ls=":", color=PALETTE["grey"], label="uniform random policy")
+        ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xticks(list(ks))
+        ax.set_xticklabels([f"{int(k)}" for k in ks])
+        ax.set_ylim(-0.02, 1.05)
+        label(ax, "age k of the batches (iterations; 0 = fresh)", ylabel)
+    if title:
+        fig.suptitle(title)
+    handles, texts = axes[0].get_legend_handles_labels()
+    fig.legend(handles, texts, loc="outside lower center", ncol=2, fontsize=8)
+    return fig
+
+
+def plot_sparse_reward(
+    horizons: Sequence[int],
+    steps: Mapping[str, np.ndarray],
+    *,
+    slopes: Mapping[str, tuple[float, float]],
+    vocab_size: int,
+    target_return: float,
+):
+    """Two panels for the sparse-reward experiment (section 1.6).
+
+    Left: steps to the target return against the horizon, log-log, per reward mode: one small dot per seed, the
+    geometric mean joined by a line, the fitted slope (mean ± sd over seeds) in the legend. Right: the cost of
+    sparsity, terminal steps / dense steps of the same seed, one dot per seed and the mean, with 1 (no cost) dotted.
+    ``steps[mode]`` is ``[len(horizons), seeds]`` (``nan``: not reached).
+    """
+    names = {"dense": "dense reward (per token)", "terminal": "terminal reward (end only)"}
+    fig, axes = new_figure(ncols=2, width=4.8, height=3.8)
+    ax1, ax2 = axes[0]
+    hs = np.asarray(horizons, dtype=float)
+    rng = np.random.default_rng(0)
+    for i, (mode, values) in enumerate(steps.items()):
+        color = COLORS[i % len(COLORS)]
+        values = np.asarray(values, dtype=float)
+        shift = 1.0 + 0.04 * (i - 0.5)
+        for j in range(values.shape[1]):
+            ax1.plot(
+                hs * shift * rng.uniform(0.98, 1.02, size=hs.size), values[:, j], "o", color=color, ms=3, alpha=0.45
+            )
+        geo = np.exp(np.nanmean(np.log(values), axis=1))
+        b, sd = slopes.get(mode, (float("nan"), float("nan")))
+        ax1.plot(
+            hs * shift, geo, "o-", color=color, lw=2, ms=6, label=f"{names.get(mode, mode)}: slope {b:.2f} ± {sd:.2f}"
+        )
+    ax1.set_xscale("log")
+    ax1.set_yscale("log")
+    ax1.set_xticks(list(hs))
+    ax1.set_xticks([], minor=True)
+    ax1.set_xticklabels([f"{int(h)}" for h in hs])
+    label(
+        ax1,
+        "horizon T (tokens per episode)",
+        f"steps until greedy return ≥ {target_return:g}",
+        f"PPO, {vocab_size} tokens: one dot per seed",
+    )
+    ax1.legend(loc="upper left", fontsize=8)
+    ratio = np.asarray(steps["terminal"], dtype=float) / np.asarray(steps["dense"], dtype=float)
+    for j in range(ratio.shape[1]):
+        ax2.plot(hs * rng.uniform(0.97, 1.03, size=hs.size), ratio[:, j], "o", color=COLORS[1], ms=4, alpha=0.5)
+    ax2.plot(hs, np.nanmean(ratio, axis=1), "o-", color=COLORS[1], lw=2, ms=6, label="mean over seeds")
+    ax2.axhline(1.0, ls=":", color=PALETTE["grey"], label="no cost")
+    ax2.set_xscale("log")
+    ax2.set_xticks(list(hs))
+    ax2.set_xticks([], minor=True)
+    ax2.set_xticklabels([f"{int(h)}" for h in hs])
+    label(ax2, "horizon T (tokens per episode)", "terminal steps / dense steps (same seed)", "The cost of sparsity")
+    ax2.legend(loc="lower center", fontsize=8)
     return fig
 
 

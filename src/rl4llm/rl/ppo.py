@@ -63,6 +63,7 @@ __all__ = [
     "token_ppo_config",
     "RewardFn",
     "RolloutHook",
+    "BatchHook",
     "Callback",
 ]
 
@@ -70,6 +71,9 @@ __all__ = [
 RewardFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 #: ``on_rollout(state: dict) -> bool | None``: sees each fresh rollout before it is scored (see :func:`train_ppo`).
 RolloutHook = Callable[[dict[str, Any]], Any]
+#: ``on_batch(iteration: int, batch: dict, agent) -> dict``: the batch an iteration's update trains on (see
+#: :func:`train_ppo`); e.g. a replay of an older batch, to measure what stale rollouts cost.
+BatchHook = Callable[[int, dict[str, Any], ActorCritic], dict[str, Any]]
 
 
 @dataclass
@@ -290,6 +294,10 @@ def ppo_update(
 
     ``batch`` holds flat ``obs``, ``actions``, ``logp`` (old), ``advantages``, ``returns`` and ``values`` (old).
     An epoch stops early once :func:`~rl4llm.rl.losses.approx_kl` exceeds ``config.target_kl``.
+
+    ``batch["logp"] = None`` drops the importance ratio: each minibatch takes :math:`\\log\\pi_{old}` to be its own
+    current :math:`\\log\\pi_\\theta` (detached), so :math:`\\rho \\equiv 1` and the policy term's gradient is the
+    plain policy gradient :math:`-\\text{mean}(A \\nabla \\log \\pi_\\theta)`, whoever collected the data.
     """
     size = batch["obs"].shape[0]
     mb_size = max(1, math.ceil(size / config.n_minibatches))
@@ -301,7 +309,7 @@ def ppo_update(
             idx = perm[start : start + mb_size]
             logits = agent.logits(batch["obs"][idx])
             logp_new = torch.log_softmax(logits, dim=-1).gather(1, batch["actions"][idx, None]).squeeze(1)
-            logp_old = batch["logp"][idx]
+            logp_old = batch["logp"][idx] if batch["logp"] is not None else logp_new.detach()
             adv = normalize_advantages(batch["advantages"][idx]) if config.norm_adv else batch["advantages"][idx]
             pg_loss = ppo_clip_loss(logp_new, logp_old, adv, clip_eps)
             new_values = agent.value(batch["obs"][idx])
@@ -344,6 +352,19 @@ def _hook_state(
     }
 
 
+def _checked_batch(replaced: Any, fresh: dict[str, Any]) -> dict[str, Any]:
+    """``on_batch``'s answer, checked: a dict with the fresh batch's keys and one row per transition."""
+    if not isinstance(replaced, dict) or set(replaced) != set(fresh):
+        raise ValueError(f"on_batch must return a dict with keys {sorted(fresh)}, got {replaced!r:.80}")
+    size = replaced["obs"].shape[0]
+    for key, value in replaced.items():
+        if value is None and key == "logp":
+            continue
+        if not isinstance(value, torch.Tensor) or value.shape[0] != size:
+            raise ValueError(f"on_batch's batch[{key!r}] must be a tensor with {size} rows (one per transition)")
+    return replaced
+
+
 def train_ppo(
     make_env: Callable[[], gymnasium.Env] | str,
     config: PPOConfig | None = None,
@@ -352,6 +373,7 @@ def train_ppo(
     agent: ActorCritic | None = None,
     desc: str = "PPO",
     on_rollout: RolloutHook | None = None,
+    on_batch: BatchHook | None = None,
 ) -> PPOResult:
     """Train a categorical actor-critic with PPO on ``config.n_envs`` copies of ``make_env()``.
 
@@ -373,6 +395,12 @@ def train_ppo(
             trained on the fresh policy samples first). ``state`` has ``iteration`` (0-based), ``env_steps``,
             ``agent``, ``obs``, ``actions``, ``next_obs`` (the valid transitions, as passed to ``reward_fn``),
             ``terminated``, ``episode_returns`` and ``curves``. Returning ``False`` stops training.
+        on_batch: optional ``on_batch(iteration, batch, agent)`` called once per iteration with the fresh batch
+            (flat ``obs``, ``actions``, ``logp``, ``advantages``, ``returns``, ``values`` of the valid transitions,
+            advantages from the critic of the moment) just before the update; it returns the batch the update
+            trains on, with the same keys: the fresh one, or for instance the batch of ``k`` iterations ago (stale
+            rollouts, section 1.5), with ``logp = None`` to drop the importance ratio (see :func:`ppo_update`).
+            Without it (the default) every update trains on its own fresh batch.
 
     Returns:
         A :class:`PPOResult`.
@@ -380,7 +408,8 @@ def train_ppo(
     config = PPOConfig() if config is None else config
     if not isinstance(config, PPOConfig):
         raise ValueError(f"config must be a PPOConfig, got {type(config).__name__}")
-    for name, fn in (("reward_fn", reward_fn), ("callback", callback), ("on_rollout", on_rollout)):
+    hooks = (("reward_fn", reward_fn), ("callback", callback), ("on_rollout", on_rollout), ("on_batch", on_batch))
+    for name, fn in hooks:
         if fn is not None and not callable(fn):
             raise ValueError(f"{name} must be callable or None")
     factory = make_env_fn(make_env)
@@ -420,6 +449,8 @@ def train_ppo(
             "returns": rollout.flat(returns),
             "values": rollout.flat(values),
         }
+        if on_batch is not None:
+            batch = _checked_batch(on_batch(iteration, batch, agent), batch)
         stats = ppo_update(agent, optimizer, batch, config, clip_eps, gen)
 
         row: dict[str, float] = {
