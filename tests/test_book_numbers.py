@@ -343,7 +343,8 @@ PAGE_ALLOWED: dict[str, list[tuple[str, str]]] = {
     "07-rlvr/3-normalisations": [
         (r"pass@\d+", "the name of the metric pass@k at a set k"),
         (
-            r"15 iterations of\s+64 completions, evaluated on 200|on 64 fresh completions|at 0\.2 and",
+            r"15 iterations of\s+64 completions, evaluated on 200|on 64 fresh completions|from 64 completions|"
+            r"at 0\.2, but|at 0\.5 and",
             "the reduced sweeps' settings (REDUCED, kl_to_reference's n, a swept clip range)",
         ),
         (r"In seed 0,|seeds \(seeds 1 and\s+2 recorded", "the seeds of the page's run and of the quoted runs"),

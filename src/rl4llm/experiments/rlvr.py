@@ -65,7 +65,7 @@ class Config:
         allow_none=True,
         help="how the per-token losses are averaged; None: each method's own",
     )
-    eval_every: int = param(5, low=1, help="iterations between held-out pass@1 evaluations")
+    eval_every: int = param(10, low=1, help="iterations between held-out pass@1 evaluations")
     eval_problems: int = param(100, low=1, high=3000, help="held-out problems of each evaluation during training")
     final_problems: int = param(500, low=1, high=3000, help="held-out problems of the final evaluation")
     final_samples: int = param(4, low=1, help="samples per held-out problem in the final evaluation")

@@ -56,7 +56,7 @@ def _cached(description: dict[str, Any], compute) -> dict[str, Any]:
     return got
 
 
-def sft_evaluation(n_problems: int = 200, n_samples: int = 64, seed: int = 0) -> dict[str, Any]:
+def sft_evaluation(n_problems: int = 100, n_samples: int = 64, seed: int = 0) -> dict[str, Any]:
     """pass@k (``k = 1 .. n_samples``) of the SFT policy on ``n_problems`` held-out problems, and the mean
     lengths of its correct and wrong completions.
 
@@ -164,7 +164,7 @@ def train_method(
     method: str,
     seed: int = 0,
     *,
-    eval_every: int = 5,
+    eval_every: int = 10,
     eval_problems: int = 100,
     final_problems: int = 500,
     final_samples: int = 4,
