@@ -53,17 +53,15 @@ class Config:
     clip_eps: float = param(0.2, low=0.0, low_inclusive=False, allow_inf=True, help="PPO clip range ε")
     kl_coef: float = param(0.0, low=0.0, help="β of the KL to the SFT policy")
     n_epochs: int = param(1, low=1, help="passes over each iteration's completions")
-    scale: str | None = param(
-        None,
-        choices=SCALES,
-        allow_none=True,
-        help="divide the advantages by the group's / batch's std, or not; None: each method's own",
+    scale: str = param(
+        "method",
+        choices=("method",) + SCALES,
+        help="divide the advantages by the group's / batch's std, or not (none); method: each method's own",
     )
-    loss_agg: str | None = param(
-        None,
-        choices=LOSS_AGGREGATIONS,
-        allow_none=True,
-        help="how the per-token losses are averaged; None: each method's own",
+    loss_agg: str = param(
+        "method",
+        choices=("method",) + LOSS_AGGREGATIONS,
+        help="how the per-token losses are averaged; method: each method's own",
     )
     eval_every: int = param(10, low=1, help="iterations between held-out pass@1 evaluations")
     eval_problems: int = param(100, low=1, high=3000, help="held-out problems of each evaluation during training")
@@ -81,7 +79,7 @@ class Config:
             )
 
     def overrides(self) -> dict:
-        """The :class:`GRPOConfig` fields this config sets (``scale`` and ``loss_agg`` only when given)."""
+        """The :class:`GRPOConfig` fields this config sets (``scale`` and ``loss_agg`` unless ``"method"``)."""
         prompts = self.prompts_per_iter if self.batch_size is None else self.batch_size // self.group_size
         out = {
             "iterations": self.iterations,
@@ -92,7 +90,7 @@ class Config:
             "kl_coef": self.kl_coef,
             "n_epochs": self.n_epochs,
         }
-        out.update({k: getattr(self, k) for k in ("scale", "loss_agg") if getattr(self, k) is not None})
+        out.update({k: getattr(self, k) for k in ("scale", "loss_agg") if getattr(self, k) != "method"})
         return out
 
 
