@@ -215,3 +215,54 @@ def test_ppo_with_prompts_trains_and_is_reproducible(lm):
     assert seen == [4, 4, 4, 4]
     np.testing.assert_array_equal(rows[0], rows[1])
     assert np.all(np.isfinite(rows[0]))
+
+
+def test_rlvr_config_maps_batch_size_and_optional_knobs_onto_grpo():
+    from rl4llm.experiments import get_experiment
+
+    cls = get_experiment("rlvr").config_cls
+    base = cls().overrides()
+    assert "scale" not in base and "loss_agg" not in base  # each method keeps its own
+    assert base["prompts_per_iter"] == 8 and base["n_epochs"] == 1
+    o = cls(group_size=16, batch_size=64, scale="none", loss_agg="token-mean").overrides()
+    assert (o["group_size"], o["prompts_per_iter"], o["scale"], o["loss_agg"]) == (16, 4, "none", "token-mean")
+    # a named method's own choices give way to the explicit ones
+    g = GRPOConfig.for_method("grpo", **o)
+    assert (g.baseline, g.scale, g.loss_agg) == ("mean", "none", "token-mean")
+    with pytest.raises(ConfigError) as e:
+        cls(group_size=8, batch_size=60)
+    assert e.value.field == "batch_size"
+    with pytest.raises(ConfigError) as e:
+        cls(scale="median")
+    assert e.value.field == "scale"
+
+
+def test_kl_to_reference_is_zero_for_the_same_policy_and_positive_after_a_change(lm):
+    import copy
+
+    from rl4llm.rlvr.analysis import kl_to_reference
+
+    model, tok = lm
+    assert kl_to_reference(model, model, tok, n=8, seed=0) == 0.0  # k3 of identical log-probs is exactly 0
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        other.lm_head.weight.mul_(1.5)  # sharper next-token distributions: a different policy
+    kl = kl_to_reference(other, model, tok, n=8, seed=0)
+    assert kl > 0.0
+    assert kl == kl_to_reference(other, model, tok, n=8, seed=0)  # its own generator: reproducible
+    with pytest.raises(ValueError, match="n"):
+        kl_to_reference(model, model, tok, n=0)
+
+
+def test_knob_plots_draw_labelled_axes_and_reject_unknown_columns():
+    from rl4llm.rlvr.plots import plot_knob_run, plot_knob_sweep
+
+    curves = [{"iteration": i, "reward": 0.1 * i, "zero_adv_frac": 0.5 / i} for i in range(1, 6)]
+    fig = plot_knob_sweep([(2, curves, 0.5), (8, curves, 0.6)], knob="G", diagnostic="zero_adv_frac", sft_pass_at_1=0.4)
+    axes = fig.get_axes()
+    assert len(axes) == 3 and all(ax.get_xlabel() and ax.get_ylabel() for ax in axes)
+    assert [t.get_text() for t in axes[2].get_legend().get_texts()] == ["G = 2", "G = 8"]
+    fig = plot_knob_run(curves, diagnostic="zero_adv_frac", name="run", reference=curves)
+    assert len(fig.get_axes()) == 2
+    with pytest.raises(ValueError, match="diagnostic"):
+        plot_knob_run(curves, diagnostic="entropy", name="run")

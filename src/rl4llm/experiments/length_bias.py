@@ -61,6 +61,8 @@ def run(config: Config) -> Result:
             first.append(np.nanmean([r["length_wrong"] for r in rows[:3]]))
             last.append(np.nanmean([r["length_wrong"] for r in rows[-3:]]))
         key = m.replace("-", "_")
+        for i, (a, b) in enumerate(zip(first, last)):
+            metrics[f"length_wrong_change_{key}_seed{config.seed + i}"] = float(b - a)
         metrics[f"length_wrong_start_{key}"] = float(np.mean(first))
         metrics[f"length_wrong_final_{key}"] = float(np.mean(last))
         metrics[f"length_wrong_change_{key}"] = float(np.mean(np.array(last) - np.array(first)))

@@ -30,7 +30,7 @@ SUMMARY = "pass@k (k = 1..64) of the SFT policy and of GRPO on held-out problems
 class Config:
     """Defaults are what the book runs (the GRPO run is the ``rlvr`` experiment's, seed ``seed``)."""
 
-    n_problems: int = param(200, low=1, high=3000, help="held-out problems")
+    n_problems: int = param(100, low=1, high=3000, help="held-out problems")
     n_samples: int = param(64, low=1, help="samples per problem (the largest k)")
     iterations: int = param(40, low=1, help="GRPO iterations (as in rlvr)")
     group_size: int = param(8, low=2, help="GRPO group size (as in rlvr)")

@@ -20,13 +20,14 @@ import torch
 
 from rl4llm import cache
 from rl4llm.prompting.tokenizer import CharTokenizer
-from rl4llm.rlvr.evaluation import MAX_NEW_TOKENS, evaluate_pass_at_k
+from rl4llm.rlhf.kl import kl_k3
+from rl4llm.rlvr.evaluation import MAX_NEW_TOKENS, completion_logprobs, evaluate_pass_at_k, sample_completions
 from rl4llm.rlvr.grpo import METHODS, GRPOConfig, train_grpo
 from rl4llm.rlvr.pretrain import load_reasoning_lm
 from rl4llm.rlvr.task import held_out_problems, prompt_text, train_problems, verify
 from rl4llm.utils import check_choice, check_positive_int, set_seed, set_torch_threads
 
-__all__ = ["ARMS", "sft_model", "sft_evaluation", "train_method", "verifier_reward_fn"]
+__all__ = ["ARMS", "sft_model", "sft_evaluation", "train_method", "kl_to_reference", "verifier_reward_fn"]
 
 #: Every arm of the comparison: the group-baseline methods and PPO with a critic.
 ARMS = tuple(METHODS) + ("ppo",)
@@ -55,7 +56,7 @@ def _cached(description: dict[str, Any], compute) -> dict[str, Any]:
     return got
 
 
-def sft_evaluation(n_problems: int = 200, n_samples: int = 64, seed: int = 0) -> dict[str, Any]:
+def sft_evaluation(n_problems: int = 100, n_samples: int = 64, seed: int = 0) -> dict[str, Any]:
     """pass@k (``k = 1 .. n_samples``) of the SFT policy on ``n_problems`` held-out problems, and the mean
     lengths of its correct and wrong completions.
 
@@ -71,6 +72,19 @@ def sft_evaluation(n_problems: int = 200, n_samples: int = 64, seed: int = 0) ->
         return {**ev, "correct": ev["correct"].tolist()}
 
     return _cached({"what": "sft-eval", "n_problems": n_problems, "n_samples": n_samples, "seed": seed}, compute)
+
+
+@torch.no_grad()
+def kl_to_reference(policy, reference, tokenizer: CharTokenizer, *, n: int = 64, seed: int = 0) -> float:
+    """KL(π ‖ π_ref) in nats per completion, estimated on ``n`` completions that ``policy`` samples for ``n``
+    held-out problems: the mean over completions of :math:`\\sum_t k_3` (Schulman's per-token estimator, unbiased
+    and never negative; :func:`rl4llm.rlhf.kl_k3`). The sampling uses its own generator (``seed``)."""
+    n = check_positive_int("n", n)
+    comp = sample_completions(
+        policy, tokenizer, held_out_problems(n, seed=1), generator=torch.Generator().manual_seed(seed)
+    )
+    k3 = kl_k3(completion_logprobs(policy, comp), completion_logprobs(reference, comp)) * comp.mask
+    return float(k3.sum(1).mean())
 
 
 def verifier_reward_fn(tokenizer: CharTokenizer, prompt_length: int, verifier: str = "exact"):
@@ -150,7 +164,7 @@ def train_method(
     method: str,
     seed: int = 0,
     *,
-    eval_every: int = 5,
+    eval_every: int = 10,
     eval_problems: int = 100,
     final_problems: int = 500,
     final_samples: int = 4,
@@ -159,7 +173,8 @@ def train_method(
     """Train one arm from the SFT checkpoint and evaluate it on held-out problems.
 
     ``overrides`` are :class:`GRPOConfig` fields (the PPO arm maps the shared ones onto chapter 5's config).
-    Returns ``{"rows": per-iteration logs with held-out ``pass_at_1`` every ``eval_every`` iterations,
+    Returns ``{"rows": per-iteration logs with held-out ``pass_at_1`` and ``kl_sft`` (:func:`kl_to_reference`)
+    every ``eval_every`` iterations,
     "pass_at_1": final held-out pass@1 (``final_problems`` x ``final_samples``), "length_correct",
     "length_wrong", "wall_s": training time, "config", "state_dict": the trained policy's weights}``.
     """
@@ -194,7 +209,7 @@ def train_method(
                 seed=seed + it,
                 max_new_tokens=g.max_new_tokens,
             )
-            return {"pass_at_1": ev["pass_at_k"][1]}
+            return {"pass_at_1": ev["pass_at_k"][1], "kl_sft": kl_to_reference(pol, ref, tok, seed=seed + it)}
 
         if method == "ppo":
             rows = _train_ppo(policy, ref, tok, g, callback)

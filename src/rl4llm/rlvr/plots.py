@@ -7,9 +7,18 @@ from typing import Any
 
 import numpy as np
 
-from rl4llm.plotting import COLORS, PALETTE, label, new_figure
+from rl4llm.plotting import COLORS, PALETTE, format_value, label, new_figure, plot_sweep, smooth
 
-__all__ = ["RLVR_METHOD_LABELS", "plot_rlvr_methods", "plot_pass_at_k", "plot_length_bias", "plot_verifier_hacking"]
+__all__ = [
+    "RLVR_METHOD_LABELS",
+    "KNOB_DIAGNOSTICS",
+    "plot_rlvr_methods",
+    "plot_pass_at_k",
+    "plot_length_bias",
+    "plot_verifier_hacking",
+    "plot_knob_sweep",
+    "plot_knob_run",
+]
 
 RLVR_METHOD_LABELS = {
     "grpo": "GRPO",
@@ -122,4 +131,80 @@ def plot_verifier_hacking(curves: Sequence[Mapping[str, Any]], flawed_name: str)
     ax.set_ylim(0, 1.02)
     label(ax, "iteration", "reward / pass@1")
     ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+#: Per-iteration columns of a GRPO run that the knob panels draw beside the reward, with their axis labels.
+KNOB_DIAGNOSTICS = {
+    "kl_sft": "KL from SFT (nats per completion)",
+    "clip_frac": "fraction of clipped tokens",
+    "zero_adv_frac": "share of groups with equal rewards",
+    "length_wrong": "mean length of wrong completions",
+    "length": "mean completion length (tokens)",
+}
+
+#: Trailing window of the moving average drawn over the (noisy) per-iteration training reward.
+REWARD_WINDOW = 5
+
+
+def _column(curves: Sequence[Mapping[str, Any]], key: str) -> tuple[np.ndarray, np.ndarray]:
+    rows = [r for r in curves if r.get(key) not in (None, "")]
+    return np.array([r["iteration"] for r in rows], dtype=float), np.array([r[key] for r in rows], dtype=float)
+
+
+def plot_knob_sweep(
+    runs: Sequence[tuple[Any, Sequence[Mapping[str, Any]], float]],
+    *,
+    knob: str,
+    diagnostic: str,
+    sft_pass_at_1: float,
+):
+    """One knob of GRPO at several values: final held-out pass@1 per value (left), the training reward (moving
+    average, middle) and a diagnostic column of the runs (right) against the iteration, one line per value.
+
+    ``runs`` is ``[(value, curves, final pass@1)]`` in slider order; ``knob`` names it in the legend.
+    """
+    if diagnostic not in KNOB_DIAGNOSTICS:
+        raise ValueError(f"diagnostic must be one of {', '.join(KNOB_DIAGNOSTICS)}; got {diagnostic!r}")
+    fig, axes = new_figure(ncols=3, width=3.3, height=3.0)
+    ax = axes[0][0]
+    names = [format_value(v) for v, _, _ in runs]
+    ax.plot(range(len(runs)), [p for _, _, p in runs], "o-", color=COLORS[0])
+    ax.axhline(sft_pass_at_1, color=PALETTE["grey"], ls="--", lw=0.9, label="SFT")
+    ax.set_xticks(range(len(runs)), names, fontsize=8, rotation=20 if max(map(len, names)) > 6 else 0)
+    label(ax, knob, "held-out pass@1 after training")
+    ax.legend(loc="lower right", fontsize=8)
+    reward = [(v, *_column(c, "reward")) for v, c, _ in runs]
+    plot_sweep(axes[0][1], [(v, x, smooth(y, REWARD_WINDOW)) for v, x, y in reward], param=knob, legend=None)
+    label(axes[0][1], "iteration", f"training reward ({REWARD_WINDOW}-iteration mean)")
+    plot_sweep(axes[0][2], [(v, *_column(c, diagnostic)) for v, c, _ in runs], param=knob, legend="best", lw=1.2)
+    label(axes[0][2], "iteration", KNOB_DIAGNOSTICS[diagnostic])
+    axes[0][2].legend(fontsize=7)
+    return fig
+
+
+def plot_knob_run(
+    curves: Sequence[Mapping[str, Any]],
+    *,
+    diagnostic: str,
+    name: str,
+    reference: Sequence[Mapping[str, Any]] | None = None,
+    reference_name: str = "default",
+):
+    """One GRPO run of a knob panel: the training reward (moving average) and a diagnostic column against the
+    iteration, with the ``reference`` run (the default setting) in grey for comparison."""
+    if diagnostic not in KNOB_DIAGNOSTICS:
+        raise ValueError(f"diagnostic must be one of {', '.join(KNOB_DIAGNOSTICS)}; got {diagnostic!r}")
+    fig, axes = new_figure(ncols=2, width=3.8, height=2.8)
+    for ax, key, ylabel in (
+        (axes[0][0], "reward", f"training reward ({REWARD_WINDOW}-iteration mean)"),
+        (axes[0][1], diagnostic, KNOB_DIAGNOSTICS[diagnostic]),
+    ):
+        if reference is not None:
+            x, y = _column(reference, key)
+            ax.plot(x, smooth(y, REWARD_WINDOW) if key == "reward" else y, color=PALETTE["grey"], label=reference_name)
+        x, y = _column(curves, key)
+        ax.plot(x, smooth(y, REWARD_WINDOW) if key == "reward" else y, color=COLORS[0], label=name)
+        label(ax, "iteration", ylabel)
+    axes[0][0].legend(loc="lower right", fontsize=8)
     return fig
