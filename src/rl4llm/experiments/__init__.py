@@ -54,6 +54,8 @@ __all__ = [
     "result_key",
     "to_state",
     "from_state",
+    "recorded_result",
+    "recorded_sweep",
 ]
 
 
@@ -286,4 +288,41 @@ def save_result(result: Result, out: str | Path, config: Any = None) -> Path:
         result.figure.savefig(out / "figure.png")
     if config is not None:
         (out / "config.json").write_text(json.dumps(_jsonable(dataclasses.asdict(config)), indent=2) + "\n")
+    return out
+
+
+def recorded_result(entry: dict[str, Any]) -> Result:
+    """A run recorded whole in a page's ``<page>.runs.json`` (``tools/quoted_runs.py``), as a :class:`Result`.
+
+    ``entry`` is one item of the file's ``"runs"``: ``experiment``, ``overrides``, ``metrics``, ``curves`` and
+    optionally ``artifacts`` (the arrays the experiment's ``draw`` needs, as lists). The figure is drawn again by
+    the experiment's ``draw``; ``artifacts["recorded"]`` is ``True``. A page uses it for results it shows but
+    cannot afford to run within its budget (``tests/test_book_quoted_runs.py`` re-runs them and compares).
+    """
+    for key in ("experiment", "metrics", "curves"):
+        if key not in entry:
+            raise ValueError(f"entry must record {key!r} to be shown as a result; it has {', '.join(entry)}")
+    exp = get_experiment(entry["experiment"])
+    config = config_from_overrides(entry["experiment"], **entry.get("overrides", {}))
+    artifacts = {**entry.get("artifacts", {}), "recorded": True}
+    result = Result(metrics=dict(entry["metrics"]), curves=[dict(row) for row in entry["curves"]], artifacts=artifacts)
+    result.figure = exp.draw(result, config)
+    return result
+
+
+def recorded_sweep(path: str | Path, param: str) -> list[tuple[Any, Result]]:
+    """Every whole run recorded in ``path`` (a ``<page>.runs.json``) as ``[(value of param, Result)]``.
+
+    The entries that record ``curves`` and set ``param`` in their overrides are taken, in file order. The list
+    has the form :func:`rl4llm.widgets.run_sweep` returns, so a panel can show recorded runs beside the ones its
+    page executes.
+    """
+    runs = json.loads(Path(path).read_text())["runs"]
+    out = [
+        (entry["overrides"][param], recorded_result(entry))
+        for entry in runs.values()
+        if "curves" in entry and param in entry.get("overrides", {})
+    ]
+    if not out:
+        raise ValueError(f"{path} records no whole run (an entry with 'curves') that sets {param!r}")
     return out
