@@ -104,30 +104,19 @@ def test_bf16_autocast_on_cpu():
 
 
 def test_two_processes_step_with_the_one_process_gradient(tmp_path):
-    """One PPO-RLHF update on the same global batch (two rollout shards): 2 gloo processes vs 1 process."""
-    worker = ROOT / "tests" / "_ppo_grad_worker.py"
-    env = {**os.environ, "RL4LLM_QUIET": "1"}
-    one = subprocess.run(
-        [sys.executable, str(worker), str(tmp_path / "one.pt")],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = _launch(2, str(worker), str(tmp_path / "two.pt"), cwd=tmp_path)
-    assert two.returncode == 0, two.stderr[-3000:]
-    a, b = torch.load(tmp_path / "one.pt"), torch.load(tmp_path / "two.pt")
-    assert (a["world_size"], b["world_size"]) == (1, 2)
-    assert len(a["grads"]) == len(b["grads"]) > 0
-    scale = max(float(g.abs().max()) for g in a["grads"])
-    assert scale > 1e-3  # a real gradient, not zeros
-    for ga, gb in zip(a["grads"], b["grads"], strict=True):
-        torch.testing.assert_close(gb, ga, rtol=0, atol=1e-5)
-    # the logged rollout statistics of the global batch agree too
-    for key in ("proxy", "length", "kl"):
-        assert b["row"][key] == pytest.approx(a["row"][key], abs=1e-6)
+    """One PPO-RLHF update on the same global batch (two rollout shards): 1 process vs 2 gloo processes, with
+    rl4llm's all-reduce and with the policy and the critic sharded by FSDP (weights gathered for sampling)."""
+    a, b, c = _one_two_and_fsdp("_ppo_grad_worker.py", tmp_path)
+    assert (a["world_size"], b["world_size"], c["world_size"]) == (1, 2, 2)
+    assert (b["engine"], c["engine"]) == ("allreduce", "fsdp")
+    for other in (b, c):
+        _assert_same_gradient(a["grads"], other["grads"])
+        # the logged rollout statistics of the global batch agree too
+        for key in ("proxy", "length", "kl"):
+            assert other["row"][key] == pytest.approx(a["row"][key], abs=1e-6)
+        # after the update (a policy step and a critic step), the same policy and critic weights
+        for wa, wb in zip(a["weights"], other["weights"], strict=True):
+            torch.testing.assert_close(wb, wa, rtol=0, atol=1e-4)
 
 
 def _launch_config(config: str, n: int, *args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -200,7 +189,7 @@ def test_grpo_two_processes_step_with_the_one_process_gradient(tmp_path):
 
 
 def test_engine_follows_the_accelerate_config(monkeypatch):
-    """FSDP config -> the sharded engine; DeepSpeed -> a clear error; PPO's hand-made sum refuses FSDP."""
+    """FSDP config -> the sharded engine; DeepSpeed -> a clear error; a hand-made gradient sum refuses FSDP."""
     from rl4llm.distributed import launcher_engine
 
     monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
@@ -401,28 +390,36 @@ def test_accelerate_launch_grpo_fsdp_on_a_bpe_gpt2_writes_one_metrics_json(tmp_p
 
 
 @pytest.mark.slow
-def test_ppo_rlhf_under_the_fsdp_config_stops_with_a_clear_error(tmp_path):
-    res = _launch_config(
-        "fsdp.yaml",
-        2,
-        "-m",
-        "rl4llm.cli",
-        "run",
-        "rlhf",
-        "--out",
-        str(tmp_path / "run"),
-        "--n-pairs",
-        "40",
-        "--heldout-pairs",
-        "10",
-        "--rm-steps",
-        "2",
-        "--iterations",
-        "1",
-        "--batch-size",
-        "8",
-        cwd=tmp_path,
-    )
-    assert res.returncode != 0
-    assert "engine 'fsdp' reduces the gradients itself" in res.stderr
-    assert not (tmp_path / "run" / "metrics.json").exists()
+def test_accelerate_launch_rlhf_under_fsdp_writes_one_metrics_json(tmp_path):
+    """The whole ``rlhf`` experiment under the FSDP config: policy and critic sharded over 2 processes, the
+    evaluations on the gathered weights, one set of files written by rank 0."""
+    out = tmp_path / "run"
+    args = ["--n-pairs", "40", "--heldout-pairs", "10", "--rm-steps", "2", "--iterations", "2", "--batch-size", "8"]
+    args += ["--n-minibatches", "2", "--eval-every", "1"]
+    res = _launch_config("fsdp.yaml", 2, "-m", "rl4llm.cli", "run", "rlhf", "--out", str(out), *args, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert res.stdout.count("wrote ") == 1  # rank 0 alone writes and reports
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["sft_gold_reward"] == pytest.approx(0.0, abs=1e-12)
+    assert metrics["kl"] > 0  # the policy moved away from the SFT policy
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
+    curves = (out / "curves.csv").read_text().splitlines()
+    assert len(curves) == 1 + 3  # header, then the SFT row and both iterations
+
+
+def test_ppo_rlhf_under_fsdp_needs_sharded_models():
+    """A sharded runtime with an unsharded policy would leave each rank with its share of the gradient only."""
+    import copy
+
+    from rl4llm.lm import load_tiny_gpt2
+    from rl4llm.rlhf.ppo import PPORLHFConfig, train_ppo_rlhf
+    from rl4llm.rlhf.reward_model import RewardModel, ValueModel
+
+    policy, _ = load_tiny_gpt2()
+    critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
+    rt = Runtime(torch.device("cpu"), rank=0, world_size=2, shards=2, engine="fsdp")
+    config = PPORLHFConfig(iterations=1, batch_size=8)
+    with pytest.raises(ValueError, match="policy must be sharded by runtime.prepare"):
+        train_ppo_rlhf(
+            policy, copy.deepcopy(policy), critic, lambda b: b, config, bos_id=0, eos_id=1, pad_id=2, runtime=rt
+        )

@@ -212,7 +212,7 @@ class Runtime:
         """All-reduce (sum) the ``.grad`` of every parameter in place (a parameter without one counts as 0).
 
         Only for the ``"allreduce"`` engine: under FSDP the engine reduces, and a trainer that reduces by hand
-        (PPO-RLHF today) raises ``ValueError`` rather than reduce twice."""
+        raises ``ValueError`` rather than reduce twice (the trainers call :meth:`backward`, which picks)."""
         if not self.distributed:
             return
         if self.engine != "allreduce":
@@ -245,15 +245,17 @@ class Runtime:
         """True when the model's parameters are sharded over the ranks (FSDP across several processes)."""
         return self.engine == "fsdp" and self.distributed
 
-    def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
+    def prepare(self, model: torch.nn.Module, forward_methods: Iterable[str] = ()) -> torch.nn.Module:
         """The model to train: itself, or under FSDP sharded in place with ``fully_shard``.
 
         Each module whose class is named in ``FSDP_TRANSFORMER_CLS_TO_WRAP`` (Accelerate's
         ``fsdp_transformer_layer_cls_to_wrap``; default ``GPT2Block``) becomes one FSDP unit, then the whole model
-        (embeddings, final norm, tied head). Create the optimiser after this call (on the sharded parameters)."""
+        (embeddings, final norm, tied head). Create the optimiser after this call (on the sharded parameters).
+        ``forward_methods`` names the methods other than ``forward`` that run the model (e.g. the PPO critic's
+        ``values``): FSDP gathers the whole model's own weights around them too."""
         if not self.sharded:
             return model
-        from torch.distributed.fsdp import fully_shard
+        from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
 
         names = {n.strip() for n in os.environ.get("FSDP_TRANSFORMER_CLS_TO_WRAP", "GPT2Block").split(",") if n}
         blocks = [m for m in model.modules() if type(m).__name__ in names]
@@ -262,6 +264,8 @@ class Runtime:
         for block in blocks:
             fully_shard(block, reshard_after_forward=self.reshard_after_forward)
         fully_shard(model, reshard_after_forward=self.reshard_after_forward)
+        for name in forward_methods:
+            register_fsdp_forward_method(model, name)
         return model
 
     @contextlib.contextmanager

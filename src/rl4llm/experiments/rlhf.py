@@ -8,7 +8,8 @@
 
 ``model`` picks the starting checkpoint (``tiny``, ``gpt2`` or a folder), ``device`` and ``mixed_precision`` where
 PPO runs; under ``accelerate launch --num_processes N`` the PPO rollouts and gradients are split over N processes
-(:mod:`rl4llm.distributed`) and only the main process writes files.
+(:mod:`rl4llm.distributed`; under the FSDP config the policy and the critic are sharded too) and only the main
+process writes files.
 
 Rewards are in SFT standard deviations with the SFT policy at 0; ``kl`` is :math:`\\mathrm{KL}(\\pi\\|\\pi_{SFT})`
 in nats per sequence, both measured on ``n_eval`` fresh samples of the final policy.

@@ -31,7 +31,7 @@ update, as PPO assumes.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -269,13 +269,18 @@ def collect_lm_rollout(
     With ``prompts`` (token-id lists of one length, each starting with ``<bos>``; chapter 7) the responses continue
     them. With a ``runtime`` (:mod:`rl4llm.distributed`) this process samples only its shards of the global batch
     (:meth:`~rl4llm.distributed.Runtime.shard_plan` for ``iteration``, each shard with its own generator instead
-    of ``generator``), under the runtime's autocast. Prompts are sampled in one process only: prompts together
-    with a runtime across several processes raise ``ValueError``.
+    of ``generator``), under the runtime's autocast; a policy sharded by FSDP has its weights gathered for the
+    block (:meth:`~rl4llm.distributed.Runtime.gathered`), since ranks sample different numbers of steps. Prompts
+    are sampled in one process only: prompts together with a runtime across several processes raise
+    ``ValueError``.
     """
     if prompts is not None and runtime is not None and runtime.distributed:
         raise ValueError("prompts must be None when the runtime spans several processes (world_size > 1)")
     start = 0
-    with contextlib.nullcontext() if runtime is None else runtime.autocast():
+    with (
+        contextlib.nullcontext() if runtime is None else runtime.autocast(),
+        contextlib.nullcontext() if runtime is None else runtime.gathered(policy),
+    ):
         if prompts is not None:
             batch, start = sample_prompted_sequences(
                 policy,
@@ -359,7 +364,8 @@ def lm_ppo_update(
 
     With a ``runtime`` across ``W`` processes, each process's minibatches hold ``minibatch_size / W`` of its own
     responses, and each backward pass is this rank's token share of the global minibatch's loss with the
-    gradients summed over ranks (:func:`_backward`): the step is the one-process step on the global minibatch.
+    gradients summed over ranks by the runtime's engine (:func:`_backward`): the step is the one-process step on
+    the global minibatch, with the models whole on every rank or sharded by FSDP.
     """
     if runtime is not None and config.minibatch_size % runtime.world_size:
         raise ValueError(
@@ -385,7 +391,7 @@ def lm_ppo_update(
                     f"({config.lr}) or clip_eps ({config.clip_eps})"
                 )
             opt.zero_grad()
-            _backward(pg_loss, m.sum(), policy.parameters(), runtime)
+            _backward(pg_loss, m.sum(), policy, runtime)
             nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)
             opt.step()
             with autocast():
@@ -394,7 +400,7 @@ def lm_ppo_update(
                 values[m], old_values[idx][m], returns[idx][m], config.clip_value
             )
             critic_opt.zero_grad()
-            _backward(v_loss, m.sum(), critic.parameters(), runtime)
+            _backward(v_loss, m.sum(), critic, runtime)
             nn.utils.clip_grad_norm_(critic.parameters(), config.max_grad_norm)
             critic_opt.step()
             stats["policy_loss"].append(pg_loss.item())
@@ -404,15 +410,28 @@ def lm_ppo_update(
     return {k: float(np.mean(v)) for k, v in stats.items()}
 
 
-def _backward(
-    loss: torch.Tensor, n_tokens: torch.Tensor, params: Iterable[nn.Parameter], runtime: Runtime | None
-) -> None:
-    """``loss.backward()``; across processes, this rank's share of the global token mean, gradients summed."""
+def _backward(loss: torch.Tensor, n_tokens: torch.Tensor, model: nn.Module, runtime: Runtime | None) -> None:
+    """``loss.backward()``; across processes, this rank's share of the global token mean, back-propagated by
+    :meth:`~rl4llm.distributed.Runtime.backward` (gradients summed over ranks, or reduce-scattered under FSDP)."""
     if runtime is None:
         loss.backward()
         return
-    (loss * runtime.token_share(n_tokens)).backward()
-    runtime.sum_gradients(params)
+    runtime.backward(loss * runtime.token_share(n_tokens), model)
+
+
+def _check_prepared(runtime: Runtime | None, **models: nn.Module) -> None:
+    """Under the sharded engine, every trained model must have been sharded by ``runtime.prepare`` (its
+    gradients are then reduced by FSDP; an unsharded one would be left with this rank's share only)."""
+    if runtime is None or not runtime.sharded:
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    for name, model in models.items():
+        if not isinstance(model, FSDPModule):
+            raise ValueError(
+                f"{name} must be sharded by runtime.prepare before training under the FSDP engine "
+                "(the critic with forward_methods=('values',))"
+            )
 
 
 def train_ppo_rlhf(
@@ -445,7 +464,9 @@ def train_ppo_rlhf(
     ``runtime`` (:func:`rl4llm.distributed.make_runtime`; ``None``: one CPU process, float32) runs the loop on its
     device and precision and, across processes, splits the rollouts by rank (each process samples its shards of
     the global batch of ``batch_size``), all-reduces the gradients and the whitening statistics, and averages the
-    logged metrics over ranks. The models must already be on ``runtime.device``.
+    logged metrics over ranks. The models must already be on ``runtime.device``; under the FSDP engine the policy
+    and the critic must be sharded (:meth:`~rl4llm.distributed.Runtime.prepare`, the critic with
+    ``forward_methods=("values",)``; :func:`rl4llm.rlhf.ppo_run.run_ppo` does it), the reference stays whole.
 
     ``prompt_fn(n, rng)`` (optional, chapter 7) returns ``n`` prompts as token-id lists (each starting with
     ``<bos>``); the responses then continue them (:func:`rl4llm.rlhf.rollout.sample_prompted_sequences`) and
@@ -456,6 +477,7 @@ def train_ppo_rlhf(
         raise ValueError(f"config must be a PPORLHFConfig, got {type(config).__name__}")
     if callback is not None and not callable(callback):
         raise ValueError("callback must be callable or None")
+    _check_prepared(runtime, policy=policy, critic=critic)
     gen = torch.Generator().manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     ctl = (

@@ -63,6 +63,8 @@ def run_ppo(
     iterations (and at the start and the end) :func:`evaluate_against_gold` measures gold, proxy and KL on fresh
     samples. ``runtime`` (:func:`rl4llm.distributed.make_runtime`) trains on its device and across its processes;
     the evaluations stay on the CPU (every process draws the same evaluation samples from the same weights).
+    Under the FSDP engine the policy and the critic are sharded (:meth:`~rl4llm.distributed.Runtime.prepare`),
+    the evaluations read the gathered weights, and the returned policy is an ordinary model rebuilt from them.
     """
     from rl4llm.rlhf.ppo import train_ppo_rlhf
 
@@ -75,10 +77,17 @@ def run_ppo(
         ref = copy.deepcopy(ref).to(runtime.device)
         if reward_fn is None:
             proxy = copy.deepcopy(stages.reward_model).to(runtime.device).score
+    sharded = runtime is not None and runtime.sharded
+    if sharded:  # sharded in place; the critic runs through its values method
+        policy, critic = runtime.prepare(policy), runtime.prepare(critic, forward_methods=("values",))
     evals = [{"iteration": 0, **evaluate_against_gold(stages.sft_model, stages, n=eval_n)}]
 
     def callback(it: int, info: dict, pol: torch.nn.Module) -> None:
         if it % eval_every == 0 or it == config.iterations:
+            if sharded:  # every rank gathers the weights and samples the same
+                with runtime.gathered(pol):
+                    evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
+                return
             pol = pol if on_cpu else copy.deepcopy(pol).cpu()
             evals.append({"iteration": it, **evaluate_against_gold(pol, stages, n=eval_n)})
 
@@ -96,4 +105,8 @@ def run_ppo(
         callback=callback,
         runtime=runtime,
     )
+    if sharded:  # an ordinary model again, from the gathered weights (a collective: every rank)
+        plain = stages.new_policy()
+        plain.load_state_dict(runtime.full_state_dict(policy))
+        policy = plain
     return PPORun(policy=policy if on_cpu else policy.cpu(), history=history, evals=evals)
