@@ -288,6 +288,8 @@ def ppo_worker(args: argparse.Namespace) -> None:
     ref = copy.deepcopy(policy).requires_grad_(False)
     critic = ValueModel.from_reward_model(RewardModel.from_lm(policy))
     policy, ref, critic = policy.to(runtime.device), ref.to(runtime.device), critic.to(runtime.device)
+    policy = runtime.prepare(policy)  # sharded in place under the FSDP engine, unchanged otherwise
+    critic = runtime.prepare(critic, forward_methods=("values",))
 
     def gold(batch):  # the text path: decode, then the exact gold reward of the review language
         return torch.as_tensor(gold_of(tok, batch), dtype=torch.float32, device=runtime.device)
