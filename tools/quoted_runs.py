@@ -30,11 +30,6 @@ import sys
 from pathlib import Path
 
 
-def rerun(entry: dict) -> dict:
-    """Run one entry's experiment and return the metrics it lists, as recorded now."""
-    return record(entry)["metrics"]
-
-
 def _plain(value: object) -> object:
     """A JSON-ready copy of an artifact (tensors and arrays become lists)."""
     import numpy as np
