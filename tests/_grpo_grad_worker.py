@@ -43,7 +43,15 @@ def main(out: str) -> None:
         history = train_grpo(policy, None, tok, config, runtime=runtime)
         saved[method] = {"grads": grads[0], "row": history.rows[0]}
     if runtime.is_main:
-        torch.save({"methods": saved, "world_size": runtime.world_size, "engine": runtime.engine}, out)
+        torch.save(
+            {
+                "methods": saved,
+                "world_size": runtime.world_size,
+                "engine": runtime.engine,
+                "reshard_after_forward": runtime.reshard_after_forward,
+            },
+            out,
+        )
 
 
 if __name__ == "__main__":

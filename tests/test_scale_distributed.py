@@ -188,6 +188,26 @@ def test_grpo_two_processes_step_with_the_one_process_gradient(tmp_path):
                 assert rb["row"][key] == pytest.approx(ra["row"][key], abs=1e-6), (method, key)
 
 
+@pytest.mark.slow  # a plain run and one 2-process launch
+def test_grpo_under_the_zero2_like_fsdp_config_steps_with_the_one_process_gradient(tmp_path):
+    """``fsdp-zero2.yaml`` (gradients and Adam moments sharded, weights kept gathered from forward to backward,
+    ZeRO-2's partitioning): the launcher's setting reaches the runtime, and the GRPO update is the one-process
+    update."""
+    script = ROOT / "tests" / "_grpo_grad_worker.py"
+    env = {**os.environ, "RL4LLM_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    one = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "one.pt")], cwd=tmp_path, env=env, capture_output=True, timeout=600
+    )
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = _launch_config("fsdp-zero2.yaml", 2, str(script), str(tmp_path / "two.pt"), cwd=tmp_path)
+    assert two.returncode == 0, two.stderr[-3000:]
+    a, b = (torch.load(tmp_path / f"{k}.pt") for k in ("one", "two"))
+    assert (b["world_size"], b["engine"], b["reshard_after_forward"]) == (2, "fsdp", False)
+    assert a["reshard_after_forward"] is True  # the default of a runtime without FSDP settings
+    for method, ra in a["methods"].items():
+        _assert_same_gradient(ra["grads"], b["methods"][method]["grads"])
+
+
 def test_engine_follows_the_accelerate_config(monkeypatch):
     """FSDP config -> the sharded engine; DeepSpeed -> a clear error; a hand-made gradient sum refuses FSDP."""
     from rl4llm.distributed import launcher_engine
@@ -296,7 +316,7 @@ def test_accelerate_launch_rlhf_writes_one_metrics_json(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["config.json", "curves.csv", "figure.png", "metrics.json"]
 
 
-@pytest.mark.parametrize("name", ["rlhf", "dpo", "overoptimization"])
+@pytest.mark.parametrize("name", ["rlhf", "dpo", "overoptimization", "helpful-harmless"])
 def test_language_model_experiments_take_model_and_device(name):
     from rl4llm.config import ConfigError
     from rl4llm.experiments import config_from_overrides

@@ -124,6 +124,34 @@ def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, monkeypatch, bpe):
     assert stages.tokenizer.eos_token == "<|endoftext|>" and len(stages.tokenizer) == 400
 
 
+@pytest.mark.slow
+def test_helpful_harmless_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypatch, bpe):
+    """Section 5.6's frontier with ``--model FOLDER --mixed-precision bf16``: the two-objective reward reads the
+    BPE texts, PPO trains under bfloat16 autocast, and the measured halves add up to the gold reward."""
+    from rl4llm.cache import clear_memory_cache
+    from rl4llm.experiments import run_experiment
+
+    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
+    clear_memory_cache()
+    folder = save_random_gpt2(tmp_path / "small", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=64)
+    result = run_experiment(
+        "helpful-harmless",
+        model=str(folder),
+        mixed_precision="bf16",
+        harm_weights=(0.0, 1.0),
+        seeds=(0,),
+        iterations=1,
+        n_eval=8,
+        rm_train_pairs=40,
+    )
+    m = result.metrics
+    for lam in (0, 1):
+        helpful, harm, gold = (m[f"{s}_lam{lam}_seed0"] for s in ("helpful", "harm", "gold"))
+        assert gold == pytest.approx(helpful - harm, abs=1e-9)  # S - P = R, the gold reward's own split
+    assert np.isfinite([m["kl_lam0_seed0"], m["kl_lam1_seed0"]]).all()
+    clear_memory_cache()
+
+
 def test_task_tokenizer_reads_chapter_7_texts_through_bpe(bpe):
     """The reasoning task's interface on a BPE tokenizer: bos first, decode stops at eos, no special tokens."""
     from rl4llm.lm.policies import TaskTokenizer
@@ -171,3 +199,119 @@ def test_grpo_experiment_runs_on_a_local_bpe_gpt2(tmp_path, bpe):
     assert m["processes"] == 1 and m["n_parameters"] == count_parameters(result.artifacts["policy"])
     assert 0.0 <= m["pass_at_1_final"] <= 1.0 and m["completion_tokens"] > 0 and m["tokens_per_s"] > 0
     assert [r["iteration"] for r in result.curves] == [0, 1, 2]
+
+
+def _left_padded_batch(tok, prompts: list[list[int]], responses: list[list[int]]):
+    """A batch laid out as :func:`rl4llm.rlhf.rollout.sample_prompted_sequences` lays it out: prompts left-padded
+    to a common width ``P``, responses from column ``P``, right-padded; the per-action response mask starts at
+    column ``P - 1``."""
+    from rl4llm.rlhf.rollout import SequenceBatch
+
+    width = max(map(len, prompts))
+    total = width + max(map(len, responses))
+    ids = torch.full((len(prompts), total), tok.pad_token_id)
+    att = torch.zeros_like(ids)
+    resp = torch.zeros_like(ids)
+    for i, (p, r) in enumerate(zip(prompts, responses, strict=True)):
+        ids[i, width - len(p) : width] = torch.tensor(p)
+        ids[i, width : width + len(r)] = torch.tensor(r)
+        att[i, width - len(p) : width + len(r)] = 1
+        resp[i, width : width + len(r)] = 1
+    return SequenceBatch(ids, att, resp[:, 1:].float())
+
+
+def test_verifier_reward_reads_left_padded_bpe_prompts():
+    """Chapter 7's PPO arm on a BPE tokenizer: prompts of different token lengths are left-padded, and the
+    reward function finds each prompt and response from the batch itself (``prompt_length=None``)."""
+    from rl4llm.lm.policies import TaskTokenizer
+    from rl4llm.rlvr.analysis import verifier_reward_fn
+    from rl4llm.rlvr.task import prompt_text, train_problems, worked_solution
+
+    rng = np.random.default_rng(3)
+    corpus = [prompt_text(q) + worked_solution(q) for q in train_problems(2000, rng)]
+    tok = TaskTokenizer(build_bpe_tokenizer(vocab_size=300, texts=corpus))  # digits merge, as in GPT-2's BPE
+    qs = train_problems(6, rng)
+    prompts = [tok.encode(prompt_text(q)) for q in qs]
+    assert len({len(p) for p in prompts}) > 1  # the prompts' token lengths differ
+    # even rows answer with the worked solution (correct), odd rows append a wrong digit to it
+    texts = [worked_solution(q) + ("" if i % 2 == 0 else "9") for i, q in enumerate(qs)]
+    responses = [tok.encode(t, bos=False) + [tok.eos_token_id] for t in texts]
+    batch = _left_padded_batch(tok, prompts, responses)
+    assert verifier_reward_fn(tok, None)(batch).tolist() == [1.0, 0.0] * 3
+
+
+@pytest.mark.parametrize("name", ["rlvr", "verifier-hacking", "length-bias", "pass-at-k", "grpo"])
+def test_chapter_7_experiments_take_model_and_device(name):
+    from rl4llm.config import ConfigError
+    from rl4llm.experiments import config_from_overrides
+
+    config = config_from_overrides(name)
+    assert (config.model, config.device, config.mixed_precision) == ("reasoning", "cpu", "no")  # the book's path
+    for field, bad in (("device", "tpu"), ("mixed_precision", "fp8")):
+        with pytest.raises(ConfigError) as err:
+            config_from_overrides(name, **{field: bad})
+        assert err.value.field == field
+    with pytest.raises(ValueError, match="model"):
+        config_from_overrides(name, model="")
+
+
+def test_chapter_7_cache_keys_name_only_what_leaves_the_book_path():
+    """The book's cached chapter-7 runs keep their keys: the default model, device and precision add nothing."""
+    from rl4llm.rlvr.analysis import _where
+
+    assert _where("reasoning", "cpu", "no") == {}
+    assert _where("gpt2", "cpu", "bf16") == {"model": "gpt2", "mixed_precision": "bf16"}
+    assert _where("reasoning", "cuda", "no") == {"device": "cuda"}
+
+
+def test_chapter_7_comparisons_refuse_several_processes(monkeypatch):
+    import rl4llm.rlvr.analysis as analysis
+    from rl4llm.distributed import Runtime
+
+    two = Runtime(torch.device("cpu"), rank=0, world_size=2, shards=2)
+    monkeypatch.setattr(analysis, "make_runtime", lambda device, precision: two)
+    with pytest.raises(ValueError, match="world_size must be 1, got 2.*grpo experiment"):
+        analysis.one_process_runtime("cpu", "no")
+    monkeypatch.setattr(analysis, "make_runtime", lambda device, precision: None)
+    assert analysis.one_process_runtime("cpu", "no") is None
+
+
+def test_rlvr_comparison_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypatch, bpe):
+    """``rlvr --model FOLDER --mixed-precision bf16``: the group method and the PPO arm (critic, left-padded BPE
+    prompts) train from a random BPE GPT-2 under bfloat16 autocast on the CPU.
+
+    A random model never answers right, so every GRPO group is all-wrong: every advantage is 0 and GRPO (no KL)
+    leaves the weights exactly where they were, while PPO's critic baseline still gives nonzero advantages."""
+    from rl4llm.cache import clear_memory_cache
+    from rl4llm.experiments import run_experiment
+
+    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
+    clear_memory_cache()
+    folder = save_random_gpt2(tmp_path / "gpt2", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=128)
+    result = run_experiment(
+        "rlvr",
+        model=str(folder),
+        mixed_precision="bf16",
+        methods=("grpo", "ppo"),
+        n_seeds=1,
+        iterations=2,
+        group_size=2,
+        prompts_per_iter=2,
+        eval_every=2,
+        eval_problems=2,
+        final_problems=4,
+        final_samples=1,
+    )
+    m = result.metrics
+    for key in ("pass_at_1_sft", "pass_at_1_grpo", "pass_at_1_ppo"):
+        assert 0.0 <= m[key] <= 1.0
+    assert np.isfinite([m["reward_final_grpo"], m["reward_final_ppo"], m["kl_sft_final_ppo"]]).all()
+    assert m["pass_at_1_sft"] == m["reward_final_grpo"] == 0.0 and m["zero_adv_frac_grpo"] == 1.0
+    start = resolve_policy(str(folder))[0].state_dict()
+
+    def moved(method: str) -> float:
+        trained = result.artifacts["results"][method][0]["state_dict"]
+        return max(float((trained[k].float() - start[k].float()).abs().max()) for k in start)
+
+    assert moved("grpo") == 0.0 and moved("ppo") > 0.0
+    clear_memory_cache()

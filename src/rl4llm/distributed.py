@@ -38,7 +38,7 @@ through ``accelerator.prepare`` because Accelerate 1.15 turns an FSDP config int
 DeepSpeed ZeRO owns the optimiser step and the gradient clipping (``engine.backward``, ``engine.step``), which
 the book's trainers do themselves: under a DeepSpeed config :func:`make_runtime` raises ``ValueError`` instead of
 training with the wrong reduction (ZeRO-3 corresponds to FSDP's full sharding, ZeRO-2 to sharding gradients and
-optimiser states only: ``fsdp.yaml`` with ``fsdp_reshard_after_forward: false``).
+optimiser states only: ``fsdp-zero2.yaml``, which sets ``fsdp_reshard_after_forward: false``).
 """
 
 from __future__ import annotations
@@ -114,7 +114,7 @@ def launcher_engine() -> str:
         raise ValueError(
             f"engine DeepSpeed (ZeRO stage {stage}, from the Accelerate config) is not supported by rl4llm's "
             "trainers, which step and clip their own optimisers; launch with configs/accelerate/fsdp.yaml "
-            "(FULL_SHARD ~ ZeRO-3; fsdp_reshard_after_forward: false ~ ZeRO-2) or multi-gpu.yaml. The zero2/zero3 "
+            "(ZeRO-3's partitioning), fsdp-zero2.yaml (ZeRO-2's) or multi-gpu.yaml. The zero2/zero3 "
             "configs serve TRL's GRPOTrainer (benchmarks/scale.py)"
         )
     return "fsdp" if _env_flag("ACCELERATE_USE_FSDP") else "allreduce"

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.lm.language import gold_breakdown
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
@@ -61,6 +62,10 @@ class Config:
     stage_seed: int = param(0, low=0, help="seed of chapter 5's shared stages (the SFT policy and the critic)")
     seed: int = param(0, low=0, help="seed of the evaluation samples (the PPO runs use `seeds`)")
     rm_train_pairs: int | None = stage_field("rm_train_pairs")
+    # where and at what scale (appendix "Scaling up"); the defaults are the book's path
+    model: str = stage_field("model")
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
@@ -94,7 +99,8 @@ def two_objective_reward(stages: Stages, harm_weight: float):
 
     def reward(batch) -> torch.Tensor:
         helpful, harm = helpful_and_harm(decode_texts(stages.tokenizer, batch))
-        return torch.as_tensor((helpful - harm_weight * harm) / stages.gold_std, dtype=torch.float32)
+        score = (helpful - harm_weight * harm) / stages.gold_std
+        return torch.as_tensor(score, dtype=torch.float32, device=batch.input_ids.device)
 
     return reward
 
@@ -126,7 +132,9 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     set_seed(config.seed)
     t0 = time.perf_counter()
-    stages = prepare_stages(dataclasses.replace(stages_config_from(config), seed=config.stage_seed))
+    runtime = make_runtime(config.device, config.mixed_precision)  # None: one CPU process, as the book runs
+    with main_process_first(runtime):  # rank 0 fills the stage cache, the others read it
+        stages = prepare_stages(dataclasses.replace(stages_config_from(config), seed=config.stage_seed))
     metrics: dict[str, float | int] = {}
     for stat, value in _measure(stages.sft_model, stages, config).items():
         metrics[f"sft_{stat}"] = value
@@ -136,14 +144,20 @@ def run(config: Config) -> Result:
         for seed in config.seeds:
             ppo_cfg = PPORLHFConfig(iterations=config.iterations, lr=config.lr, kl_coef=config.kl_coef, seed=int(seed))
             out = run_ppo(
-                stages, ppo_cfg, eval_every=config.iterations, eval_n=2, reward_fn=two_objective_reward(stages, lam)
+                stages,
+                ppo_cfg,
+                eval_every=config.iterations,
+                eval_n=2,
+                reward_fn=two_objective_reward(stages, lam),
+                runtime=runtime,
             )
-            m = _measure(out.policy, stages, config)
+            policy = out.policy.cpu()  # measured on the CPU, beside the stages' SFT policy
+            m = _measure(policy, stages, config)
             for stat, value in m.items():
                 metrics[_key(stat, lam, seed)] = value
             curves.append({"harm_weight": lam, "seed": seed, **m})
             if seed == config.seeds[0]:
-                samples[lam] = evaluate_against_gold(out.policy, stages, n=4, seed=config.seed + 99, return_texts=True)[
+                samples[lam] = evaluate_against_gold(policy, stages, n=4, seed=config.seed + 99, return_texts=True)[
                     "texts"
                 ]
     metrics["wall_s"] = round(time.perf_counter() - t0, 2)

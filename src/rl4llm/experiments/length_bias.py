@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
 from rl4llm.experiments import Result
-from rl4llm.rlvr.analysis import train_method
+from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
+from rl4llm.rlvr.analysis import train_method, where_of
 from rl4llm.rlvr.plots import plot_length_bias
 from rl4llm.utils import set_torch_threads
 
@@ -33,9 +35,14 @@ class Config:
     prompts_per_iter: int = param(8, low=1, help="prompts per iteration")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
     seed: int = param(0, low=0, help="first seed")
+    # where and at what scale (appendix "Scaling up"); the defaults are the book's path
+    model: str = param("reasoning", help=REASONING_MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
+        check_model_name(self.model)
 
 
 METHODS = ("grpo", "dr-grpo")
@@ -55,6 +62,7 @@ def run(config: Config) -> Result:
                 group_size=config.group_size,
                 prompts_per_iter=config.prompts_per_iter,
                 lr=config.lr,
+                **where_of(config),
             )
             rows = out["rows"]
             curves += [{"method": m, "seed": config.seed + i, **r} for r in rows]

@@ -16,8 +16,10 @@ import numpy as np
 
 from rl4llm import cache
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
 from rl4llm.experiments import Result
-from rl4llm.rlvr.analysis import sft_evaluation, sft_model, train_method
+from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
+from rl4llm.rlvr.analysis import one_process_runtime, sft_evaluation, sft_model, train_method, where_of
 from rl4llm.rlvr.evaluation import evaluate_pass_at_k
 from rl4llm.rlvr.plots import plot_pass_at_k
 from rl4llm.utils import set_torch_threads
@@ -37,14 +39,21 @@ class Config:
     prompts_per_iter: int = param(8, low=1, help="GRPO prompts per iteration (as in rlvr)")
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="GRPO learning rate (as in rlvr)")
     seed: int = param(0, low=0, help="seed of the GRPO run")
+    # where and at what scale (appendix "Scaling up"); the defaults are the book's path
+    model: str = param("reasoning", help=REASONING_MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
+        check_model_name(self.model)
 
 
 def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
     """pass@k of the GRPO policy, cached on disk (the sampling costs more than the rest of the page)."""
-    key = cache.cache_key({"what": "grpo-pass-at-k", **dataclasses.asdict(config)}, ["rl4llm.experiments.pass_at_k"])
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "device", "mixed_precision")}
+    where = {k: v for k, v in where_of(config).items() if v != Config.__dataclass_fields__[k].default}
+    key = cache.cache_key({"what": "grpo-pass-at-k", **fields, **where}, ["rl4llm.experiments.pass_at_k"])
     path = cache.cache_dir("rlvr", f"grpo-pass-at-k-{key}.pt")
     got = cache.load(path)
     if got is None:
@@ -55,9 +64,12 @@ def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
             group_size=config.group_size,
             prompts_per_iter=config.prompts_per_iter,
             lr=config.lr,
+            **where_of(config),
         )
-        policy, tok = sft_model()
+        policy, tok = sft_model(config.model)
         policy.load_state_dict(out["state_dict"])
+        runtime = one_process_runtime(config.device, config.mixed_precision)
+        policy = policy if runtime is None else policy.to(runtime.device)
         got = evaluate_pass_at_k(policy, tok, n_problems=config.n_problems, n_samples=config.n_samples, ks=ks, seed=1)
         got["correct"] = got["correct"].tolist()
         cache.save(path, got)
@@ -69,7 +81,7 @@ def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
     ks = tuple(range(1, config.n_samples + 1))
-    sft = sft_evaluation(n_problems=config.n_problems, n_samples=config.n_samples)
+    sft = sft_evaluation(n_problems=config.n_problems, n_samples=config.n_samples, **where_of(config))
     grpo = _grpo_evaluation(config, ks)
     sft_k = {int(k): float(v) for k, v in sft["pass_at_k"].items()}
     grpo_k = {int(k): float(v) for k, v in grpo["pass_at_k"].items()}

@@ -18,9 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
 from rl4llm.experiments import Result
+from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
 from rl4llm.rlvr.advantages import SCALES
-from rl4llm.rlvr.analysis import ARMS, sft_evaluation, train_method
+from rl4llm.rlvr.analysis import ARMS, sft_evaluation, train_method, where_of
 from rl4llm.rlvr.losses import LOSS_AGGREGATIONS
 from rl4llm.rlvr.plots import plot_rlvr_methods
 from rl4llm.utils import progress, set_torch_threads
@@ -68,9 +70,14 @@ class Config:
     final_problems: int = param(500, low=1, high=3000, help="held-out problems of the final evaluation")
     final_samples: int = param(4, low=1, help="samples per held-out problem in the final evaluation")
     seed: int = param(0, low=0, help="first seed")
+    # where and at what scale (appendix "Scaling up"); the defaults are the book's path
+    model: str = param("reasoning", help=REASONING_MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
+        check_model_name(self.model)
         if not self.methods or any(m not in ARMS for m in self.methods):
             raise ConfigError("methods", f"methods must be a non-empty list of {', '.join(ARMS)}; got {self.methods!r}")
         if self.batch_size is not None and self.batch_size % self.group_size:
@@ -94,10 +101,16 @@ class Config:
         return out
 
 
+def _nanmean(values: list[float]) -> float:
+    """The mean of the non-NaN values; NaN when there are none (no correct completion at all), without a warning."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr[~np.isnan(arr)].mean()) if (~np.isnan(arr)).any() else float("nan")
+
+
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
-    sft = sft_evaluation(config.final_problems, config.final_samples)
+    sft = sft_evaluation(config.final_problems, config.final_samples, **where_of(config))
     metrics: dict = {"pass_at_1_sft": sft["pass_at_k"][1]}
     curves: list[dict] = []
     runs = [(m, config.seed + i) for m in config.methods for i in range(config.n_seeds)]
@@ -111,6 +124,7 @@ def run(config: Config) -> Result:
             final_problems=config.final_problems,
             final_samples=config.final_samples,
             **config.overrides(),
+            **where_of(config),
         )
         results[m].append(out)
         for r in out["rows"]:
@@ -127,8 +141,8 @@ def run(config: Config) -> Result:
             metrics[f"pass_at_1_{key}_seed{s}"] = float(o["pass_at_1"])
         metrics[f"wall_s_{key}"] = float(np.mean([o["wall_s"] for o in outs]))
         metrics[f"wall_s_per_iter_{key}"] = metrics[f"wall_s_{key}"] / config.iterations
-        metrics[f"length_correct_{key}"] = float(np.nanmean([o["length_correct"] for o in outs]))
-        metrics[f"length_wrong_{key}"] = float(np.nanmean([o["length_wrong"] for o in outs]))
+        metrics[f"length_correct_{key}"] = _nanmean([o["length_correct"] for o in outs])
+        metrics[f"length_wrong_{key}"] = _nanmean([o["length_wrong"] for o in outs])
         zero = [r["zero_adv_frac"] for o in outs for r in o["rows"] if "zero_adv_frac" in r]
         if zero:
             metrics[f"zero_adv_frac_{key}"] = float(np.mean(zero))

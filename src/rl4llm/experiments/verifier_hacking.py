@@ -14,8 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.config import param, validate
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
 from rl4llm.experiments import Result
-from rl4llm.rlvr.analysis import sft_evaluation, train_method
+from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
+from rl4llm.rlvr.analysis import sft_evaluation, train_method, where_of
 from rl4llm.rlvr.plots import plot_verifier_hacking
 from rl4llm.utils import set_torch_threads
 
@@ -34,15 +36,20 @@ class Config:
     lr: float = param(3e-4, low=0.0, low_inclusive=False, help="Adam learning rate")
     eval_every: int = param(3, low=1, help="iterations between held-out exact pass@1 evaluations")
     seed: int = param(0, low=0, help="seed of the run")
+    # where and at what scale (appendix "Scaling up"); the defaults are the book's path
+    model: str = param("reasoning", help=REASONING_MODEL_HELP)
+    device: str = param("cpu", choices=DEVICES, help=DEVICE_HELP)
+    mixed_precision: str = param("no", choices=PRECISIONS, help=PRECISION_HELP)
 
     def __post_init__(self) -> None:
         validate(self)
+        check_model_name(self.model)
 
 
 def run(config: Config) -> Result:
     set_torch_threads(1)
     t0 = time.perf_counter()
-    sft = sft_evaluation(500, 4)
+    sft = sft_evaluation(500, 4, **where_of(config))
     out = train_method(
         "grpo",
         config.seed,
@@ -52,6 +59,7 @@ def run(config: Config) -> Result:
         prompts_per_iter=config.prompts_per_iter,
         lr=config.lr,
         verifier=config.verifier,
+        **where_of(config),
     )
     rows = out["rows"]
     exact = [r["pass_at_1"] for r in rows if "pass_at_1" in r]

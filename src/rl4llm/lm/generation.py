@@ -144,6 +144,14 @@ def _config_id(model, name: str) -> int | None:
     return value
 
 
+def _multinomial(probs: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """One token per row of ``probs`` ``[B, V]``, drawn with ``generator`` on the generator's own device (torch
+    requires the two on one device), returned on ``probs``' device."""
+    if generator is None or generator.device == probs.device:
+        return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+    return torch.multinomial(probs.to(generator.device), 1, generator=generator).squeeze(-1).to(probs.device)
+
+
 @torch.no_grad()
 def sample(
     model,
@@ -168,6 +176,8 @@ def sample(
         input_ids: prompts as a ``[B, T]`` tensor (with ``attention_mask``, left or right padded) or a list of
             token-id lists. Prompts are re-padded on the left.
         generator: a ``torch.Generator`` (seeded) for reproducible samples; ``None`` uses the global generator.
+            A generator on another device than the model (a CPU generator with a model on a GPU) draws the tokens
+            on its own device, from the same probabilities moved there.
     """
     max_new_tokens = check_positive_int("max_new_tokens", max_new_tokens, 1)
     temperature = check_range("temperature", temperature, 0.0, None)
@@ -207,7 +217,7 @@ def sample(
             token = logits.argmax(-1)
         else:
             probs = torch.softmax(logits / temperature, dim=-1)
-            token = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+            token = _multinomial(probs, generator)
         token = torch.where(done, torch.full_like(token, pad), token)
         new_tokens.append(token)
         new_real.append(~done)

@@ -115,13 +115,14 @@ def from_model_text(tokenizer, text: str) -> str:
     return text.replace(tokenizer.eos_token, " " + EOS)
 
 
-def build_bpe_tokenizer(vocab_size: int = 400, n_texts: int = 2000, seed: int = 0):
+def build_bpe_tokenizer(vocab_size: int = 400, n_texts: int = 2000, seed: int = 0, texts=None):
     """A GPT-2-style byte-level BPE tokenizer trained on the review language (offline, deterministic).
 
     Like GPT-2's: a byte-level pre-tokenizer (a space becomes part of the next token, ``Ġgreat``), one special
     token ``<|endoftext|>`` that is both bos and eos, pad = eos, no post-processor (nothing is prepended). The
     training texts are ``n_texts`` reviews sampled with ``seed``, converted by :func:`to_model_text`, so the merges
-    see the end-of-text token where GPT-2 would. Returns a ``PreTrainedTokenizerFast``.
+    see the end-of-text token where GPT-2 would; ``texts`` (a list of strings) replaces them, e.g. chapter 7's
+    problems, whose digits then merge as GPT-2's do. Returns a ``PreTrainedTokenizerFast``.
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -137,7 +138,10 @@ def build_bpe_tokenizer(vocab_size: int = 400, n_texts: int = 2000, seed: int = 
         show_progress=False,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
     )
-    texts = [t.replace(" " + EOS, "") for t in sample_texts(n_texts, seed)]
+    if texts is None:
+        texts = [t.replace(" " + EOS, "") for t in sample_texts(n_texts, seed)]
+    elif isinstance(texts, str) or not texts:
+        raise ValueError("texts must be a non-empty list of strings (or None: reviews of the book's language)")
     core.train_from_iterator(texts, trainer=trainer)
     tok = PreTrainedTokenizerFast(
         tokenizer_object=core,

@@ -56,7 +56,7 @@ class Completions:
     @property
     def lengths(self) -> np.ndarray:
         """Tokens per completion, ``<eos>`` included."""
-        return self.mask.sum(1).numpy()
+        return self.mask.sum(1).cpu().numpy()
 
 
 def sample_completions(
