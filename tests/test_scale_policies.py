@@ -21,6 +21,16 @@ def bpe():
     return build_bpe_tokenizer()
 
 
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty disk cache and memory cache for one test (its runs neither read nor leave the book's results)."""
+    from rl4llm.cache import clear_memory_cache
+
+    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
+    clear_memory_cache()
+    yield
+
+
 def test_bpe_tokenizer_is_gpt2_style(bpe):
     # one special token, <|endoftext|>, that is bos, eos and pad at once, as in GPT-2
     assert bpe.eos_token == "<|endoftext|>"
@@ -99,12 +109,9 @@ def test_full_gpt2_124m_configuration_loads_from_a_local_folder(tmp_path, bpe):
 
 
 @pytest.mark.slow
-def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, monkeypatch, bpe):
-    from rl4llm.cache import clear_memory_cache
+def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, fresh_cache, bpe):
     from rl4llm.experiments import run_experiment
 
-    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
-    clear_memory_cache()
     folder = save_random_gpt2(tmp_path / "small", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=64)
     result = run_experiment(
         "rlhf",
@@ -125,14 +132,11 @@ def test_rlhf_experiment_runs_on_a_local_bpe_gpt2(tmp_path, monkeypatch, bpe):
 
 
 @pytest.mark.slow
-def test_helpful_harmless_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypatch, bpe):
+def test_helpful_harmless_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, fresh_cache, bpe):
     """Section 5.6's frontier with ``--model FOLDER --mixed-precision bf16``: the two-objective reward reads the
     BPE texts, PPO trains under bfloat16 autocast, and the measured halves add up to the gold reward."""
-    from rl4llm.cache import clear_memory_cache
     from rl4llm.experiments import run_experiment
 
-    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
-    clear_memory_cache()
     folder = save_random_gpt2(tmp_path / "small", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=64)
     result = run_experiment(
         "helpful-harmless",
@@ -149,7 +153,6 @@ def test_helpful_harmless_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypa
         helpful, harm, gold = (m[f"{s}_lam{lam}_seed0"] for s in ("helpful", "harm", "gold"))
         assert gold == pytest.approx(helpful - harm, abs=1e-9)  # S - P = R, the gold reward's own split
     assert np.isfinite([m["kl_lam0_seed0"], m["kl_lam1_seed0"]]).all()
-    clear_memory_cache()
 
 
 def test_task_tokenizer_reads_chapter_7_texts_through_bpe(bpe):
@@ -173,8 +176,8 @@ def test_task_tokenizer_reads_chapter_7_texts_through_bpe(bpe):
 
 
 def test_grpo_experiment_runs_on_a_local_bpe_gpt2(tmp_path, bpe):
-    """Chapter 7's GRPO on a randomly initialised BPE GPT-2 (--model FOLDER): prompts of different token
-    lengths are left-padded, the verifier reads decoded text, the policy's weights move."""
+    """Chapter 7's GRPO on a randomly initialised BPE GPT-2 (--model FOLDER): the prompts go through the BPE
+    tokenizer, the verifier reads decoded text, and the run reports its throughput and evaluations."""
     from rl4llm.config import ConfigError
     from rl4llm.experiments import config_from_overrides, run_experiment
 
@@ -276,17 +279,14 @@ def test_chapter_7_comparisons_refuse_several_processes(monkeypatch):
     assert analysis.one_process_runtime("cpu", "no") is None
 
 
-def test_rlvr_comparison_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypatch, bpe):
+def test_rlvr_comparison_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, fresh_cache, bpe):
     """``rlvr --model FOLDER --mixed-precision bf16``: the group method and the PPO arm (critic, left-padded BPE
     prompts) train from a random BPE GPT-2 under bfloat16 autocast on the CPU.
 
     A random model never answers right, so every GRPO group is all-wrong: every advantage is 0 and GRPO (no KL)
     leaves the weights exactly where they were, while PPO's critic baseline still gives nonzero advantages."""
-    from rl4llm.cache import clear_memory_cache
     from rl4llm.experiments import run_experiment
 
-    monkeypatch.setenv("RL4LLM_CACHE_DIR", str(tmp_path / "cache"))
-    clear_memory_cache()
     folder = save_random_gpt2(tmp_path / "gpt2", bpe, n_layer=1, n_embd=32, n_head=2, n_positions=128)
     result = run_experiment(
         "rlvr",
@@ -314,4 +314,3 @@ def test_rlvr_comparison_runs_on_a_local_bpe_gpt2_under_bf16(tmp_path, monkeypat
         return max(float((trained[k].float() - start[k].float()).abs().max()) for k in start)
 
     assert moved("grpo") == 0.0 and moved("ppo") > 0.0
-    clear_memory_cache()
