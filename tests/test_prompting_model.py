@@ -151,3 +151,27 @@ def test_encode_prompt_completions_masks_the_prompt_and_pads_right():
     # the loss sees the completion and <eos> only
     assert labels[0].tolist() == [-100] * len(p1) + row1[len(p1) :] + [-100] * (len(row2) - len(row1))
     assert labels[1].tolist() == [-100] * len(p2) + row2[len(p2) :]
+
+
+def test_train_on_completions_trimming_the_padding_keeps_the_loss():
+    """Cutting a batch to its longest row drops only padded, unlabelled columns: the same losses step by step."""
+    import torch
+
+    from rl4llm.prompting.pretrain import completion_lm, encode_prompt_completions, train_on_completions
+    from rl4llm.prompting.tokenizer import default_tokenizer
+
+    tok = default_tokenizer()
+    pairs = [("1+2=", "3"), ("10+20=", "30"), ("4+4=", "8"), ("5+6=", "11")]
+    ids, labels = encode_prompt_completions(tok, pairs + [("1+2+3+4+5=", "15")])
+    ids, labels = ids[:4], labels[:4]  # the long row is gone: every batch has padded columns at the end
+    runs = []
+    for trim in (False, True):
+        torch.manual_seed(0)
+        model = completion_lm(tok, n_positions=16, n_layer=1, n_embd=16, n_head=2)
+        losses = train_on_completions(
+            model, ids, labels, tok.pad_token_id, steps=3, batch_size=2, lr=1e-2, seed=0, trim_padding=trim
+        )
+        assert not model.training
+        runs.append(losses)
+    np.testing.assert_allclose(runs[1], runs[0], rtol=1e-5)
+    assert runs[0][-1] < runs[0][0]  # it learns

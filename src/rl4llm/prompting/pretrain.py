@@ -118,20 +118,18 @@ def encode_prompt_completions(tok: CharTokenizer, pairs: list[tuple[str, str]]) 
     return ids, labels
 
 
-def train(config: PretrainConfig):
-    """Train the LM; return ``(model, tokenizer, losses)``."""
+def completion_lm(tok: CharTokenizer, *, n_positions: int, n_layer: int, n_embd: int, n_head: int):
+    """A fresh character-level ``GPT2LMHeadModel`` for ``tok`` (no dropout, MLP width ``4 n_embd``), initialised
+    from torch's global generator: the starting point of the arithmetic and the reasoning checkpoints."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    set_torch_threads(1)
-    rng = set_seed(config.seed)
-    tok = default_tokenizer()
     gcfg = GPT2Config(
         vocab_size=tok.vocab_size,
-        n_positions=40,
-        n_embd=config.n_embd,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        n_inner=4 * config.n_embd,
+        n_positions=n_positions,
+        n_embd=n_embd,
+        n_layer=n_layer,
+        n_head=n_head,
+        n_inner=4 * n_embd,
         resid_pdrop=0.0,
         embd_pdrop=0.0,
         attn_pdrop=0.0,
@@ -139,30 +137,53 @@ def train(config: PretrainConfig):
         eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id,
     )
-    model = GPT2LMHeadModel(gcfg)
-    ids, labels = _encode(tok, training_examples(config.n_examples, config.home_frac, rng))
-    attn = (ids != tok.pad_token_id).long()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warmup = max(1, config.steps // 20)
+    return GPT2LMHeadModel(gcfg)
+
+
+def train_on_completions(
+    model,
+    ids: torch.Tensor,
+    labels: torch.Tensor,
+    pad_id: int,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    trim_padding: bool = False,
+    desc: str = "pretrain",
+) -> list[float]:
+    """Supervised training of ``model`` in place on right-padded ``(ids, labels)``
+    (:func:`encode_prompt_completions`); returns the loss of every step and leaves the model in eval mode.
+
+    Each step takes the next ``batch_size`` rows of a permutation drawn with ``seed`` (a new one when it runs out)
+    and minimises the mean cross-entropy of the labelled tokens,
+    :math:`\\mathcal L = -\frac{1}{|\\mathcal C|}\\sum_{t \\in \\mathcal C} \\log \\pi(x_t \\mid x_{<t})`, with AdamW
+    (weight decay 0.01, betas 0.9 / 0.98), gradients clipped to norm 1, and the learning rate warmed up linearly over
+    the first 5 % of the steps, then decayed along a cosine to 5 % of ``lr``. ``trim_padding`` cuts each batch to its
+    longest row (the same loss, less work on long padded sequences)."""
+    attn = (ids != pad_id).long()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01, betas=(0.9, 0.98))
+    warmup = max(1, steps // 20)
 
     def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 5%
         if step < warmup:
             return (step + 1) / warmup
-        frac = (step - warmup) / max(1, config.steps - warmup)
+        frac = (step - warmup) / max(1, steps - warmup)
         return 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac))
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    gen = torch.Generator().manual_seed(config.seed)
+    gen = torch.Generator().manual_seed(seed)
     losses = []
     model.train()
-    perm = torch.randperm(len(ids), generator=gen)
-    pos = 0
-    for _ in progress(range(config.steps), desc="pretrain arithmetic LM"):
-        if pos + config.batch_size > len(ids):
+    perm, pos = torch.randperm(len(ids), generator=gen), 0
+    for _ in progress(range(steps), desc=desc):
+        if pos + batch_size > len(ids):
             perm, pos = torch.randperm(len(ids), generator=gen), 0
-        idx = perm[pos : pos + config.batch_size]
-        pos += config.batch_size
-        out = model(input_ids=ids[idx], attention_mask=attn[idx], labels=labels[idx])
+        idx = perm[pos : pos + batch_size]
+        pos += batch_size
+        width = int(attn[idx].sum(1).max()) if trim_padding else ids.shape[1]
+        out = model(input_ids=ids[idx, :width], attention_mask=attn[idx, :width], labels=labels[idx, :width])
         opt.zero_grad()
         out.loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -170,6 +191,27 @@ def train(config: PretrainConfig):
         sched.step()
         losses.append(float(out.loss.detach()))
     model.eval()
+    return losses
+
+
+def train(config: PretrainConfig):
+    """Train the LM; return ``(model, tokenizer, losses)``."""
+    set_torch_threads(1)
+    rng = set_seed(config.seed)
+    tok = default_tokenizer()
+    model = completion_lm(tok, n_positions=40, n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head)
+    ids, labels = _encode(tok, training_examples(config.n_examples, config.home_frac, rng))
+    losses = train_on_completions(
+        model,
+        ids,
+        labels,
+        tok.pad_token_id,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        desc="pretrain arithmetic LM",
+    )
     return model, tok, losses
 
 

@@ -25,10 +25,10 @@ import torch
 
 from rl4llm.config import param, validate
 from rl4llm.lm.model import quiet_loading, verify_checksums, write_checksums
-from rl4llm.prompting.pretrain import encode_prompt_completions
+from rl4llm.prompting.pretrain import completion_lm, encode_prompt_completions, train_on_completions
 from rl4llm.prompting.tokenizer import CharTokenizer
 from rl4llm.rlvr.task import cot_tokenizer, prompt_text, train_problems, worked_solution
-from rl4llm.utils import progress, set_seed, set_torch_threads
+from rl4llm.utils import set_seed, set_torch_threads
 
 __all__ = [
     "CHECKPOINT_DIR",
@@ -87,56 +87,25 @@ def _encode(tok: CharTokenizer, pairs: list[tuple[str, str]]) -> tuple[torch.Ten
 
 def train(config: ReasoningPretrainConfig):
     """Train the LM; return ``(model, tokenizer, losses)``."""
-    from transformers import GPT2Config, GPT2LMHeadModel
-
     set_torch_threads(1)
     rng = set_seed(config.seed)
     tok = cot_tokenizer()
-    gcfg = GPT2Config(
-        vocab_size=tok.vocab_size,
-        n_positions=N_POSITIONS,
-        n_embd=config.n_embd,
-        n_layer=config.n_layer,
-        n_head=config.n_head,
-        n_inner=4 * config.n_embd,
-        resid_pdrop=0.0,
-        embd_pdrop=0.0,
-        attn_pdrop=0.0,
-        bos_token_id=tok.bos_token_id,
-        eos_token_id=tok.eos_token_id,
-        pad_token_id=tok.pad_token_id,
+    model = completion_lm(
+        tok, n_positions=N_POSITIONS, n_layer=config.n_layer, n_embd=config.n_embd, n_head=config.n_head
     )
-    model = GPT2LMHeadModel(gcfg)
     ids, labels = _encode(tok, training_texts(config, rng))
-    attn = (ids != tok.pad_token_id).long()
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.01, betas=(0.9, 0.98))
-    warmup = max(1, config.steps // 20)
-
-    def schedule(step: int) -> float:  # linear warm-up, then cosine decay to 5%
-        if step < warmup:
-            return (step + 1) / warmup
-        frac = (step - warmup) / max(1, config.steps - warmup)
-        return 0.05 + 0.95 * 0.5 * (1 + np.cos(np.pi * frac))
-
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-    gen = torch.Generator().manual_seed(config.seed)
-    losses = []
-    model.train()
-    perm, pos = torch.randperm(len(ids), generator=gen), 0
-    for _ in progress(range(config.steps), desc="pretrain reasoning LM"):
-        if pos + config.batch_size > len(ids):
-            perm, pos = torch.randperm(len(ids), generator=gen), 0
-        idx = perm[pos : pos + config.batch_size]
-        pos += config.batch_size
-        width = int(attn[idx].sum(1).max())
-        out = model(input_ids=ids[idx, :width], attention_mask=attn[idx, :width], labels=labels[idx, :width])
-        opt.zero_grad()
-        out.loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(float(out.loss.detach()))
-    model.eval()
+    losses = train_on_completions(
+        model,
+        ids,
+        labels,
+        tok.pad_token_id,
+        steps=config.steps,
+        batch_size=config.batch_size,
+        lr=config.lr,
+        seed=config.seed,
+        trim_padding=True,  # the worked solutions vary in length more than the arithmetic answers
+        desc="pretrain reasoning LM",
+    )
     return model, tok, losses
 
 
