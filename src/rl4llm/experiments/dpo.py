@@ -21,7 +21,6 @@ from __future__ import annotations
 import copy
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -34,7 +33,16 @@ from rl4llm.rlhf.evaluation import evaluate_against_gold
 from rl4llm.rlhf.plots import plot_dpo
 from rl4llm.rlhf.preferences import label_preferences
 from rl4llm.rlhf.rollout import SequenceBatch, sequence_logprob
-from rl4llm.rlhf.stages import Stages, gold_of, prepare_stages, sample_many, stage_field, stages_config_from
+from rl4llm.rlhf.stages import (
+    Stages,
+    gold_of,
+    policy_cache_state,
+    prepare_stages,
+    restore_policy_artifacts,
+    sample_many,
+    stage_field,
+    stages_config_from,
+)
 from rl4llm.utils import set_seed, set_torch_threads
 
 #: Offset of the online rounds' sampling and labelling seeds from the config seed (never the stages' draws).
@@ -201,15 +209,6 @@ def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contr
     return plot_dpo(result.curves)
 
 
-def cache_state(result: Result) -> dict[str, Any]:
-    """What the result cache keeps besides metrics and curves: the trained policy's weights."""
-    return {"policy": result.artifacts["policy"].state_dict()}
-
-
-def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
-    """The shared stages (from their own cache) and the trained policy rebuilt from its cached weights."""
-    stages = prepare_stages(stages_config_from(config))
-    policy = stages.new_policy()
-    policy.load_state_dict(state["policy"])
-    policy.eval()
-    return {"stages": stages, "policy": policy}
+#: The result cache keeps the trained policy's weights; a cached run rebuilds it beside the shared stages.
+cache_state = policy_cache_state
+restore_artifacts = restore_policy_artifacts

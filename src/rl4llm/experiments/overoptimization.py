@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
@@ -32,7 +31,15 @@ from rl4llm.rlhf.overoptimization import fit_gao
 from rl4llm.rlhf.plots import plot_overoptimization
 from rl4llm.rlhf.ppo import PPORLHFConfig
 from rl4llm.rlhf.ppo_run import run_ppo
-from rl4llm.rlhf.stages import gold_of, prepare_stages, sample_many, stage_field, stages_config_from
+from rl4llm.rlhf.stages import (
+    gold_of,
+    policy_cache_state,
+    prepare_stages,
+    restore_policy_artifacts,
+    sample_many,
+    stage_field,
+    stages_config_from,
+)
 from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "overoptimization"
@@ -168,15 +175,6 @@ def draw(result: Result, config: Config):  # noqa: ARG001 - the experiment contr
     return plot_overoptimization(result.curves, result.metrics)
 
 
-def cache_state(result: Result) -> dict[str, Any]:
-    """What the result cache keeps besides metrics and curves: the first coefficient's policy (the hack)."""
-    return {"policy": result.artifacts["policy"].state_dict()}
-
-
-def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
-    """The shared stages (from their own cache) and the first coefficient's policy rebuilt from its weights."""
-    stages = prepare_stages(stages_config_from(config))
-    policy = stages.new_policy()
-    policy.load_state_dict(state["policy"])
-    policy.eval()
-    return {"stages": stages, "policy": policy}
+#: The result cache keeps the first coefficient's policy (the hack)'s weights; a cached run rebuilds it beside the shared stages.
+cache_state = policy_cache_state
+restore_artifacts = restore_policy_artifacts

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from rl4llm.config import param, validate
 from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
@@ -27,7 +26,13 @@ from rl4llm.experiments import Result
 from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
 from rl4llm.rlhf.ppo_run import run_ppo
-from rl4llm.rlhf.stages import prepare_stages, stage_field, stages_config_from
+from rl4llm.rlhf.stages import (
+    policy_cache_state,
+    prepare_stages,
+    restore_policy_artifacts,
+    stage_field,
+    stages_config_from,
+)
 from rl4llm.utils import set_seed, set_torch_threads
 
 NAME = "rlhf"
@@ -149,15 +154,6 @@ def draw(result: Result, config: Config):
     )
 
 
-def cache_state(result: Result) -> dict[str, Any]:
-    """What the result cache keeps besides metrics and curves: the trained policy's weights."""
-    return {"policy": result.artifacts["policy"].state_dict()}
-
-
-def restore_artifacts(state: dict[str, Any], config: Config) -> dict[str, Any]:
-    """The shared stages (from their own cache) and the trained policy rebuilt from its cached weights."""
-    stages = prepare_stages(stages_config_from(config))
-    policy = stages.new_policy()
-    policy.load_state_dict(state["policy"])
-    policy.eval()
-    return {"stages": stages, "policy": policy}
+#: The result cache keeps the trained policy's weights; a cached run rebuilds it beside the shared stages.
+cache_state = policy_cache_state
+restore_artifacts = restore_policy_artifacts

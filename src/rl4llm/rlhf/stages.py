@@ -60,6 +60,8 @@ __all__ = [
     "sample_many",
     "stage_field",
     "stages_config_from",
+    "policy_cache_state",
+    "restore_policy_artifacts",
     "EVAL_SEED_OFFSET",
 ]
 
@@ -489,3 +491,19 @@ def prepare_stages(config: StagesConfig | None = None, *, use_disk_cache: bool =
     stats["demo_gold"] = float(stages.gold_z(stats["demo_gold_raw"]))
     stats["from_cache"] = float(from_cache)
     return cache.memo_put(key, stages)
+
+
+def policy_cache_state(result: Any) -> dict[str, Any]:
+    """An experiment's ``cache_state`` (:mod:`rl4llm.experiments`) when its one artifact worth keeping is the
+    trained policy ``result.artifacts["policy"]``: its weights (the stages have their own cache)."""
+    return {"policy": result.artifacts["policy"].state_dict()}
+
+
+def restore_policy_artifacts(state: dict[str, Any], config: Any) -> dict[str, Any]:
+    """The matching ``restore_artifacts``: ``{"stages", "policy"}``, the shared stages of ``config`` (from their
+    own cache) and the policy rebuilt from the weights :func:`policy_cache_state` kept, in eval mode."""
+    stages = prepare_stages(stages_config_from(config))
+    policy = stages.new_policy()
+    policy.load_state_dict(state["policy"])
+    policy.eval()
+    return {"stages": stages, "policy": policy}
