@@ -153,7 +153,7 @@ def _gpt2_parameters(d=128, v=400, p=64, layers=2):
 @pytest.fixture(scope="module")
 def zero_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("scale-zero") / "scale.json"
-    configs = [str(CONFIGS / f"{name}.yaml") for name in ("multi-cpu", "zero2", "zero3")]
+    configs = [str(CONFIGS / "zero2.yaml"), str(CONFIGS / "zero3.yaml")]
     res = subprocess.run(
         [
             sys.executable,
@@ -184,16 +184,17 @@ def zero_run(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.skipif(not (HAS_TRL and HAS_DEEPSPEED), reason="needs trl and deepspeed (requirements-bench.txt)")
 def test_trl_arm_runs_under_zero2_and_zero3_on_two_cpu_processes(zero_run):
-    """TRL's GRPOTrainer under data parallelism, DeepSpeed ZeRO-2 and ZeRO-3, two CPU processes each.
+    """TRL's GRPOTrainer under DeepSpeed ZeRO-2 and ZeRO-3, two CPU processes each (about a minute).
 
     Independent expectations: the engine is the ZeRO stage DeepSpeed's own engine reports; Adam's first moment
-    holds every parameter (counted by hand) in each data-parallel process and half of them under ZeRO-2 and ZeRO-3,
-    which partition the optimiser states over the two processes; and how the gradients are reduced does not change
-    what the first iteration samples from the same weights and seed, so the token counts agree.
+    holds half of the parameters (counted by hand) in each process, since both stages partition the optimiser
+    states over the two processes (data parallelism would hold all of them: the committed JSON's all-reduce row);
+    and how the gradients are reduced does not change what the first iteration samples from the same weights and
+    seed, so the token counts agree.
     """
     result, stdout = zero_run
     runs = result["runs"]
-    assert [r["engine"] for r in runs] == ["allreduce", "deepspeed-zero2", "deepspeed-zero3"]  # one row each
+    assert [r["engine"] for r in runs] == ["deepspeed-zero2", "deepspeed-zero3"]  # one row each
     assert result["skipped"] == {}
     params = _gpt2_parameters()
     for run in runs:
@@ -202,8 +203,7 @@ def test_trl_arm_runs_under_zero2_and_zero3_on_two_cpu_processes(zero_run):
         assert run["parameters"] == params and run["peak_rss_mb"] > 0
         rounding = 0.5 / run["tokens"] + 0.005 / run["wall_s"]
         assert run["tokens_per_s"] == pytest.approx(run["tokens"] / run["wall_s"], rel=0.02 + rounding)
-    assert runs[0]["adam_state_per_process"] == params
-    for run in runs[1:]:
+    for run in runs:
         assert run["adam_state_per_process"] == params // 2, run  # 456,192 is even: no padding
     assert len({r["tokens"] for r in runs}) == 1
     assert "deepspeed-zero2" in stdout and "deepspeed-zero3" in stdout
