@@ -4,6 +4,8 @@
     python benchmarks/scale.py --reduced --processes 1 2 --out scale.json     # the CPU-sized run (tested)
     python benchmarks/scale.py --reduced --trainers grpo trl-grpo              # some arms only
     python benchmarks/scale.py --trainers trl-grpo --accelerate-config configs/accelerate/zero2.yaml   # GPUs
+    python benchmarks/scale.py --reduced --device cpu --processes 1 2 --accelerate-config \
+        configs/accelerate/multi-cpu.yaml configs/accelerate/zero2.yaml configs/accelerate/zero3.yaml   # the book's
 
 The policy is a randomly initialised GPT-2 of the 124M configuration (``transformers.GPT2Config()``, its 50,257-token
 output layer included; no download, throughput does not depend on the weights; sampled ids beyond the local
@@ -16,7 +18,21 @@ batch, split over the processes) under ``accelerate launch`` (for N > 1) and rep
 * ``tokens_per_s``: response tokens sampled and trained on per second of wall time, over all processes;
 * ``peak_rss_mb``: peak resident memory summed over the processes (CPU), ``peak_gpu_mb``: peak allocated GPU memory
   of the busiest device (GPU runs);
-* ``wall_s``: wall time of the training loop (model loading excluded).
+* ``wall_s``: wall time of the training loop, from the first rollout to the last update (model loading and
+  wrapping the model in its engine excluded: TRL's clock starts at its ``on_train_begin`` callback, after
+  ``trainer.train()`` has built the engine, DeepSpeed's included);
+* ``engine``: how the gradients were reduced: ``single`` (one process), ``allreduce`` (data parallelism),
+  ``fsdp``, or ``deepspeed-zero2`` / ``deepspeed-zero3`` (the stage DeepSpeed's engine reports);
+* ``adam_state_per_process`` (``trl-grpo`` rows only): elements of Adam's first-moment buffer held by the busiest
+  process (the second moment is as large), read from the PyTorch optimiser under Accelerate's and DeepSpeed's
+  wrappers: every parameter under data parallelism, about ``1/N`` of them under ZeRO-2 and ZeRO-3.
+
+Each N-process measurement runs once per ``--accelerate-config`` file (plain data parallelism without one).
+rl4llm's own trainers refuse DeepSpeed (:func:`rl4llm.distributed.launcher_engine`): a DeepSpeed config is
+measured for ``trl-grpo`` only and the other arms are listed as skipped under it. DeepSpeed ZeRO runs on CPU
+processes too (DeepSpeed's CPU accelerator, selected when no GPU is visible, and the PyTorch AdamW the trainer
+creates, since the configs name no DeepSpeed optimiser); the first run on a machine compiles DeepSpeed's
+shared-memory communication op (tens of seconds, before the timed loop).
 
 Three arms (``--trainers``), each on the same GPT-2 folder:
 
@@ -82,7 +98,10 @@ RUN_KEYS = (
     "peak_rss_mb",
     "peak_gpu_mb",
     "parameters",
+    "engine",
 )
+#: Extra keys of a trl-grpo row.
+TRL_KEYS = ("adam_state_per_process",)
 #: Keys of the JSON's "ppo" entry: the PPORLHFConfig fields the setting fixes.
 PPO_KEYS = ("batch_size", "n_minibatches", "n_epochs", "max_new_tokens")
 #: Chapter 7's GRPO settings (rl4llm.rlvr.GRPOConfig defaults) and the reduced CPU setting (the same 16
@@ -117,7 +136,7 @@ def _peaks(runtime_sum, device) -> tuple[float, float]:
     return total_rss, gpu_mb
 
 
-def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss, gpu, parameters) -> dict:
+def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss, gpu, parameters, engine) -> dict:
     return {
         "trainer": trainer,
         "processes": processes,
@@ -131,7 +150,34 @@ def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss,
         "peak_rss_mb": round(rss, 1),
         "peak_gpu_mb": round(gpu, 1),
         "parameters": parameters,
+        "engine": engine,
     }
+
+
+def _runtime_engine(runtime) -> str:
+    """The engine name of an rl4llm runtime (``None``: the default one-process path)."""
+    return runtime.engine if runtime is not None and runtime.distributed else "single"
+
+
+def _accelerate_engine(accelerator) -> str:
+    """The engine name of an Accelerate run; under DeepSpeed the ZeRO stage its engine reports."""
+    from accelerate.utils import DistributedType
+
+    kind = accelerator.distributed_type
+    if kind == DistributedType.DEEPSPEED:
+        return f"deepspeed-zero{accelerator.deepspeed_engine_wrapped.engine.zero_optimization_stage()}"
+    if kind == DistributedType.FSDP:
+        return "fsdp"
+    return "allreduce" if accelerator.num_processes > 1 else "single"
+
+
+def _is_deepspeed(config: str | None) -> bool:
+    """Whether an Accelerate config file asks for DeepSpeed (``distributed_type: DEEPSPEED``)."""
+    if config is None:
+        return False
+    import yaml
+
+    return str(yaml.safe_load(Path(config).read_text()).get("distributed_type", "")).upper() == "DEEPSPEED"
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -178,6 +224,7 @@ def grpo_worker(args: argparse.Namespace) -> None:
             rss,
             gpu,
             count_parameters(policy),
+            _runtime_engine(runtime),
         )
         Path(args.row_out).write_text(json.dumps(row))
 
@@ -187,7 +234,7 @@ def trl_worker(args: argparse.Namespace) -> None:
     import numpy as np
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
     from rl4llm.lm.model import count_parameters, quiet_loading
@@ -231,15 +278,27 @@ def trl_worker(args: argparse.Namespace) -> None:
         disable_tqdm=True,
         seed=0,
     )
-    trainer = GRPOTrainer(model=model, reward_funcs=verifier, args=config, train_dataset=data, processing_class=tok)
+    start = []
+
+    class Clock(TrainerCallback):  # the loop starts once the model is wrapped (DeepSpeed: its engine built)
+        def on_train_begin(self, *_, **__):
+            trainer.accelerator.wait_for_everyone()
+            start.append(time.perf_counter())
+
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=verifier,
+        args=config,
+        train_dataset=data,
+        processing_class=tok,
+        callbacks=[Clock()],
+    )
     device = trainer.accelerator.device
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    trainer.accelerator.wait_for_everyone()
-    t0 = time.perf_counter()
     trainer.train()
     trainer.accelerator.wait_for_everyone()
-    wall = time.perf_counter() - t0
+    wall = time.perf_counter() - start[0]
 
     def total(t: torch.Tensor) -> torch.Tensor:
         if torch.distributed.is_available() and torch.distributed.is_initialized():
@@ -249,6 +308,14 @@ def trl_worker(args: argparse.Namespace) -> None:
 
     tokens = float(total(torch.tensor(float(counted[0]), dtype=torch.float64)))
     rss, gpu = _peaks(total, device)
+    optimizer = trainer.optimizer
+    while hasattr(optimizer, "optimizer"):  # Accelerate's and DeepSpeed's wrappers around torch's AdamW
+        optimizer = optimizer.optimizer
+    held = sum(s["exp_avg"].numel() for s in optimizer.state.values() if "exp_avg" in s)
+    adam = torch.tensor(float(held), dtype=torch.float64)
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        adam = adam.to(device)
+        torch.distributed.all_reduce(adam, op=torch.distributed.ReduceOp.MAX)
     if trainer.accelerator.is_main_process:
         row = _row(
             "trl-grpo",
@@ -262,7 +329,9 @@ def trl_worker(args: argparse.Namespace) -> None:
             rss,
             gpu,
             count_parameters(model),
+            _accelerate_engine(trainer.accelerator),
         )
+        row["adam_state_per_process"] = round(float(adam))
         Path(args.row_out).write_text(json.dumps(row))
 
 
@@ -327,12 +396,15 @@ def ppo_worker(args: argparse.Namespace) -> None:
             rss,
             gpu,
             count_parameters(policy),
+            _runtime_engine(runtime),
         )
         Path(args.row_out).write_text(json.dumps(row))
 
 
-def _measure(folder: Path, trainer: str, processes: int, args: argparse.Namespace, tmp: Path) -> dict:
-    row_out = tmp / f"row-{trainer}-{processes}.json"
+def _measure(
+    folder: Path, trainer: str, processes: int, config: str | None, args: argparse.Namespace, tmp: Path
+) -> dict:
+    row_out = tmp / f"row-{trainer}-{processes}-{Path(config).stem if config else 'plain'}.json"
     inner = [
         str(Path(__file__).resolve()),
         "--worker",
@@ -360,7 +432,7 @@ def _measure(folder: Path, trainer: str, processes: int, args: argparse.Namespac
         accelerate = Path(sys.executable).with_name("accelerate")
         if args.device == "cpu":
             env["CUDA_VISIBLE_DEVICES"] = ""
-        how = ["--config_file", args.accelerate_config] if args.accelerate_config else ["--multi_gpu"]
+        how = ["--config_file", config] if config else ["--multi_gpu"]
         cmd = [
             str(accelerate),
             "launch",
@@ -402,9 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="write the results as JSON here")
     parser.add_argument(
         "--accelerate-config",
+        nargs="+",
         default=None,
-        help="Accelerate config file of the N-process runs (default: plain data parallelism, --multi_gpu); "
-        "e.g. configs/accelerate/fsdp.yaml, or zero2.yaml / zero3.yaml for the trl-grpo arm",
+        help="Accelerate config files of the N-process runs, each measured in turn (default: plain data "
+        "parallelism, --multi_gpu); e.g. configs/accelerate/fsdp.yaml, or zero2.yaml / zero3.yaml (trl-grpo only)",
     )
     # worker-only flags
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -431,6 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     if any(p < 1 for p in processes):
         parser.error("--processes must be positive")
 
+    configs = args.accelerate_config or [None]
     runs, skipped = [], {}
     trainers = list(args.trainers)
     if "trl-grpo" in trainers and importlib.util.find_spec("trl") is None:
@@ -442,7 +516,16 @@ def main(argv: list[str] | None = None) -> int:
         model_config = json.loads((folder / "config.json").read_text())
         for trainer in trainers:
             for n in processes:
-                runs.append(_measure(folder, trainer, n, args, tmp))
+                for config in configs if n > 1 else [None]:
+                    if _is_deepspeed(config) and trainer != "trl-grpo":
+                        skipped[f"{trainer} ({config})"] = (
+                            "rl4llm's trainers step and clip their own optimisers, which DeepSpeed takes over "
+                            "(rl4llm.distributed.launcher_engine)"
+                        )
+                    elif _is_deepspeed(config) and importlib.util.find_spec("deepspeed") is None:
+                        skipped[f"{trainer} ({config})"] = "deepspeed is not installed (see requirements-bench.txt)"
+                    else:
+                        runs.append(_measure(folder, trainer, n, config, args, tmp))
     result = {
         "setting": args.setting,
         "model_config": {k: model_config[k] for k in ("n_layer", "n_embd", "n_head", "vocab_size", "n_positions")},
@@ -456,7 +539,9 @@ def main(argv: list[str] | None = None) -> int:
             "gpu": torch.cuda.get_device_name(0) if n_gpus else None,
         },
     }
-    header = f"{'trainer':<10}{'procs':>6}{'device':>8}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}{'RSS MB':>9}"
+    header = (
+        f"{'trainer':<10}{'procs':>6}{'device':>8}{'engine':>17}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}{'RSS MB':>9}"
+    )
     if not runs:
         print("nothing measured")
     print(
@@ -466,7 +551,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     for r in runs:
         print(
-            f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['tokens']:>9}{r['wall_s']:>9.2f}"
+            f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['engine']:>17}{r['tokens']:>9}{r['wall_s']:>9.2f}"
             f"{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}"
         )
     for name, why in skipped.items():

@@ -2,7 +2,9 @@
 
 The reduced run launches the benchmark in a subprocess (tens of seconds): its tests are ``slow``; the quick suite
 checks the committed JSON against the keys the benchmark declares. TRL's arm runs only where ``trl`` is installed
-(``requirements-bench.txt``); elsewhere the test checks that it is reported as skipped.
+(``requirements-bench.txt``); elsewhere the test checks that it is reported as skipped. The DeepSpeed ZeRO-2/3
+recipes (``configs/accelerate/zero2.yaml``, ``zero3.yaml``) run TRL's arm on two CPU processes where both ``trl``
+and ``deepspeed`` are installed; CI installs neither, so there those tests are skipped.
 """
 
 import importlib.util
@@ -107,7 +109,8 @@ def test_book_json_has_the_keys_the_benchmark_writes(reduced_run):
     mod = _module()
     assert set(book) == set(result) == set(mod.TOP_KEYS)
     for run in book["runs"] + result["runs"]:
-        assert set(run) == set(mod.RUN_KEYS)
+        extra = set(mod.TRL_KEYS) if run["trainer"] == "trl-grpo" else set()
+        assert set(run) == set(mod.RUN_KEYS) | extra
     assert set(book["model_config"]) == set(result["model_config"])
     assert set(book["ppo"]) == set(result["ppo"]) and book["grpo"] == result["grpo"]
     assert book["setting"] == "reduced"
@@ -117,11 +120,106 @@ def test_book_json_has_the_keys_the_benchmark_declares():
     book = json.loads(BOOK_JSON.read_text())
     mod = _module()
     assert set(book) == set(mod.TOP_KEYS)
-    assert book["runs"] and all(set(run) == set(mod.RUN_KEYS) for run in book["runs"])
+    assert book["runs"]
+    for run in book["runs"]:
+        assert set(run) == set(mod.RUN_KEYS) | (set(mod.TRL_KEYS) if run["trainer"] == "trl-grpo" else set())
     assert book["ppo"] == {k: mod.SETTINGS["reduced"][k] for k in mod.PPO_KEYS}
     assert book["grpo"] == mod.GRPO_SETTINGS["reduced"]
     assert book["setting"] == "reduced"
-    # every arm measured with 1 and 2 processes on CPU (the appendix glues each)
-    pairs = sorted((r["trainer"], r["processes"]) for r in book["runs"])
-    assert pairs == sorted((t, n) for t in mod.TRAINERS for n in (1, 2))
+    # every arm measured with 1 process and 2 data-parallel processes on CPU, TRL's also under ZeRO-2 and ZeRO-3
+    # (the appendix glues each)
+    keys = sorted((r["trainer"], r["processes"], r["engine"]) for r in book["runs"])
+    expected = [(t, 1, "single") for t in mod.TRAINERS] + [(t, 2, "allreduce") for t in mod.TRAINERS]
+    expected += [("trl-grpo", 2, "deepspeed-zero2"), ("trl-grpo", 2, "deepspeed-zero3")]
+    assert keys == sorted(expected)
     assert all(r["device"] == "cpu" and r["tokens_per_s"] > 0 for r in book["runs"])
+    # ZeRO partitions Adam's states over the 2 processes; data parallelism keeps them whole in each
+    for r in book["runs"]:
+        if r["trainer"] == "trl-grpo":
+            whole = r["engine"] in ("single", "allreduce")
+            assert r["adam_state_per_process"] == (r["parameters"] if whole else r["parameters"] // 2)
+
+
+HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
+CONFIGS = ROOT / "configs" / "accelerate"
+
+
+def _gpt2_parameters(d=128, v=400, p=64, layers=2):
+    """Parameters of the reduced GPT-2 by hand: embeddings + blocks + final norm (tied head)."""
+    block = 2 * 2 * d + (d * 3 * d + 3 * d) + (d * d + d) + (d * 4 * d + 4 * d) + (4 * d * d + d)
+    return v * d + p * d + layers * block + 2 * d
+
+
+@pytest.fixture(scope="module")
+def zero_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("scale-zero") / "scale.json"
+    configs = [str(CONFIGS / "zero2.yaml"), str(CONFIGS / "zero3.yaml")]
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scale.py"),
+            "--reduced",
+            "--device",
+            "cpu",
+            "--trainers",
+            "trl-grpo",
+            "--processes",
+            "2",
+            "--iterations",
+            "1",
+            "--accelerate-config",
+            *configs,
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "RL4LLM_QUIET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(out.read_text()), res.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (HAS_TRL and HAS_DEEPSPEED), reason="needs trl and deepspeed (requirements-bench.txt)")
+def test_trl_arm_runs_under_zero2_and_zero3_on_two_cpu_processes(zero_run):
+    """TRL's GRPOTrainer under DeepSpeed ZeRO-2 and ZeRO-3, two CPU processes each (about a minute).
+
+    Independent expectations: the engine is the ZeRO stage DeepSpeed's own engine reports; Adam's first moment
+    holds half of the parameters (counted by hand) in each process, since both stages partition the optimiser
+    states over the two processes (data parallelism would hold all of them: the committed JSON's all-reduce row);
+    and how the gradients are reduced does not change what the first iteration samples from the same weights and
+    seed, so the token counts agree.
+    """
+    result, stdout = zero_run
+    runs = result["runs"]
+    assert [r["engine"] for r in runs] == ["deepspeed-zero2", "deepspeed-zero3"]  # one row each
+    assert result["skipped"] == {}
+    params = _gpt2_parameters()
+    for run in runs:
+        assert run["trainer"] == "trl-grpo" and run["processes"] == 2 and run["device"] == "cpu"
+        assert run["iterations"] == 1 and run["batch_size"] == 16 and 16 <= run["tokens"] <= 16 * 32, run
+        assert run["parameters"] == params and run["peak_rss_mb"] > 0
+        rounding = 0.5 / run["tokens"] + 0.005 / run["wall_s"]
+        assert run["tokens_per_s"] == pytest.approx(run["tokens"] / run["wall_s"], rel=0.02 + rounding)
+    for run in runs:
+        assert run["adam_state_per_process"] == params // 2, run  # 456,192 is even: no padding
+    assert len({r["tokens"] for r in runs}) == 1
+    assert "deepspeed-zero2" in stdout and "deepspeed-zero3" in stdout
+
+
+def test_deepspeed_configs_are_measured_for_trl_only(tmp_path, capsys):
+    """rl4llm's trainers refuse DeepSpeed: under a ZeRO config the benchmark lists them as skipped, runs nothing."""
+    mod = _module()
+    assert mod._is_deepspeed(str(CONFIGS / "zero2.yaml")) and mod._is_deepspeed(str(CONFIGS / "zero3.yaml"))
+    assert not mod._is_deepspeed(str(CONFIGS / "multi-cpu.yaml")) and not mod._is_deepspeed(None)
+    out = tmp_path / "scale.json"
+    zero = [str(CONFIGS / "zero2.yaml"), str(CONFIGS / "zero3.yaml")]
+    argv = ["--reduced", "--device", "cpu", "--trainers", "ppo-rlhf", "grpo", "--processes", "2"]
+    assert mod.main([*argv, "--accelerate-config", *zero, "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["runs"] == []
+    assert sorted(result["skipped"]) == sorted(f"{t} ({c})" for t in ("ppo-rlhf", "grpo") for c in zero)
+    assert all("launcher_engine" in why for why in result["skipped"].values())
+    assert "nothing measured" in capsys.readouterr().out
