@@ -443,3 +443,31 @@ def test_ppo_rlhf_under_fsdp_needs_sharded_models():
         train_ppo_rlhf(
             policy, copy.deepcopy(policy), critic, lambda b: b, config, bos_id=0, eos_id=1, pad_id=2, runtime=rt
         )
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "rlhf",
+        "dpo",
+        "overoptimization",
+        "helpful-harmless",
+        "grpo",
+        "rlvr",
+        "pass-at-k",
+        "verifier-hacking",
+        "length-bias",
+    ],
+)
+def test_cuda_without_a_gpu_is_a_config_error_naming_device(name, monkeypatch):
+    """``--device cuda`` on a machine without a GPU stops at the config (one line from the CLI, exit code 2),
+    before any stage trains; ``auto`` falls back to the CPU."""
+    from rl4llm.config import ConfigError
+    from rl4llm.experiments import config_from_overrides
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ConfigError, match="no GPU is visible") as err:
+        config_from_overrides(name, device="cuda")
+    assert err.value.field == "device"
+    assert config_from_overrides(name, device="auto").device == "auto"
+    assert resolve_device("auto") == torch.device("cpu")

@@ -63,6 +63,7 @@ __all__ = [
     "world",
     "is_main_process",
     "resolve_device",
+    "check_device_field",
 ]
 
 #: Values of every ``device`` config field.
@@ -96,6 +97,17 @@ def resolve_device(device: str) -> torch.device:
     if device == "cuda" and not torch.cuda.is_available():
         raise ValueError("device must be 'cpu' or 'auto' on this machine: 'cuda' was asked but no GPU is visible")
     return torch.device(device)
+
+
+def check_device_field(device: str) -> None:
+    """A config's ``device`` this machine cannot honour raises :class:`~rl4llm.config.ConfigError` naming the field
+    (``"cuda"`` with no GPU visible), so that ``rl4llm run`` prints one line before anything runs."""
+    from rl4llm.config import ConfigError
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "device", "device must be 'cpu' or 'auto' on this machine: 'cuda' was asked but no GPU is visible"
+        )
 
 
 def _env_flag(name: str) -> bool:

@@ -26,7 +26,15 @@ import numpy as np
 import torch
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
+from rl4llm.distributed import (
+    DEVICE_HELP,
+    DEVICES,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_device_field,
+    main_process_first,
+    make_runtime,
+)
 from rl4llm.experiments import Result
 from rl4llm.rlhf.dpo import DPOLog, train_dpo
 from rl4llm.rlhf.evaluation import evaluate_against_gold
@@ -79,6 +87,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         stages = stages_config_from(self)  # the stages' cross-field rules
         if self.online_rounds > 0 and (self.steps % self.online_rounds or self.online_rounds > stages.n_train):
             raise ConfigError(

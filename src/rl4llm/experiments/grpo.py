@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from rl4llm.config import param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, make_runtime
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, check_device_field, make_runtime
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name, resolve_reasoning_policy
 from rl4llm.plotting import COLORS, label, new_figure
@@ -53,6 +53,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         check_model_name(self.model)
         self.grpo_config()  # its cross-field rules (minibatches divide the completions)
 

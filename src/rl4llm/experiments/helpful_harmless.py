@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
+from rl4llm.distributed import (
+    DEVICE_HELP,
+    DEVICES,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_device_field,
+    main_process_first,
+    make_runtime,
+)
 from rl4llm.experiments import Result
 from rl4llm.lm.language import gold_breakdown
 from rl4llm.plotting import COLORS, PALETTE, label, new_figure
@@ -69,6 +77,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         stages_config_from(self)
         if len(self.harm_weights) == 0:
             raise ConfigError("harm_weights", "harm_weights must name at least one weight")

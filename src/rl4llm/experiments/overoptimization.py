@@ -24,7 +24,15 @@ import numpy as np
 import torch
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
+from rl4llm.distributed import (
+    DEVICE_HELP,
+    DEVICES,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_device_field,
+    main_process_first,
+    make_runtime,
+)
 from rl4llm.experiments import Result
 from rl4llm.rlhf.best_of_n import best_of_n_curve
 from rl4llm.rlhf.overoptimization import fit_gao
@@ -68,6 +76,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         stages_config_from(self)  # the stages' cross-field rules
         if len(self.kl_coefs) == 0:
             raise ConfigError("kl_coefs", "kl_coefs must name at least one KL coefficient")

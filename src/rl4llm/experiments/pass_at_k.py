@@ -16,7 +16,7 @@ import numpy as np
 
 from rl4llm import cache
 from rl4llm.config import param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, check_device_field
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
 from rl4llm.rlvr.analysis import one_process_runtime, sft_evaluation, sft_model, train_method, where_of
@@ -46,6 +46,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         check_model_name(self.model)
 
 

@@ -21,7 +21,15 @@ import time
 from dataclasses import dataclass
 
 from rl4llm.config import param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, main_process_first, make_runtime
+from rl4llm.distributed import (
+    DEVICE_HELP,
+    DEVICES,
+    PRECISION_HELP,
+    PRECISIONS,
+    check_device_field,
+    main_process_first,
+    make_runtime,
+)
 from rl4llm.experiments import Result
 from rl4llm.rlhf.plots import plot_rlhf_run
 from rl4llm.rlhf.ppo import PPORLHFConfig
@@ -80,6 +88,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         stages_config_from(self)  # the stages' cross-field rules
         self.ppo_config()  # PPO's cross-field rules
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.config import ConfigError, param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, check_device_field
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
 from rl4llm.rlvr.advantages import SCALES
@@ -77,6 +77,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         check_model_name(self.model)
         if not self.methods or any(m not in ARMS for m in self.methods):
             raise ConfigError("methods", f"methods must be a non-empty list of {', '.join(ARMS)}; got {self.methods!r}")

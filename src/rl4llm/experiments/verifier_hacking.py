@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rl4llm.config import param, validate
-from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS
+from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, check_device_field
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
 from rl4llm.rlvr.analysis import sft_evaluation, train_method, where_of
@@ -43,6 +43,7 @@ class Config:
 
     def __post_init__(self) -> None:
         validate(self)
+        check_device_field(self.device)
         check_model_name(self.model)
 
 
