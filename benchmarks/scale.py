@@ -23,9 +23,13 @@ batch, split over the processes) under ``accelerate launch`` (for N > 1) and rep
   ``trainer.train()`` has built the engine, DeepSpeed's included);
 * ``engine``: how the gradients were reduced: ``single`` (one process), ``allreduce`` (data parallelism),
   ``fsdp``, or ``deepspeed-zero2`` / ``deepspeed-zero3`` (the stage DeepSpeed's engine reports);
-* ``adam_state_per_process`` (``trl-grpo`` rows only): elements of Adam's first-moment buffer held by the busiest
-  process (the second moment is as large), read from the PyTorch optimiser under Accelerate's and DeepSpeed's
-  wrappers: every parameter under data parallelism, about ``1/N`` of them under ZeRO-2 and ZeRO-3.
+* ``config``: the Accelerate config file's name without ``.yaml`` (``None``: one process, or ``--multi_gpu``
+  without a file);
+* ``adam_state_per_process``: elements of the policy's Adam first-moment buffer held by the busiest process (the
+  second moment is as large): every parameter under data parallelism, about ``1/N`` of them under FSDP (both
+  configs) and ZeRO-2 / ZeRO-3. For ``trl-grpo`` it is read from the PyTorch optimiser under Accelerate's and
+  DeepSpeed's wrappers; rl4llm's trainers build their Adam inside the training function, on the parameters the
+  process holds (a shard under FSDP), so it is counted from those parameters, one moment entry per entry.
 
 Each N-process measurement runs once per ``--accelerate-config`` file (plain data parallelism without one).
 rl4llm's own trainers refuse DeepSpeed (:func:`rl4llm.distributed.launcher_engine`): a DeepSpeed config is
@@ -99,9 +103,9 @@ RUN_KEYS = (
     "peak_gpu_mb",
     "parameters",
     "engine",
+    "config",
+    "adam_state_per_process",
 )
-#: Extra keys of a trl-grpo row.
-TRL_KEYS = ("adam_state_per_process",)
 #: Keys of the JSON's "ppo" entry: the PPORLHFConfig fields the setting fixes.
 PPO_KEYS = ("batch_size", "n_minibatches", "n_epochs", "max_new_tokens")
 #: Chapter 7's GRPO settings (rl4llm.rlvr.GRPOConfig defaults) and the reduced CPU setting (the same 16
@@ -136,7 +140,7 @@ def _peaks(runtime_sum, device) -> tuple[float, float]:
     return total_rss, gpu_mb
 
 
-def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss, gpu, parameters, engine) -> dict:
+def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss, gpu, parameters, engine, adam) -> dict:
     return {
         "trainer": trainer,
         "processes": processes,
@@ -151,7 +155,17 @@ def _row(trainer, processes, device, args, iterations, batch, tokens, wall, rss,
         "peak_gpu_mb": round(gpu, 1),
         "parameters": parameters,
         "engine": engine,
+        "adam_state_per_process": adam,
     }
+
+
+def _held_adam_state(model, runtime) -> int:
+    """Entries of Adam's first moment for ``model`` in the busiest process: one per parameter entry this process
+    holds (its local shard under FSDP, every entry otherwise), the maximum over the processes."""
+    import torch
+
+    held = sum((p.to_local() if hasattr(p, "to_local") else p).numel() for p in model.parameters() if p.requires_grad)
+    return round(float(runtime.max(torch.tensor(float(held), dtype=torch.float64))))
 
 
 def _runtime_engine(runtime) -> str:
@@ -171,13 +185,18 @@ def _accelerate_engine(accelerator) -> str:
     return "allreduce" if accelerator.num_processes > 1 else "single"
 
 
-def _is_deepspeed(config: str | None) -> bool:
-    """Whether an Accelerate config file asks for DeepSpeed (``distributed_type: DEEPSPEED``)."""
+def _distributed_type(config: str | None) -> str:
+    """An Accelerate config file's ``distributed_type`` (``""`` without a file)."""
     if config is None:
-        return False
+        return ""
     import yaml
 
-    return str(yaml.safe_load(Path(config).read_text()).get("distributed_type", "")).upper() == "DEEPSPEED"
+    return str(yaml.safe_load(Path(config).read_text()).get("distributed_type", "")).upper()
+
+
+def _is_deepspeed(config: str | None) -> bool:
+    """Whether an Accelerate config file asks for DeepSpeed (``distributed_type: DEEPSPEED``)."""
+    return _distributed_type(config) == "DEEPSPEED"
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -211,6 +230,7 @@ def grpo_worker(args: argparse.Namespace) -> None:
     n = config.group_size * config.prompts_per_iter
     tokens = sum(r["length"] for r in history.rows) * n  # the global batch's completion tokens, all iterations
     rss, gpu = _peaks(runtime.sum, runtime.device)
+    adam = _held_adam_state(policy, runtime)
     if runtime.is_main:
         row = _row(
             "grpo",
@@ -225,6 +245,7 @@ def grpo_worker(args: argparse.Namespace) -> None:
             gpu,
             count_parameters(policy),
             _runtime_engine(runtime),
+            adam,
         )
         Path(args.row_out).write_text(json.dumps(row))
 
@@ -330,8 +351,8 @@ def trl_worker(args: argparse.Namespace) -> None:
             gpu,
             count_parameters(model),
             _accelerate_engine(trainer.accelerator),
+            round(float(adam)),
         )
-        row["adam_state_per_process"] = round(float(adam))
         Path(args.row_out).write_text(json.dumps(row))
 
 
@@ -383,6 +404,7 @@ def ppo_worker(args: argparse.Namespace) -> None:
     wall = time.perf_counter() - t0
     tokens = sum(r["length"] for r in history.rows) * config.batch_size  # global batch, all iterations
     rss, gpu = _peaks(runtime.sum, runtime.device)
+    adam = _held_adam_state(policy, runtime)  # the policy's (the critic has its own Adam)
     if runtime.is_main:
         row = _row(
             "ppo-rlhf",
@@ -397,6 +419,7 @@ def ppo_worker(args: argparse.Namespace) -> None:
             gpu,
             count_parameters(policy),
             _runtime_engine(runtime),
+            adam,
         )
         Path(args.row_out).write_text(json.dumps(row))
 
@@ -452,7 +475,9 @@ def _measure(
     res = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if res.returncode != 0:
         raise RuntimeError(f"{trainer}, {processes}-process run failed:\n{res.stderr[-4000:]}")
-    return json.loads(row_out.read_text())
+    row = json.loads(row_out.read_text())
+    row["config"] = Path(config).stem if config else None  # fsdp.yaml and fsdp-zero2.yaml share the engine name
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -522,6 +547,11 @@ def main(argv: list[str] | None = None) -> int:
                             "rl4llm's trainers step and clip their own optimisers, which DeepSpeed takes over "
                             "(rl4llm.distributed.launcher_engine)"
                         )
+                    elif _distributed_type(config) == "FSDP" and trainer == "trl-grpo" and args.device == "cpu":
+                        skipped[f"{trainer} ({config})"] = (
+                            "Accelerate's FSDP path needs a GPU backend: on CPU it trains TRL's trainer with plain "
+                            "data parallelism (rl4llm's trainers shard with FSDP2 themselves)"
+                        )
                     elif _is_deepspeed(config) and importlib.util.find_spec("deepspeed") is None:
                         skipped[f"{trainer} ({config})"] = "deepspeed is not installed (see requirements-bench.txt)"
                     else:
@@ -540,7 +570,8 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     header = (
-        f"{'trainer':<10}{'procs':>6}{'device':>8}{'engine':>17}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}{'RSS MB':>9}"
+        f"{'trainer':<10}{'procs':>6}{'device':>8}{'engine':>17}{'config':>12}{'tokens':>9}{'wall s':>9}{'tokens/s':>10}"
+        f"{'RSS MB':>9}{'Adam/proc':>11}"
     )
     if not runs:
         print("nothing measured")
@@ -551,8 +582,9 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     for r in runs:
         print(
-            f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['engine']:>17}{r['tokens']:>9}{r['wall_s']:>9.2f}"
-            f"{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}"
+            f"{r['trainer']:<10}{r['processes']:>6}{r['device']:>8}{r['engine']:>17}{r['config'] or '-':>12}"
+            f"{r['tokens']:>9}{r['wall_s']:>9.2f}{r['tokens_per_s']:>10.1f}{r['peak_rss_mb']:>9.0f}"
+            f"{r['adam_state_per_process']:>11,}"
         )
     for name, why in skipped.items():
         print(f"{name}: skipped ({why})")

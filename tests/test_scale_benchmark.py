@@ -109,8 +109,7 @@ def test_book_json_has_the_keys_the_benchmark_writes(reduced_run):
     mod = _module()
     assert set(book) == set(result) == set(mod.TOP_KEYS)
     for run in book["runs"] + result["runs"]:
-        extra = set(mod.TRL_KEYS) if run["trainer"] == "trl-grpo" else set()
-        assert set(run) == set(mod.RUN_KEYS) | extra
+        assert set(run) == set(mod.RUN_KEYS)
     assert set(book["model_config"]) == set(result["model_config"])
     assert set(book["ppo"]) == set(result["ppo"]) and book["grpo"] == result["grpo"]
     assert book["setting"] == "reduced"
@@ -122,22 +121,23 @@ def test_book_json_has_the_keys_the_benchmark_declares():
     assert set(book) == set(mod.TOP_KEYS)
     assert book["runs"]
     for run in book["runs"]:
-        assert set(run) == set(mod.RUN_KEYS) | (set(mod.TRL_KEYS) if run["trainer"] == "trl-grpo" else set())
+        assert set(run) == set(mod.RUN_KEYS)
     assert book["ppo"] == {k: mod.SETTINGS["reduced"][k] for k in mod.PPO_KEYS}
     assert book["grpo"] == mod.GRPO_SETTINGS["reduced"]
     assert book["setting"] == "reduced"
-    # every arm measured with 1 process and 2 data-parallel processes on CPU, TRL's also under ZeRO-2 and ZeRO-3
-    # (the appendix glues each)
-    keys = sorted((r["trainer"], r["processes"], r["engine"]) for r in book["runs"])
-    expected = [(t, 1, "single") for t in mod.TRAINERS] + [(t, 2, "allreduce") for t in mod.TRAINERS]
-    expected += [("trl-grpo", 2, "deepspeed-zero2"), ("trl-grpo", 2, "deepspeed-zero3")]
-    assert keys == sorted(expected)
+    # every arm measured with 1 process and 2 data-parallel processes on CPU; rl4llm's under both FSDP configs
+    # (fsdp.yaml, fsdp-zero2.yaml), TRL's under ZeRO-2 and ZeRO-3 (the appendix glues each)
+    keys = sorted((r["trainer"], r["processes"], r["engine"], r["config"]) for r in book["runs"])
+    expected = [(t, 1, "single", None) for t in mod.TRAINERS] + [(t, 2, "allreduce", "multi-cpu") for t in mod.TRAINERS]
+    expected += [(t, 2, "fsdp", c) for t in ("ppo-rlhf", "grpo") for c in ("fsdp", "fsdp-zero2")]
+    expected += [("trl-grpo", 2, "deepspeed-zero2", "zero2"), ("trl-grpo", 2, "deepspeed-zero3", "zero3")]
+    assert keys == sorted(expected, key=str)
     assert all(r["device"] == "cpu" and r["tokens_per_s"] > 0 for r in book["runs"])
-    # ZeRO partitions Adam's states over the 2 processes; data parallelism keeps them whole in each
+    # FSDP and ZeRO partition the policy's Adam states over the 2 processes; data parallelism keeps them whole in
+    # each (the reduced GPT-2's dimensions are all even, so the halves are exact)
     for r in book["runs"]:
-        if r["trainer"] == "trl-grpo":
-            whole = r["engine"] in ("single", "allreduce")
-            assert r["adam_state_per_process"] == (r["parameters"] if whole else r["parameters"] // 2)
+        whole = r["engine"] in ("single", "allreduce")
+        assert r["adam_state_per_process"] == (r["parameters"] if whole else r["parameters"] // 2), r
 
 
 HAS_DEEPSPEED = importlib.util.find_spec("deepspeed") is not None
@@ -207,6 +207,38 @@ def test_trl_arm_runs_under_zero2_and_zero3_on_two_cpu_processes(zero_run):
         assert run["adam_state_per_process"] == params // 2, run  # 456,192 is even: no padding
     assert len({r["tokens"] for r in runs}) == 1
     assert "deepspeed-zero2" in stdout and "deepspeed-zero3" in stdout
+
+
+@pytest.mark.slow
+def test_grpo_arm_under_both_fsdp_configs_holds_half_of_adam_per_process(tmp_path):
+    """rl4llm's GRPO under ``fsdp.yaml`` and ``fsdp-zero2.yaml`` on 2 CPU processes (about 30 s): each row names
+    its config, and each process holds half of the policy's Adam state (the parameters counted by hand, all of
+    whose dimensions are even), as ZeRO does for TRL's trainer."""
+    out = tmp_path / "scale.json"
+    configs = [str(CONFIGS / "fsdp.yaml"), str(CONFIGS / "fsdp-zero2.yaml")]
+    args = ["--reduced", "--device", "cpu", "--trainers", "grpo", "--processes", "2", "--iterations", "1"]
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "scale.py"),
+            *args,
+            "--accelerate-config",
+            *configs,
+            "--out",
+            str(out),
+        ],
+        env={**os.environ, "RL4LLM_QUIET": "1"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["engine"], r["config"]) for r in runs] == [("fsdp", "fsdp"), ("fsdp", "fsdp-zero2")]
+    for run in runs:
+        assert run["parameters"] == _gpt2_parameters()
+        assert run["adam_state_per_process"] == _gpt2_parameters() // 2
+    assert len({r["tokens"] for r in runs}) == 1  # the same samples: only when the weights are gathered differs
 
 
 def test_deepspeed_configs_are_measured_for_trl_only(tmp_path, capsys):
