@@ -27,31 +27,23 @@ def _module():
     return mod
 
 
-@pytest.fixture(scope="module")
-def reduced_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scale") / "scale.json"
-    env = {**os.environ, "RL4LLM_QUIET": "1"}
+def _run_benchmark(out: Path, *args: str) -> tuple[dict, str]:
+    """``benchmarks/scale.py --reduced --device cpu --iterations 1 ARGS --out OUT``: the JSON it wrote, its stdout."""
     res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            "--reduced",
-            "--device",
-            "cpu",
-            "--processes",
-            "1",
-            "--iterations",
-            "1",
-            "--out",
-            str(out),
-        ],
-        env=env,
+        [sys.executable, str(ROOT / "benchmarks" / "scale.py"), "--reduced", "--device", "cpu", "--iterations", "1"]
+        + [*args, "--out", str(out)],
+        env={**os.environ, "RL4LLM_QUIET": "1"},
         capture_output=True,
         text=True,
         timeout=900,
     )
     assert res.returncode == 0, res.stderr[-3000:]
     return json.loads(out.read_text()), res.stdout
+
+
+@pytest.fixture(scope="module")
+def reduced_run(tmp_path_factory):
+    return _run_benchmark(tmp_path_factory.mktemp("scale") / "scale.json", "--processes", "1")
 
 
 HAS_TRL = importlib.util.find_spec("trl") is not None
@@ -152,33 +144,9 @@ def _gpt2_parameters(d=128, v=400, p=64, layers=2):
 
 @pytest.fixture(scope="module")
 def zero_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("scale-zero") / "scale.json"
     configs = [str(CONFIGS / "zero2.yaml"), str(CONFIGS / "zero3.yaml")]
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            "--reduced",
-            "--device",
-            "cpu",
-            "--trainers",
-            "trl-grpo",
-            "--processes",
-            "2",
-            "--iterations",
-            "1",
-            "--accelerate-config",
-            *configs,
-            "--out",
-            str(out),
-        ],
-        env={**os.environ, "RL4LLM_QUIET": "1"},
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert res.returncode == 0, res.stderr[-3000:]
-    return json.loads(out.read_text()), res.stdout
+    out = tmp_path_factory.mktemp("scale-zero") / "scale.json"
+    return _run_benchmark(out, "--trainers", "trl-grpo", "--processes", "2", "--accelerate-config", *configs)
 
 
 @pytest.mark.slow
@@ -214,26 +182,11 @@ def test_grpo_arm_under_both_fsdp_configs_holds_half_of_adam_per_process(tmp_pat
     """rl4llm's GRPO under ``fsdp.yaml`` and ``fsdp-zero2.yaml`` on 2 CPU processes (about 30 s): each row names
     its config, and each process holds half of the policy's Adam state (the parameters counted by hand, all of
     whose dimensions are even), as ZeRO does for TRL's trainer."""
-    out = tmp_path / "scale.json"
     configs = [str(CONFIGS / "fsdp.yaml"), str(CONFIGS / "fsdp-zero2.yaml")]
-    args = ["--reduced", "--device", "cpu", "--trainers", "grpo", "--processes", "2", "--iterations", "1"]
-    res = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "scale.py"),
-            *args,
-            "--accelerate-config",
-            *configs,
-            "--out",
-            str(out),
-        ],
-        env={**os.environ, "RL4LLM_QUIET": "1"},
-        capture_output=True,
-        text=True,
-        timeout=900,
+    result, _ = _run_benchmark(
+        tmp_path / "scale.json", "--trainers", "grpo", "--processes", "2", "--accelerate-config", *configs
     )
-    assert res.returncode == 0, res.stderr[-3000:]
-    runs = json.loads(out.read_text())["runs"]
+    runs = result["runs"]
     assert [(r["engine"], r["config"]) for r in runs] == [("fsdp", "fsdp"), ("fsdp", "fsdp-zero2")]
     for run in runs:
         assert run["parameters"] == _gpt2_parameters()

@@ -260,11 +260,11 @@ def test_chapter_7_experiments_take_model_and_device(name):
 
 def test_chapter_7_cache_keys_name_only_what_leaves_the_book_path():
     """The book's cached chapter-7 runs keep their keys: the default model, device and precision add nothing."""
-    from rl4llm.rlvr.analysis import _where
+    from rl4llm.rlvr.analysis import where_key
 
-    assert _where("reasoning", "cpu", "no") == {}
-    assert _where("gpt2", "cpu", "bf16") == {"model": "gpt2", "mixed_precision": "bf16"}
-    assert _where("reasoning", "cuda", "no") == {"device": "cuda"}
+    assert where_key("reasoning", "cpu", "no") == {}
+    assert where_key("gpt2", "cpu", "bf16") == {"model": "gpt2", "mixed_precision": "bf16"}
+    assert where_key("reasoning", "cuda", "no") == {"device": "cuda"}
 
 
 def test_chapter_7_comparisons_refuse_several_processes(monkeypatch):

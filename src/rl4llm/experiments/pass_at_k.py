@@ -19,7 +19,7 @@ from rl4llm.config import param, validate
 from rl4llm.distributed import DEVICE_HELP, DEVICES, PRECISION_HELP, PRECISIONS, check_device_field
 from rl4llm.experiments import Result
 from rl4llm.lm.policies import REASONING_MODEL_HELP, check_model_name
-from rl4llm.rlvr.analysis import one_process_runtime, sft_evaluation, sft_model, train_method, where_of
+from rl4llm.rlvr.analysis import one_process_runtime, sft_evaluation, sft_model, train_method, where_key, where_of
 from rl4llm.rlvr.evaluation import evaluate_pass_at_k
 from rl4llm.rlvr.plots import plot_pass_at_k
 from rl4llm.utils import set_torch_threads
@@ -53,8 +53,8 @@ class Config:
 def _grpo_evaluation(config: Config, ks: tuple[int, ...]) -> dict:
     """pass@k of the GRPO policy, cached on disk (the sampling costs more than the rest of the page)."""
     fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in ("model", "device", "mixed_precision")}
-    where = {k: v for k, v in where_of(config).items() if v != Config.__dataclass_fields__[k].default}
-    key = cache.cache_key({"what": "grpo-pass-at-k", **fields, **where}, ["rl4llm.experiments.pass_at_k"])
+    description = {"what": "grpo-pass-at-k", **fields, **where_key(**where_of(config))}
+    key = cache.cache_key(description, ["rl4llm.experiments.pass_at_k"])
     path = cache.cache_dir("rlvr", f"grpo-pass-at-k-{key}.pt")
     got = cache.load(path)
     if got is None:

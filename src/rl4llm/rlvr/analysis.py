@@ -36,6 +36,7 @@ __all__ = [
     "kl_to_reference",
     "verifier_reward_fn",
     "where_of",
+    "where_key",
     "one_process_runtime",
 ]
 
@@ -58,7 +59,7 @@ def sft_model(model: str = "reasoning"):
     return copy.deepcopy(policy), tok
 
 
-def _where(model: str, device: str, mixed_precision: str) -> dict[str, str]:
+def where_key(model: str, device: str, mixed_precision: str) -> dict[str, str]:
     """The cache-key entries of a run's model, device and precision: none on the book's path (the shipped
     checkpoint, one CPU process, float32), so that the book's cached results keep their keys."""
     out = {"model": model, "device": device, "mixed_precision": mixed_precision}
@@ -128,7 +129,7 @@ def sft_evaluation(
         return {**ev, "correct": ev["correct"].tolist()}
 
     description = {"what": "sft-eval", "n_problems": n_problems, "n_samples": n_samples, "seed": seed}
-    return _cached({**description, **_where(model, device, mixed_precision)}, compute)
+    return _cached({**description, **where_key(model, device, mixed_precision)}, compute)
 
 
 @torch.no_grad()
@@ -267,7 +268,7 @@ def train_method(
         "final_problems": final_problems,
         "final_samples": final_samples,
         "config": vars(g),
-        **_where(model, device, mixed_precision),
+        **where_key(model, device, mixed_precision),
     }
     runtime = one_process_runtime(device, mixed_precision)
 
